@@ -1,0 +1,67 @@
+# linnet: `make run` starts the daemon on its embedded defaults,
+# `make test` installs what the tests need and runs them all.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BIN     := bin
+export CGO_ENABLED := 0
+
+# Fuzz targets run for a bounded time in `make test`.
+FUZZTIME ?= 10s
+FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8
+
+# Packages whose tests also run under qemu (arm64 on two CPUs, armv7).
+QEMU_PKGS := ./simd/
+
+.PHONY: all build run test test-deps vet unit fuzz qemu bench cross clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet ./cmd/linnet
+
+run: build
+	$(BIN)/linnet cpu
+	$(BIN)/linnet bench --sizes 16,256,4096,65536
+
+test: test-deps vet unit fuzz qemu
+
+test-deps:
+	@scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
+	GOARCH=arm GOARM=7 $(GO) vet ./...
+	$(GO) vet -tags noasm ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
+
+unit:
+	$(GO) test ./...
+	$(GO) test -tags noasm ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+qemu:
+	scripts/qemu-test.sh $(QEMU_PKGS)
+
+bench: build
+	$(BIN)/linnet bench
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Stripped binaries for every target, with their sizes.
+cross:
+	@mkdir -p $(BIN)
+	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet-linux-amd64 ./cmd/linnet
+	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet-linux-arm64 ./cmd/linnet
+	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet-linux-armv7 ./cmd/linnet
+	@ls -l $(BIN)/linnet-linux-* | awk '{printf "%-28s %6.1f MB\n", $$NF, $$5/1048576}'
+
+clean:
+	rm -rf $(BIN)
