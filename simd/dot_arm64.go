@@ -10,7 +10,7 @@ package simd
 // neon uses only ASIMD, the arm64 baseline. sdot adds the ARMv8.2 dot
 // product instructions (SDOT) for the int8 dot products.
 
-// dotF32NEON is dot_f32: the asm keeps four vector sums of fused
+// dotF32NEON is dot_f32: the asm keeps eight vector sums of fused
 // multiply-adds; the tail of fewer than 4 values is added in Go.
 func dotF32NEON(a, b []float32) float32 {
 	b = b[:len(a)]
