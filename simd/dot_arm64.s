@@ -6,7 +6,8 @@
 // lacks many ASIMD mnemonics (vector FADD/FMUL, FADDP, SMULL, SADALP,
 // FCVTNS, SCVTF, SQXTN, SDOT...): those are WORD encodings, each followed by
 // the instruction in Arm syntax (destination first). The encodings were
-// produced and checked with GNU as/objdump for aarch64.
+// produced with GNU as for aarch64 and checked against objdump -d of the
+// built arm64 test binary; after editing a WORD, repeat that check.
 //
 // Registers: R0-R17 and every V register are free in a Go assembly function;
 // R18 (platform), R26-R30 are left alone.
