@@ -12,7 +12,8 @@
 # ran (other packages ignore it). Emulation is slow, so the runs pass
 # -test.short and nothing here measures time.
 #
-# Usage: scripts/qemu-test.sh [package...]   (paths relative to the module root)
+# Usage: scripts/qemu-test.sh [package...]   (paths or patterns such as ./...,
+# relative to the module root)
 # It installs nothing: it needs qemu-aarch64-static and qemu-arm-static
 # (Debian/Ubuntu package qemu-user-static) and calls them explicitly, so
 # binfmt_misc need not be set up.
@@ -43,17 +44,19 @@ runs=(
 	"armv7/cortex-a15|qemu-arm-static|cortex-a15|arm|generic"
 )
 
+# Expand patterns first, so a bad one fails before anything is built. The
+# loop reads this list on stdin, so nothing inside it may read stdin.
+listed=$(go list -f '{{.ImportPath}}|{{.Dir}}' "$@")
+
 failed=()
 passed=0
 start=$SECONDS
-for pkg in "$@"; do
-	dir=$(go list -f '{{.Dir}}' "$pkg")
-	name=$(go list -f '{{.ImportPath}}' "$pkg")
+while IFS='|' read -r name dir; do
 	base=$tmp/$(echo "$name" | tr '/.' '__')
 
 	echo "== build $name (arm64, armv7)"
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -c -o "$base.arm64.test" "$pkg"
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go test -c -o "$base.arm.test" "$pkg"
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go test -c -o "$base.arm64.test" "$name" </dev/null
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 go test -c -o "$base.arm.test" "$name" </dev/null
 
 	for run in "${runs[@]}"; do
 		IFS='|' read -r label qemu cpu goarch expect <<<"$run"
@@ -68,7 +71,7 @@ for pkg in "$@"; do
 		# the kernel log of TestExpectKernels; the filter drops the RUN/PASS
 		# noise and keeps logs, failures and the verdict.
 		if (cd "$dir" && env -u LINNET_KERNELS LINNET_EXPECT_KERNELS="$expect" \
-			"$qemu" -cpu "$cpu" "$bin" -test.short -test.v -test.timeout 10m 2>&1 |
+			"$qemu" -cpu "$cpu" "$bin" -test.short -test.v -test.timeout 10m </dev/null 2>&1 |
 			sed -E '/^ *(=== (RUN|PAUSE|CONT|NAME)|--- (PASS|SKIP))/d'); then
 			passed=$((passed + 1))
 			echo "== $name on $label: ok ($((SECONDS - t0))s)"
@@ -77,7 +80,7 @@ for pkg in "$@"; do
 			echo "== $name on $label: FAIL ($((SECONDS - t0))s)"
 		fi
 	done
-done
+done <<<"$listed"
 
 echo "== qemu-test: $passed passed, ${#failed[@]} failed, $((SECONDS - start))s"
 if [ "${#failed[@]}" -gt 0 ]; then
