@@ -9,12 +9,22 @@ import (
 )
 
 // ExpandWidth is the widest q8 or q4 model a Predictor expands to float32
-// weights at load. Below it, one float32 dot product over the raw features
-// beats standardizing, quantizing the reading and an integer dot product;
-// above it the model stays quantized and uses a quarter (q8) or an eighth
-// (q4) of the memory and bandwidth. Measured with BenchmarkPredictWidth
-// (see predict_test.go); the numbers are in the commit that set it.
-const ExpandWidth = 4096
+// weights at load; wider models stay quantized and keep a quarter (q8) or an
+// eighth (q4) of the weight memory.
+//
+// Speed alone never favours the quantized path for one reading: the raw
+// reading arrives as float32, so the q8 path reads it, standardizes it,
+// quantizes it and then runs the integer dot product, where the expanded
+// path runs one float32 dot product over the raw reading (the scaling is
+// folded into the weights). BenchmarkPredictWidth, amd64 Xeon, dot_f32 on
+// vek and the quantize/dot_q8 kernels generic (the asm ones were not merged
+// yet): 13 wide 50 ns expanded vs 461 ns q8; 4096 wide 245 ns vs 28.7 us;
+// 65536 wide 5.2 us vs 349 us. The threshold is therefore set on memory:
+// 16384 float32 weights are 64 KiB, what a gateway core's L2 holds
+// comfortably beside everything else; past that the DESIGN's "a
+// 65,536-wide model stays in q8" applies. Re-run the benchmark when the
+// asm quantize kernels land.
+const ExpandWidth = 16384
 
 // foldLimit bounds |Mean/Std| for folding the standardization into the
 // weights. Folding computes bias - sum w*mean/std once, then a dot product

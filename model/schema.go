@@ -37,9 +37,13 @@ func (m *Model) Vector(dst []float32, named map[string]float64) error {
 		return fmt.Errorf("%w: %s (the model needs %d)", ErrMissingFeature, listNames(missing), len(m.Features))
 	}
 	if found != len(named) {
+		known := make(map[string]bool, len(m.Features))
+		for _, f := range m.Features {
+			known[f] = true
+		}
 		var unknown []string
 		for k := range named {
-			if !slices.Contains(m.Features, k) {
+			if !known[k] {
 				unknown = append(unknown, k)
 			}
 		}
