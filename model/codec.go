@@ -666,3 +666,13 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// FileFormat returns the format version a .lnm file's header declares, after
+// checking that its section lengths add up (not its CRC).
+func FileFormat(file []byte) (int, error) {
+	l, err := parseLayout(file)
+	if err != nil {
+		return 0, err
+	}
+	return l.version, nil
+}
