@@ -38,7 +38,7 @@ type Event struct {
 	Action   string    `json:"action"`
 	Version  int64     `json:"version"`
 	Previous int64     `json:"previous,omitempty"` // the active version before (activate, rollback)
-	Source   string    `json:"source"`            // cli, ota, learner, rollback, recovery, prune, retention
+	Source   string    `json:"source"`             // cli, ota, learner, rollback, recovery, prune, retention
 }
 
 // Info describes one stored model version.
