@@ -133,7 +133,7 @@ func open(path string, opts Options) (s *Store, err error) {
 	}
 	s = &Store{path: path, opts: opts, db: db}
 	if !opts.ReadOnly {
-		err = db.Update(func(tx *bolt.Tx) error {
+		err = s.update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
@@ -164,14 +164,8 @@ func open(path string, opts Options) (s *Store, err error) {
 
 // openBolt opens the bbolt file, turning a lock timeout into ErrLocked and
 // a file bbolt cannot read (or panics on) into ErrDamaged.
-func openBolt(path string, opts Options) (db *bolt.DB, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("open store %q: %w: bbolt: %v", path, ErrDamaged, r)
-		}
-	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	db, err := boltOpen(path, &bolt.Options{
 		Timeout:  opts.Timeout,
 		ReadOnly: opts.ReadOnly,
 		MaxSize:  opts.MaxBytes,
@@ -179,6 +173,8 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 	switch {
 	case err == nil:
 		return db, nil
+	case errors.Is(err, ErrDamaged):
+		return nil, fmt.Errorf("open store %q: %w", path, err)
 	case errors.Is(err, berrors.ErrTimeout):
 		who := lockHolder(path)
 		if who != "" {
@@ -199,6 +195,33 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 	return nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
 }
 
+// boltOpen is bolt.Open that survives a damaged file: bbolt can panic (or
+// fault on the map) while opening one, after it has taken the file lock.
+// The file is captured through OpenFile so it can be closed, releasing the
+// lock, and the panic comes back as ErrDamaged.
+func boltOpen(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	var f *os.File
+	o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		var err error
+		f, err = os.OpenFile(name, flag, perm)
+		return f, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if f != nil {
+				// The map bbolt may have made keeps the open file alive
+				// after Close, and the lock with it: unlock explicitly.
+				// The map itself leaks, once, on this damaged-file path.
+				unlockFile(f)
+				f.Close()
+			}
+			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrDamaged, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
 // Path returns the file's path.
 func (s *Store) Path() string { return s.path }
 
@@ -216,33 +239,50 @@ func (s *Store) Close() error {
 
 // view and update run fn in a bbolt transaction, refusing after Close.
 // fn must copy out what it keeps: slices from Get die with the transaction.
-func (s *Store) view(fn func(*bolt.Tx) error) error {
+// bbolt panics on a corrupt page; those panics come back as ErrDamaged
+// (bbolt rolls the transaction back first), so a damaged file gives an
+// error the caller can act on (reopen with Repair) instead of a crash.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(&err)
 	return s.db.View(fn)
 }
 
-func (s *Store) update(fn func(*bolt.Tx) error) error {
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(&err)
 	return s.db.Update(fn)
+}
+
+// recoverDamage turns a panic into an error wrapping ErrDamaged. It also
+// turns a memory fault on the map (a file truncated under bbolt) into one.
+func recoverDamage(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: bbolt: %v", ErrDamaged, r)
+	}
 }
 
 // inspect runs fn in a transaction that sees a stable file and changes
 // nothing: bbolt's Check is only safe on a read transaction when no writer
 // runs, so a writable store takes the writer's transaction and rolls it back.
-func (s *Store) inspect(fn func(*bolt.Tx) error) error {
+func (s *Store) inspect(fn func(*bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(&err)
 	tx, err := s.db.Begin(!s.opts.ReadOnly)
 	if err != nil {
 		return err
@@ -376,7 +416,7 @@ func salvage(path string, opts Options) (models map[int64][]byte, active int64) 
 	func() {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer func() { _ = recover() }()
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: true})
+		db, err := boltOpen(path, &bolt.Options{Timeout: opts.Timeout, ReadOnly: true})
 		if err != nil {
 			return
 		}
