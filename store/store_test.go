@@ -21,6 +21,14 @@ func testPub() ed25519.PublicKey { return testKey.Public().(ed25519.PublicKey) }
 // modelFile returns a small signed q8 model file of version v.
 func modelFile(t testing.TB, v int64) []byte {
 	t.Helper()
+	b, err := makeModelFile(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func makeModelFile(v int64) ([]byte, error) {
 	n := 5
 	m := &model.Model{
 		Version: v, Created: time.Unix(1700000000, 0).UTC(), Target: "y", Loss: model.Squared,
@@ -32,17 +40,13 @@ func modelFile(t testing.TB, v int64) []byte {
 	}
 	q, err := m.Quantize(model.Q8)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	b, err := q.MarshalBinary()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	b, err = model.Sign(b, testKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return model.Sign(b, testKey)
 }
 
 func openTest(t testing.TB, path string, opts Options) *Store {
