@@ -27,6 +27,9 @@ import (
 const (
 	crashEnvPath = "LINNET_STORE_CRASH_DB"
 	crashEnvBase = "LINNET_STORE_CRASH_BASE"
+	// crashEnvExec, if set, is the command (with arguments) that runs the
+	// child binary: the emulator under qemu-user without binfmt_misc.
+	crashEnvExec = "LINNET_TEST_EXEC"
 )
 
 func TestMain(m *testing.M) {
@@ -73,6 +76,7 @@ func crashChild(path string, base int64) error {
 		return err
 	}
 	say := func(f string, a ...any) { fmt.Fprintf(os.Stdout, f+"\n", a...) }
+	say("R")
 	r := rand.New(rand.NewPCG(uint64(base), 1))
 	next := base
 	for i := 0; ; i++ {
@@ -148,6 +152,9 @@ func TestCrashKill(t *testing.T) {
 	midOp, acked := 0, 0
 	for k := range kills {
 		cmd := exec.Command(exe, "-test.run=^$")
+		if w := strings.Fields(os.Getenv(crashEnvExec)); len(w) > 0 {
+			cmd = exec.Command(w[0], append(w[1:], exe, "-test.run=^$")...)
+		}
 		cmd.Env = append(os.Environ(), crashEnvPath+"="+path, crashEnvBase+"="+strconv.Itoa((k+1)*1_000_000))
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -155,19 +162,34 @@ func TestCrashKill(t *testing.T) {
 		}
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
+			if errors.Is(err, syscall.ENOEXEC) {
+				t.Skipf("cannot re-execute the test binary (%v): under qemu-user without binfmt, set %s to the emulator, e.g. %s=qemu-arm-static", err, crashEnvExec, crashEnvExec)
+			}
 			t.Fatal(err)
 		}
 		// Read everything the child says; the reader ends when it dies.
+		// "R" means the store is open and the loop starts.
 		lines := make(chan []string, 1)
+		ready := make(chan struct{})
 		go func() {
 			var ls []string
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
+				if sc.Text() == "R" {
+					close(ready)
+					continue
+				}
 				ls = append(ls, sc.Text())
 			}
 			lines <- ls
 		}()
-		time.Sleep(time.Duration(r.IntN(60_000)+500) * time.Microsecond)
+		// One kill in eight lands anywhere, start-up and Open included; the
+		// others wait for the loop so they hit operations even when the
+		// child starts slowly (emulation).
+		if k%8 != 0 {
+			<-ready
+		}
+		time.Sleep(time.Duration(r.IntN(30_000)+100) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		ls := <-lines
 		cmd.Wait()
