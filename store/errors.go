@@ -10,6 +10,9 @@ var (
 	// ErrDamaged is returned by Open and Verify when the file fails its
 	// integrity check (bbolt pages, a stored model's CRC, a checkpoint's CRC).
 	ErrDamaged = errors.New("store: file is damaged")
+	// ErrFull is returned when a write would grow the file past
+	// Options.MaxBytes; prune, or raise the limit.
+	ErrFull = errors.New("store: file reached its size limit")
 	// ErrClosed is returned when a Store is used after Close.
 	ErrClosed = errors.New("store: closed")
 )

@@ -261,7 +261,11 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverDamage(&err)
-	return s.db.Update(fn)
+	err = s.db.Update(fn)
+	if errors.Is(err, berrors.ErrMaxSizeReached) {
+		err = fmt.Errorf("%w: %q, limit %d bytes (prune, or raise the limit): %w", ErrFull, s.path, s.opts.MaxBytes, err)
+	}
+	return err
 }
 
 // recoverDamage turns a panic into an error wrapping ErrDamaged. It also
