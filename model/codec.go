@@ -675,6 +675,9 @@ func ReadFile(path string) (*Model, []byte, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxFileSize {
+		return nil, nil, fmt.Errorf("read model %q: %w: %d bytes, limit %d", path, ErrTooLarge, st.Size(), MaxFileSize)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read model %q: %w", path, err)

@@ -43,7 +43,8 @@ type Options struct {
 	// Trusted are the keys a signed model must verify against. With none, a
 	// signature is not checked (the CRC always is).
 	Trusted []ed25519.PublicKey
-	// RequireSigned refuses unsigned models (Put, Activate, Active).
+	// RequireSigned refuses unsigned models (Put, Activate, Active), and
+	// every model if Trusted is empty.
 	RequireSigned bool
 
 	// Keep is how many model versions Put retains (the active one and its

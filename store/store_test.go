@@ -156,6 +156,16 @@ func TestPutRejects(t *testing.T) {
 	if _, err := s.Put(good, SourceOTA); err != nil {
 		t.Errorf("good: %v", err)
 	}
+
+	// Requiring signatures with no trusted key accepts nothing.
+	s2, err := Open(filepath.Join(t.TempDir(), "b.db"), Options{RequireSigned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Put(good, SourceOTA); !errors.Is(err, model.ErrUntrustedKey) {
+		t.Errorf("no trusted keys: %v", err)
+	}
 }
 
 func TestPruneKeepsActiveAndPredecessor(t *testing.T) {
