@@ -299,7 +299,8 @@ func (s *Store) inspect(fn func(*bolt.Tx) error) (err error) {
 // Verify checks the whole file: bbolt's page structure, every stored
 // model's CRC (and structure), the active pointer and every checkpoint's
 // CRC. Problems are joined in one error wrapping ErrDamaged. Signatures are
-// not checked here (a key change is not damage): use VerifyModels.
+// not checked here (a key change is not damage): Put, Activate and Active
+// check them, and `linnet models verify --trust` does for every version.
 func (s *Store) Verify() error {
 	var errs []error
 	copies := map[int64][]byte{}
