@@ -156,6 +156,22 @@ func open(path string, opts Options) (s *Store, err error) {
 			return nil, fmt.Errorf("open store %q: %w", path, err)
 		}
 	}
+	if opts.ReadOnly {
+		var empty bool
+		err := s.view(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
+				empty = empty || tx.Bucket(b) == nil
+			}
+			return nil
+		})
+		if err == nil && empty {
+			err = ErrEmpty
+		}
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %q: %w", path, err)
+		}
+	}
 	if err := s.Verify(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %q: %w", path, err)
@@ -319,9 +335,6 @@ func (s *Store) Verify() error {
 		}
 		if len(errs) > 0 {
 			return nil
-		}
-		if tx.Bucket(bucketModels) == nil {
-			return nil // a read-only open of a file never written by linnet
 		}
 		c := tx.Bucket(bucketModels).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/linnet-edge/linnet/model"
 )
 
@@ -348,5 +350,21 @@ func TestClosed(t *testing.T) {
 	}
 	if err := s.Close(); !errors.Is(err, ErrClosed) {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestReadOnlyEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linnet.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrEmpty) {
+		t.Errorf("read-only open of a bare bbolt file: %v", err)
+	}
+	s := openTest(t, path, Options{})
+	if infos, err := s.List(); err != nil || len(infos) != 0 {
+		t.Errorf("writable open: %v %v", infos, err)
 	}
 }
