@@ -35,7 +35,8 @@ func filledStore(t *testing.T) string {
 func damageCopies(t *testing.T, b, m []byte) {
 	t.Helper()
 	n := 0
-	for i := bytes.Index(b, m); i >= 0; n++ {
+	for i := bytes.Index(b, m); i >= 0; {
+		n++
 		b[i+40] ^= 0xff
 		j := bytes.Index(b[i+1:], m)
 		if j < 0 {
@@ -157,5 +158,48 @@ func TestZeroedPage(t *testing.T) {
 		for _, m := range matches {
 			os.Remove(m)
 		}
+	}
+}
+
+// TestRepairKeepsNewestAndActive: with more salvaged versions than Keep,
+// the old active one and the newest survive the rebuild.
+func TestRepairKeepsNewestAndActive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linnet.db")
+	s := openTest(t, path, Options{Keep: -1})
+	for v := int64(1); v <= 12; v++ {
+		if _, err := s.Put(modelFile(t, v), SourceCLI); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Activate(2, SourceCLI); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, _ := os.ReadFile(path)
+	damageCopies(t, b, modelFile(t, 5))
+	os.WriteFile(path, b, 0o600)
+
+	var log bytes.Buffer
+	opts := repairOpts(&log)
+	opts.Keep = 4
+	s = openTest(t, path, opts)
+	infos, _ := s.List()
+	var got []int64
+	for _, in := range infos {
+		got = append(got, in.Version)
+	}
+	if v, _ := s.ActiveVersion(); v != 2 || len(got) != 5 || got[0] != 2 || got[4] != 12 {
+		t.Errorf("after repair: active %d, versions %v; want active 2 with 9..12", v, got)
+	}
+	// A second repair in the same second does not overwrite the first
+	// damaged copy.
+	s.Close()
+	b, _ = os.ReadFile(path)
+	damageCopies(t, b, modelFile(t, 12))
+	os.WriteFile(path, b, 0o600)
+	s = openTest(t, path, opts)
+	matches, _ := filepath.Glob(path + ".damaged-*")
+	if len(matches) != 2 {
+		t.Errorf("damaged copies %v", matches)
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -397,6 +399,12 @@ func (s *Store) Verify() error {
 func repair(path string, opts Options, cause error) (*Store, error) {
 	models, active := salvage(path, opts)
 	aside := path + ".damaged-" + opts.Now().UTC().Format("20060102T150405Z")
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		aside = fmt.Sprintf("%s.damaged-%s-%d", path, opts.Now().UTC().Format("20060102T150405Z"), i)
+	}
 	if err := os.Rename(path, aside); err != nil {
 		return nil, fmt.Errorf("move damaged store %q aside: %w (damage: %v)", path, err, cause)
 	}
@@ -404,26 +412,34 @@ func repair(path string, opts Options, cause error) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recreate store %q after damage: %w", path, err)
 	}
-	var kept []int64
-	for v, b := range models {
-		if _, err := s.Put(b, "recovery"); err == nil {
-			kept = append(kept, v)
-		}
-	}
-	if _, ok := models[active]; !ok || active == 0 {
-		active = 0
-		for _, v := range kept {
-			active = max(active, v)
-		}
-	}
-	if active != 0 {
-		if err := s.Activate(active, "recovery"); err != nil {
+	// The old active version goes in first and is activated, so retention
+	// cannot drop it; the rest follow oldest first, so retention keeps the
+	// newest. Without it, the newest version that activates serves.
+	versions := slices.Sorted(maps.Keys(models))
+	if _, ok := models[active]; ok {
+		if _, err := s.Put(models[active], SourceRecovery); err != nil || s.Activate(active, SourceRecovery) != nil {
 			active = 0
 		}
+	} else {
+		active = 0
 	}
+	for _, v := range versions {
+		if v != active {
+			s.Put(models[v], SourceRecovery)
+		}
+	}
+	if active == 0 {
+		infos, _ := s.List()
+		for i := len(infos) - 1; i >= 0 && active == 0; i-- {
+			if s.Activate(infos[i].Version, SourceRecovery) == nil {
+				active = infos[i].Version
+			}
+		}
+	}
+	infos, _ := s.List()
 	opts.Logger.Error("store file damaged; moved aside and started a fresh one",
 		"component", "store", "path", path, "moved_to", aside, "damage", cause.Error(),
-		"recovered_versions", len(kept), "active", active)
+		"recovered_versions", len(infos), "active", active)
 	return s, nil
 }
 
