@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,5 +367,54 @@ func TestReadOnlyEmpty(t *testing.T) {
 	s := openTest(t, path, Options{})
 	if infos, err := s.List(); err != nil || len(infos) != 0 {
 		t.Errorf("writable open: %v %v", infos, err)
+	}
+}
+
+// TestConcurrentUse runs writers and readers at once (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "linnet.db"), Options{Keep: 3})
+	s.Put(modelFile(t, 1), SourceCLI)
+	s.Activate(1, SourceCLI)
+	c := NewCheckpointer(s, 5, 0)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				switch g {
+				case 0:
+					v := int64(100*g + i + 2)
+					if _, err := s.Put(modelFile(t, v), SourceOTA); err != nil {
+						t.Error(err)
+					}
+					if err := s.Activate(v, SourceOTA); err != nil && !errors.Is(err, ErrNotFound) {
+						t.Error(err)
+					}
+				case 1:
+					if _, err := c.Updated(1, func() ([]byte, error) { return []byte{byte(i)}, nil }); err != nil {
+						t.Error(err)
+					}
+				case 2:
+					if _, _, err := s.Active(); err != nil {
+						t.Error(err)
+					}
+					if _, err := s.LoadCheckpoint(); err != nil && !errors.Is(err, ErrNoCheckpoint) {
+						t.Error(err)
+					}
+				case 3:
+					if _, err := s.List(); err != nil {
+						t.Error(err)
+					}
+					if _, err := s.History(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Verify(); err != nil {
+		t.Error(err)
 	}
 }
