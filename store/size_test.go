@@ -14,9 +14,9 @@ func TestFileStaysBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "linnet.db")
 	s := openTest(t, path, Options{Keep: 4, MaxHistory: 100})
 	state := bytes.Repeat([]byte{1}, 64<<10)
-	rounds := 400
+	rounds := 200
 	if testing.Short() {
-		rounds = 100
+		rounds = 60
 	}
 	var mid int64
 	for v := int64(1); v <= int64(rounds); v++ {
