@@ -170,8 +170,9 @@ func TestCrashKill(t *testing.T) {
 		// Read everything the child says; the reader ends when it dies.
 		// "R" means the store is open and the loop starts.
 		lines := make(chan []string, 1)
-		ready := make(chan struct{})
+		ready, done := make(chan struct{}), make(chan struct{})
 		go func() {
+			defer close(done)
 			var ls []string
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
@@ -187,7 +188,10 @@ func TestCrashKill(t *testing.T) {
 		// others wait for the loop so they hit operations even when the
 		// child starts slowly (emulation).
 		if k%8 != 0 {
-			<-ready
+			select {
+			case <-ready:
+			case <-done: // the child died on its own: replay reports why
+			}
 		}
 		time.Sleep(time.Duration(r.IntN(30_000)+100) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
