@@ -197,6 +197,9 @@ func TestCrashKill(t *testing.T) {
 		cmd.Process.Signal(syscall.SIGKILL)
 		ls := <-lines
 		cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && !ws.Signaled() {
+			t.Fatalf("kill %d: the child ended on its own (%v); its last lines: %q", k, cmd.ProcessState, ls[max(0, len(ls)-3):])
+		}
 
 		inflight := known.replay(t, ls)
 		if inflight != nil {
