@@ -150,6 +150,7 @@ func TestCrashKill(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	known := crashModel{ckpt: map[int64]int64{}}
 	midOp, acked := 0, 0
+	maxDelay := 30 * time.Millisecond
 	for k := range kills {
 		cmd := exec.Command(exe, "-test.run=^$")
 		if w := strings.Fields(os.Getenv(crashEnvExec)); len(w) > 0 {
@@ -193,7 +194,7 @@ func TestCrashKill(t *testing.T) {
 			case <-done: // the child died on its own: replay reports why
 			}
 		}
-		time.Sleep(time.Duration(r.IntN(30_000)+100) * time.Microsecond)
+		time.Sleep(time.Duration(r.Int64N(int64(maxDelay))) + 100*time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		ls := <-lines
 		cmd.Wait()
@@ -205,7 +206,16 @@ func TestCrashKill(t *testing.T) {
 		if inflight != nil {
 			midOp++
 		}
-		acked += strings.Count(strings.Join(ls, "\n"), "E")
+		n := strings.Count(strings.Join(ls, "\n"), "E")
+		acked += n
+		// Pace the kills to the child's speed (native or emulated): aim
+		// for a few operations per run, so most kills land inside one.
+		switch {
+		case n < 2 && maxDelay < 2*time.Second:
+			maxDelay = maxDelay * 3 / 2
+		case n > 8 && maxDelay > 2*time.Millisecond:
+			maxDelay = maxDelay * 2 / 3
+		}
 		known.check(t, k, path, inflight)
 		if t.Failed() {
 			t.Fatalf("after kill %d (in flight: %v)", k, inflight)
