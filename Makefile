@@ -12,7 +12,7 @@ FUZZTIME ?= 10s
 FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8
 
 # Packages whose tests also run under qemu (arm64 on two CPUs, armv7).
-QEMU_PKGS := ./simd/
+QEMU_PKGS := ./simd/ ./store/
 
 .PHONY: all build run test test-deps vet unit fuzz qemu bench cross clean
 

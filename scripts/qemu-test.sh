@@ -70,7 +70,10 @@ while IFS='|' read -r name dir; do
 		# Tests run in their package directory, as go test runs them. -v shows
 		# the kernel log of TestExpectKernels; the filter drops the RUN/PASS
 		# noise and keeps logs, failures and the verdict.
+		# LINNET_TEST_EXEC lets tests that re-execute their own binary (the
+		# store's crash test) start the child under the same emulator.
 		if (cd "$dir" && env -u LINNET_KERNELS LINNET_EXPECT_KERNELS="$expect" \
+			LINNET_TEST_EXEC="$qemu -cpu $cpu" \
 			"$qemu" -cpu "$cpu" "$bin" -test.short -test.v -test.timeout 10m </dev/null 2>&1 |
 			sed -E '/^ *(=== (RUN|PAUSE|CONT|NAME)|--- (PASS|SKIP))/d'); then
 			passed=$((passed + 1))
