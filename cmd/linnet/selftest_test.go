@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -90,5 +92,31 @@ func TestChildFailure(t *testing.T) {
 	}
 	if got := childFailure(errors.New("exec: no such file"), ""); !strings.Contains(got.Error(), "no such file") {
 		t.Errorf("start failure: %q", got)
+	}
+}
+
+// What `linnet run` gets from kernelSelfTest: on a failure, every operation
+// runs generic and the failure is returned for the status message.
+func TestKernelSelfTestFallsBack(t *testing.T) {
+	defer simd.Reset()
+	t.Setenv(asLinnetEnv, "1")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	t.Setenv(simd.BreakEnv, "")
+	if f := kernelSelfTest(context.Background(), log); f != nil {
+		t.Fatalf("failures with nothing broken: %v", f)
+	}
+	claimed := simd.Claimed()
+	if len(claimed) == 0 {
+		t.Skip("this CPU claims no kernel besides generic")
+	}
+	t.Setenv(simd.BreakEnv, claimed[len(claimed)-1])
+	f := kernelSelfTest(context.Background(), log)
+	if len(f) != 1 || f[0].Op+"/"+f[0].Kernel != claimed[len(claimed)-1] {
+		t.Fatalf("failures %v, want only %s", f, claimed[len(claimed)-1])
+	}
+	for op, k := range simd.Kernels() {
+		if k != "generic" {
+			t.Errorf("after a failed self-test %s runs %s", op, k)
+		}
 	}
 }
