@@ -40,6 +40,13 @@ fail() {
 skip() { printf 'SKIP  %s\n' "$*"; }
 step() { printf '\n== %s\n' "$*"; }
 
+missing=()
+for t in systemd-analyze dpkg-deb file od; do command -v "$t" >/dev/null || missing+=("$t"); done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "ops-test: missing ${missing[*]} (Debian packages: systemd, dpkg, file, coreutils)" >&2
+	exit 1
+fi
+
 # --- 1. the systemd unit ----------------------------------------------------
 step "systemd unit"
 $GO build -trimpath -o "$tmp/bin/linnet" ./cmd/linnet || {

@@ -71,7 +71,7 @@ for arch in "${archs[@]}"; do
 	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm \
 		"$GO" build -trimpath -ldflags "-s -w -X main.version=$version" -o "$bin" ./cmd/linnet
 	size=$(stat -c %s "$bin")
-	printf '%-26s %9d bytes  %5.1f MB\n' "$bin" "$size" "$(echo "$size / 1048576" | bc -l)"
+	awk -v b="$bin" -v s="$size" 'BEGIN { printf "%-26s %9d bytes  %5.1f MB\n", b, s, s / 1048576 }'
 	if [ "$size" -ge "$MAX_BYTES" ]; then
 		echo "package.sh: $bin is $size bytes, over the 15 MB budget" >&2
 		exit 1
