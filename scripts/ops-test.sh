@@ -150,6 +150,14 @@ else
 		else
 			fail "systemd-analyze verify /lib/systemd/system/linnet.service: $out"
 		fi
+		# On a host where systemd runs, postinst started the service: report
+		# how that went (informational; it needs a working `linnet run`).
+		if [ -d /run/systemd/system ]; then
+			sleep 2
+			state=$(systemctl is-active linnet.service 2>&1)
+			echo "info  systemd is running here: linnet.service is $state"
+			[ "$state" = active ] || journalctl -u linnet.service -n 15 --no-pager 2>/dev/null | sed 's/^/info  /'
+		fi
 		if v=$(/usr/bin/linnet version); then ok "/usr/bin/linnet version: $v"; else fail "/usr/bin/linnet version"; fi
 		if /usr/bin/linnet selftest >"$tmp/st" 2>&1; then
 			ok "/usr/bin/linnet selftest: $(head -1 "$tmp/st")"
