@@ -59,7 +59,9 @@ func newSelfTestCmd(e *env) *cobra.Command {
 			"that reports a feature it cannot run) is reported as a failure. It exits\n" +
 			"non-zero and names the failing kernels; the daemon then runs generic kernels.\n\n" +
 			"Test hook: " + simd.BreakEnv + "=op/kernel[,op/kernel...] corrupts that\n" +
-			"kernel's result inside the child; op/kernel:sigill makes the child die of SIGILL.",
+			"kernel's result inside the child; op/kernel:sigill makes the child die of SIGILL.\n" +
+			wrapEnv + "=\"qemu-aarch64-static -cpu cortex-a72\" starts each child under an emulator\n" +
+			"(for qemu-user without binfmt_misc).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if child != "" {
@@ -85,7 +87,11 @@ func newSelfTestCmd(e *env) *cobra.Command {
 					return err
 				}
 			} else {
-				fmt.Fprintf(e.stdout, "selftest: %s, %d kernels against generic, seed %d\n", r.Arch, len(r.Kernels), r.Seed)
+				plural := "s"
+				if len(r.Kernels) == 1 {
+					plural = ""
+				}
+				fmt.Fprintf(e.stdout, "selftest: %s, %d kernel%s against generic, seed %d\n", r.Arch, len(r.Kernels), plural, r.Seed)
 				for _, k := range r.Kernels {
 					if k.OK {
 						fmt.Fprintf(e.stdout, "ok    %s/%s\n", k.Op, k.Kernel)
