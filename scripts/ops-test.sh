@@ -141,10 +141,8 @@ else
 		[ "$owner" = "linnet:linnet 750" ] && ok "/var/lib/linnet is $owner" || fail "/var/lib/linnet is $owner"
 		shell=$(getent passwd linnet | cut -d: -f7)
 		[ "$shell" = /usr/sbin/nologin ] && ok "system user linnet (shell $shell)" || fail "user linnet: '$(getent passwd linnet)'"
-		if command -v systemctl >/dev/null; then
-			[ -L /etc/systemd/system/multi-user.target.wants/linnet.service ] &&
-				ok "linnet.service enabled" || fail "linnet.service not enabled"
-		fi
+		[ -L /etc/systemd/system/multi-user.target.wants/linnet.service ] &&
+			ok "linnet.service enabled" || fail "linnet.service not enabled"
 		if out=$(systemd-analyze verify /lib/systemd/system/linnet.service 2>&1) && [ -z "$out" ]; then
 			ok "systemd-analyze verify on the installed unit: clean"
 		else
@@ -164,6 +162,16 @@ else
 		else
 			fail "/usr/bin/linnet selftest: $(cat "$tmp/st")"
 		fi
+		# remove keeps config, data and user; a reinstall enables it again.
+		if $sudo dpkg -r linnet >"$tmp/dpkg.log" 2>&1 && [ ! -e /usr/bin/linnet ] &&
+			[ -f /etc/linnet/linnet.toml ] && [ -d /var/lib/linnet ] && getent passwd linnet >/dev/null; then
+			ok "dpkg -r keeps /etc/linnet, /var/lib/linnet and the user"
+		else
+			fail "dpkg -r: $(tail -3 "$tmp/dpkg.log")"
+		fi
+		$sudo dpkg -i "$d" >"$tmp/dpkg.log" 2>&1 || fail "reinstall: $(tail -3 "$tmp/dpkg.log")"
+		[ -L /etc/systemd/system/multi-user.target.wants/linnet.service ] &&
+			ok "reinstalled and enabled again" || fail "reinstall did not enable linnet.service"
 		if $sudo dpkg --purge linnet >"$tmp/dpkg.log" 2>&1; then
 			installed=""
 			ok "dpkg --purge linnet"
@@ -171,7 +179,8 @@ else
 			fail "dpkg --purge linnet: $(tail -3 "$tmp/dpkg.log")"
 		fi
 		left=()
-		for p in "${paths[@]}" /etc/linnet /etc/systemd/system/multi-user.target.wants/linnet.service; do
+		for p in "${paths[@]}" /etc/linnet /etc/systemd/system/multi-user.target.wants/linnet.service \
+			/etc/systemd/system/linnet.service; do
 			[ -e "$p" ] || [ -L "$p" ] && left+=("$p")
 		done
 		getent passwd linnet >/dev/null && left+=("user linnet")

@@ -1,10 +1,16 @@
 #!/bin/sh
-# linnet postrm: purge removes the data (model store), the configuration
-# directory and the system user; remove keeps them.
+# linnet postrm: remove keeps the data (model store), the configuration and
+# the system user, and masks the unit until the package returns; purge
+# deletes them all.
 set -e
 
 case "$1" in
+remove)
+	deb-systemd-helper mask linnet.service >/dev/null || true
+	;;
 purge)
+	deb-systemd-helper purge linnet.service >/dev/null || true
+	deb-systemd-helper unmask linnet.service >/dev/null || true
 	rm -rf /var/lib/linnet /var/lib/private/linnet /etc/linnet
 	if getent passwd linnet >/dev/null; then
 		userdel linnet || true
@@ -15,6 +21,6 @@ purge)
 	;;
 esac
 if [ -d /run/systemd/system ]; then
-	systemctl daemon-reload || true
+	systemctl --system daemon-reload >/dev/null || true
 fi
 exit 0
