@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Operations checks, run by `make test` (issue 7's acceptance):
-#   1. systemd-analyze verify and security on the unit (exposure <= 1.5);
-#   2. the .deb files: amd64 installs with dpkg, every file lands where
+#   1. the .deb files (scripts/package.sh, the only build here): amd64
+#      installs with dpkg, every file lands where
 #      scripts/README-operators.md says, `linnet version` runs from
 #      /usr/bin, purge removes it all; arm64/armhf hold binaries of their
 #      architecture; stripped binaries under 15 MB;
+#   2. systemd-analyze verify and security on the unit (exposure <= 1.5);
 #   3. `linnet selftest` here, under qemu (arm64 cortex-a72 and neoverse-n1,
 #      armv7), and a forced failure exits non-zero naming the kernel;
 #   4. the reference mosquitto.conf loads as a drop-in and carries a message.
@@ -13,7 +14,6 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
-GO=${GO:-go}
 MAX_EXPOSURE=1.5
 tmp=$(mktemp -d)
 failures=0
@@ -47,28 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	exit 1
 fi
 
-# --- 1. the systemd unit ----------------------------------------------------
-step "systemd unit"
-$GO build -trimpath -o "$tmp/bin/linnet" ./cmd/linnet || {
-	echo "build failed"
-	exit 1
-}
-# verify wants ExecStart's binary to exist: check a copy pointing at a build.
-sed "s#/usr/bin/linnet#$tmp/bin/linnet#g" scripts/linnet.service >"$tmp/linnet.service"
-if out=$(systemd-analyze verify "$tmp/linnet.service" 2>&1) && [ -z "$out" ]; then
-	ok "systemd-analyze verify: clean"
-else
-	fail "systemd-analyze verify: $out"
-fi
-exposure=$(systemd-analyze security --offline=true scripts/linnet.service 2>/dev/null |
-	sed -n 's/.*Overall exposure level for linnet.service: \([0-9.]*\).*/\1/p')
-if [ -n "$exposure" ] && awk -v e="$exposure" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e <= m) }'; then
-	ok "systemd-analyze security --offline=true: exposure $exposure (<= $MAX_EXPOSURE)"
-else
-	fail "systemd-analyze security: exposure '${exposure:-?}' (want <= $MAX_EXPOSURE)"
-fi
-
-# --- 2. packages --------------------------------------------------------------
+# --- 1. packages: the only build; every check below uses their binaries ---
 step "packages"
 if ! scripts/package.sh amd64 arm64 armhf; then
 	fail "scripts/package.sh"
@@ -87,6 +66,7 @@ for a in amd64:62:2 arm64:183:2 armhf:40:1; do
 		continue
 	fi
 	dpkg-deb --fsys-tarfile "$d" | tar -xO ./usr/bin/linnet >"$tmp/linnet-$arch"
+	chmod +x "$tmp/linnet-$arch"
 	got_m=$(elf_machine <"$tmp/linnet-$arch")
 	got_c=$(elf_class <"$tmp/linnet-$arch")
 	field=$(dpkg-deb -f "$d" Architecture)
@@ -102,6 +82,24 @@ for a in amd64:62:2 arm64:183:2 armhf:40:1; do
 		fail "$arch: binary $size bytes, $(file -b "$tmp/linnet-$arch" | grep -o 'not stripped\|stripped')"
 	fi
 done
+
+# --- 2. the systemd unit ----------------------------------------------------
+step "systemd unit"
+# verify wants ExecStart's binary to exist: check a copy pointing at the
+# amd64 package's binary.
+sed "s#/usr/bin/linnet#$tmp/linnet-amd64#g" scripts/linnet.service >"$tmp/linnet.service"
+if out=$(systemd-analyze verify "$tmp/linnet.service" 2>&1) && [ -z "$out" ]; then
+	ok "systemd-analyze verify: clean"
+else
+	fail "systemd-analyze verify: $out"
+fi
+exposure=$(systemd-analyze security --offline=true scripts/linnet.service 2>/dev/null |
+	sed -n 's/.*Overall exposure level for linnet.service: \([0-9.]*\).*/\1/p')
+if [ -n "$exposure" ] && awk -v e="$exposure" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e <= m) }'; then
+	ok "systemd-analyze security --offline=true: exposure $exposure (<= $MAX_EXPOSURE)"
+else
+	fail "systemd-analyze security: exposure '${exposure:-?}' (want <= $MAX_EXPOSURE)"
+fi
 
 # Where the README says each file lands; the install check holds both to it.
 paths=(
@@ -214,7 +212,7 @@ pick_kernel() {
 }
 
 step "selftest (native)"
-bin=$tmp/bin/linnet
+bin=$tmp/linnet-amd64
 selftest_case "linnet selftest" pass "" "$bin" selftest
 k=$(pick_kernel)
 if [ -n "$k" ]; then
@@ -234,7 +232,6 @@ qemu_selftest() {
 		skip "$emu not installed (make test-deps installs qemu-user-static)"
 		return
 	fi
-	chmod +x "$b"
 	local run=(env LINNET_SELFTEST_WRAP="$emu -cpu $cpu" "$emu" -cpu "$cpu" "$b")
 	selftest_case "$arch on $cpu: linnet selftest" pass "" "${run[@]}" selftest
 	# A CPU without the dot-product extension must not claim SDOT kernels.
