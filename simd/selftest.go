@@ -17,9 +17,10 @@ import (
 // passes SelfTest a Checker that does so (`linnet selftest` re-executes its
 // own binary).
 //
-// What a daemon does with the result:
+// What a daemon does with the result (cmd/linnet's kernelSelfTest does this
+// with a Checker that re-executes the binary):
 //
-//	if f := simd.SelfTest(isolatedChecker); len(f) > 0 {
+//	if f := simd.SelfTest(isolated, seed); len(f) > 0 {
 //		simd.Limit("generic") // before any other goroutine uses the package
 //		log.Warn("kernel self-test failed, running generic kernels", "failed", f)
 //	}
@@ -71,8 +72,8 @@ func SelfTest(check Checker, seed uint64) []Failure {
 		check = Check
 	}
 	var fails []Failure
-	for _, ok := range Claimed() {
-		op, k, _ := strings.Cut(ok, "/")
+	for _, c := range Claimed() {
+		op, k, _ := strings.Cut(c, "/")
 		if err := check(op, k, seed); err != nil {
 			fails = append(fails, Failure{Op: op, Kernel: k, Reason: err.Error()})
 		}
