@@ -14,7 +14,7 @@ FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8
 # Packages whose tests also run under qemu (arm64 on two CPUs, armv7).
 QEMU_PKGS := ./simd/ ./store/
 
-.PHONY: all build run test test-deps vet unit fuzz qemu bench cross clean
+.PHONY: all build run test test-deps vet unit fuzz qemu ops-test bench cross package clean
 
 all: build
 
@@ -25,7 +25,7 @@ run: build
 	$(BIN)/linnet cpu
 	$(BIN)/linnet bench --sizes 16,256,4096,65536
 
-test: test-deps vet unit fuzz qemu
+test: test-deps vet unit fuzz qemu ops-test
 
 test-deps:
 	@scripts/install-test-deps.sh
@@ -51,6 +51,10 @@ fuzz:
 qemu:
 	scripts/qemu-test.sh $(QEMU_PKGS)
 
+# The systemd unit, the .deb packages (installed and purged here), selftest.
+ops-test:
+	scripts/ops-test.sh
+
 bench: build
 	$(BIN)/linnet bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
@@ -63,5 +67,9 @@ cross:
 	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet-linux-armv7 ./cmd/linnet
 	@ls -l $(BIN)/linnet-linux-* | awk '{printf "%-28s %6.1f MB\n", $$NF, $$5/1048576}'
 
+# Debian packages for amd64, arm64 and armhf in dist/ (nfpm, pinned, via go run).
+package:
+	scripts/package.sh
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -8,6 +8,8 @@ need=()
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v file >/dev/null || need+=(file)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
