@@ -11,8 +11,20 @@ import (
 func archInit() {
 	c := cpuid.CPU
 	avx2 := c.Supports(cpuid.AVX2, cpuid.FMA3)
+	avx512 := avx2 && c.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL)
 
+	dotF32.add("avx512", Tier2, avx512, dotF32AVX512)
+	dotF32.add("avx2", Tier1, avx2, dotF32AVX2Go)
 	dotF32.add("vek", Tier1, avx2, dotF32Vek)
+
+	axpyF32.add("avx512", Tier2, avx512, axpyF32AVX512)
+	axpyF32.add("avx2", Tier1, avx2, axpyF32AVX2Go)
+
+	scaleAddF32.add("avx512", Tier2, avx512, scaleAddF32AVX512)
+	scaleAddF32.add("avx2", Tier1, avx2, scaleAddF32AVX2Go)
+
+	gemvF32.add("avx512", Tier2, avx512, gemvF32AVX512)
+	gemvF32.add("avx2", Tier1, avx2, gemvF32AVX2Go)
 }
 
 // dotF32Vek calls vek32.Dot, which panics on empty slices.
