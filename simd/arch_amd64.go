@@ -12,7 +12,7 @@ func archInit() {
 	c := cpuid.CPU
 	avx2 := c.Supports(cpuid.AVX2, cpuid.FMA3)
 	avx512 := avx2 && c.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL)
-	vnni512 := avx512 && c.Supports(cpuid.AVX512VNNI)
+	vnni512 := avx512 && c.Supports(cpuid.AVX512VNNI, cpuid.BMI2)
 
 	dotF32.add("avx512", Tier2, avx512, dotF32AVX512)
 	dotF32.add("avx2", Tier1, avx2, dotF32AVX2Go)
@@ -28,6 +28,8 @@ func archInit() {
 	gemvF32.add("avx2", Tier1, avx2, gemvF32AVX2Go)
 
 	dotQ8.add("avx512vnni", Tier2, vnni512, dotQ8VNNI512)
+
+	dotQ4.add("avx512vnni", Tier2, vnni512, dotQ4VNNI512)
 }
 
 // dotF32Vek calls vek32.Dot, which panics on empty slices.

@@ -30,3 +30,31 @@ func dotQ8AVX512VNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32
 func dotQ8VNNI512(a, b Q8) float32 {
 	return dotQ8AVX512VNNI(a.Q, b.Q, a.Scales, b.Scales, b.Sums)
 }
+
+// dotQ4AVX512VNNI returns the dot product of 4-bit weights and a Q8
+// vector, as dotQ4Generic:
+//
+//	for k := range sw {
+//		var s int32
+//		for j := 0; j < 16; j++ {
+//			v := qw[k*16+j]
+//			s += (int32(v&15) - 8) * int32(qx[k*32+j])
+//			s += (int32(v>>4) - 8) * int32(qx[k*32+j+16])
+//		}
+//		sum += float32(s) * (sw[k] * sx[k])
+//	}
+//
+// VPDPBUSD multiplies the unsigned nibbles (q+8) by qx; the asm takes
+// 8*sumsX[k] off each block's int32 sum. It works on four blocks per
+// vector: the low nibbles of 64 bytes of qw meet the first halves of four
+// blocks of qx, the high nibbles the second halves. Sums are reduced,
+// scaled and added 16 blocks at a time as in dotQ8AVX512VNNI. The asm
+// assumes len(qw) >= 16*len(sw), len(qx) >= 32*len(sw) and len(sx),
+// len(sumsX) >= len(sw).
+//
+//go:noescape
+func dotQ4AVX512VNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+
+func dotQ4VNNI512(w Q4, x Q8) float32 {
+	return dotQ4AVX512VNNI(w.Q, x.Q, w.Scales, x.Scales, x.Sums)
+}

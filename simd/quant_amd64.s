@@ -224,3 +224,201 @@ q8_done:
 	VZEROUPPER
 	MOVSS         X0, ret+120(FP)
 	RET
+
+// dotQ4perm puts the block sums that the q4 reduction leaves at position
+// 4*(k%4) + k/4 back in block order k (VPERMD indices).
+DATA dotQ4perm<>+0(SB)/4, $0
+DATA dotQ4perm<>+4(SB)/4, $4
+DATA dotQ4perm<>+8(SB)/4, $8
+DATA dotQ4perm<>+12(SB)/4, $12
+DATA dotQ4perm<>+16(SB)/4, $1
+DATA dotQ4perm<>+20(SB)/4, $5
+DATA dotQ4perm<>+24(SB)/4, $9
+DATA dotQ4perm<>+28(SB)/4, $13
+DATA dotQ4perm<>+32(SB)/4, $2
+DATA dotQ4perm<>+36(SB)/4, $6
+DATA dotQ4perm<>+40(SB)/4, $10
+DATA dotQ4perm<>+44(SB)/4, $14
+DATA dotQ4perm<>+48(SB)/4, $3
+DATA dotQ4perm<>+52(SB)/4, $7
+DATA dotQ4perm<>+56(SB)/4, $11
+DATA dotQ4perm<>+60(SB)/4, $15
+GLOBL dotQ4perm<>(SB), RODATA|NOPTR, $64
+
+// Q4QUAD adds the products of four blocks to acc: 64 bytes of nibbles at
+// woff(SI) and 128 bytes of int8 at xoff(DI). Lane j (128 bits) of acc
+// collects block j. Z28 holds 0x0f in every byte.
+#define Q4QUAD(woff, xoff, acc) \
+	VMOVDQU64  woff(SI), Z8; \
+	VPSRLW     $4, Z8, Z9; \
+	VPANDD     Z28, Z8, Z8; \
+	VPANDD     Z28, Z9, Z9; \
+	VMOVDQU64  xoff(DI), Z10; \
+	VSHUFI64X2 $0x88, 64+xoff(DI), Z10, Z11; \
+	VSHUFI64X2 $0xdd, 64+xoff(DI), Z10, Z12; \
+	VPDPBUSD   Z11, Z8, acc; \
+	VPDPBUSD   Z12, Z9, acc
+
+// Q4PART is Q4QUAD for the last 1..3 blocks, with byte masks K3 (qw),
+// K4 and K5 (the two halves of qx) that load zeros past the slices' ends.
+#define Q4PART(acc) \
+	VMOVDQU8.Z (SI), K3, Z8; \
+	VPSRLW     $4, Z8, Z9; \
+	VPANDD     Z28, Z8, Z8; \
+	VPANDD     Z28, Z9, Z9; \
+	VMOVDQU8.Z (DI), K4, Z10; \
+	VMOVDQU8.Z 64(DI), K5, Z13; \
+	VSHUFI64X2 $0x88, Z13, Z10, Z11; \
+	VSHUFI64X2 $0xdd, Z13, Z10, Z12; \
+	VPDPBUSD   Z11, Z8, acc; \
+	VPDPBUSD   Z12, Z9, acc
+
+// func dotQ4AVX512VNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+//
+// SI qw, DI qx, R8 sw, R9 sx, R10 sumsX, CX blocks left. Z0..Z3 hold the
+// int32 products of a group of 16 blocks, four blocks each; Z29 sums the
+// scaled block sums. K1 masks the blocks of the group, K2 the upper two
+// dwords of each 128-bit lane.
+TEXT ·dotQ4AVX512VNNI(SB), NOSPLIT, $0-124
+	MOVQ qw_base+0(FP), SI
+	MOVQ qx_base+24(FP), DI
+	MOVQ sw_base+48(FP), R8
+	MOVQ sw_len+56(FP), CX
+	MOVQ sx_base+72(FP), R9
+	MOVQ sumsX_base+96(FP), R10
+	MOVL $0x0f, AX
+	VPBROADCASTB AX, Z28
+	VMOVDQU32 dotQ4perm<>(SB), Z30
+	MOVL $0xcccc, AX
+	KMOVW AX, K2
+	MOVL $0xffff, AX
+	KMOVW AX, K1
+	VXORPS Z29, Z29, Z29
+
+q4_group:
+	CMPQ CX, $16
+	JB   q4_tail
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	Q4QUAD(0, 0, Z0)
+	Q4QUAD(64, 128, Z1)
+	Q4QUAD(128, 256, Z2)
+	Q4QUAD(192, 384, Z3)
+	ADDQ $256, SI
+	ADDQ $512, DI
+	SUBQ $16, CX
+
+q4_reduce:
+	// Z0 and Z1 (Z2 and Z3) into one vector whose lanes hold two dwords
+	// of a block of each.
+	VSHUFPS $0x4e, Z1, Z0, Z8
+	VSHUFPS $0x4e, Z3, Z2, Z9
+	VPADDD  Z8, Z0, Z0
+	VPADDD  Z9, Z2, Z2
+	VPADDD  Z8, Z1, K2, Z0
+	VPADDD  Z9, Z3, K2, Z2
+
+	// One dword per block, then block order.
+	VSHUFPS $0x88, Z2, Z0, Z8
+	VSHUFPS $0xdd, Z2, Z0, Z9
+	VPADDD  Z9, Z8, Z0
+	VPERMD  Z0, Z30, Z0
+
+	// s[k] - 8*sumsX[k], then sum += float(s[k]) * (sw[k]*sx[k]).
+	VMOVDQU32.Z (R10), K1, Z1
+	VPSLLD      $3, Z1, Z1
+	VPSUBD      Z1, Z0, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS.Z   (R8), K1, Z2
+	VMOVUPS.Z   (R9), K1, Z3
+	VMULPS      Z3, Z2, Z2
+	VFMADD231PS Z2, Z0, Z29
+	ADDQ        $64, R8
+	ADDQ        $64, R9
+	ADDQ        $64, R10
+	JMP         q4_group
+
+q4_tail:
+	// 1..15 blocks left (or none): DX whole quads, then 1..3 blocks.
+	TESTQ CX, CX
+	JZ    q4_done
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+
+	// K3, K4, K5: bytes of the last CX%4 blocks in qw, qx, qx+64.
+	MOVQ  CX, BX
+	ANDQ  $3, BX
+	MOVQ  $-1, R11
+	MOVQ  BX, R12
+	SHLQ  $4, R12
+	BZHIQ R12, R11, AX
+	KMOVQ AX, K3
+	SHLQ  $1, R12
+	BZHIQ R12, R11, AX
+	KMOVQ AX, K4
+	XORQ  R13, R13
+	SUBQ  $64, R12
+	CMOVQLT R13, R12
+	BZHIQ R12, R11, AX
+	KMOVQ AX, K5
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   CX, DX
+	SHRQ   $2, DX
+	JZ     q4_part0
+	Q4QUAD(0, 0, Z0)
+	ADDQ   $64, SI
+	ADDQ   $128, DI
+	CMPQ   DX, $1
+	JE     q4_part1
+	Q4QUAD(0, 0, Z1)
+	ADDQ   $64, SI
+	ADDQ   $128, DI
+	CMPQ   DX, $2
+	JE     q4_part2
+	Q4QUAD(0, 0, Z2)
+	ADDQ   $64, SI
+	ADDQ   $128, DI
+
+	// Three quads: 1..3 blocks left for Z3.
+	TESTQ BX, BX
+	JZ    q4_tailsum
+	Q4PART(Z3)
+	JMP   q4_tailsum
+
+q4_part0:
+	Q4PART(Z0)
+	JMP q4_tailsum
+
+q4_part1:
+	TESTQ BX, BX
+	JZ    q4_tailsum
+	Q4PART(Z1)
+	JMP   q4_tailsum
+
+q4_part2:
+	TESTQ BX, BX
+	JZ    q4_tailsum
+	Q4PART(Z2)
+
+q4_tailsum:
+	XORQ CX, CX
+	JMP  q4_reduce
+
+q4_done:
+	VEXTRACTF64X4 $1, Z29, Y1
+	VADDPS        Y1, Y29, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+120(FP)
+	RET
