@@ -12,7 +12,9 @@ func archInit() {
 	c := cpuid.CPU
 	avx2 := c.Supports(cpuid.AVX2, cpuid.FMA3)
 	avx512 := avx2 && c.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL)
-	vnni512 := avx512 && c.Supports(cpuid.AVX512VNNI, cpuid.BMI2)
+	// The AVX-512 kernels build masks with BZHI, which every AVX-512 CPU has.
+	avx512 = avx512 && c.Supports(cpuid.BMI2)
+	vnni512 := avx512 && c.Supports(cpuid.AVX512VNNI)
 
 	dotF32.add("avx512", Tier2, avx512, dotF32AVX512)
 	dotF32.add("avx2", Tier1, avx2, dotF32AVX2Go)
@@ -26,6 +28,10 @@ func archInit() {
 
 	gemvF32.add("avx512", Tier2, avx512, gemvF32AVX512)
 	gemvF32.add("avx2", Tier1, avx2, gemvF32AVX2Go)
+
+	quantizeQ8.add("avx512", Tier2, avx512, quantizeQ8AVX512)
+
+	dequantizeQ8.add("avx512", Tier2, avx512, dequantizeQ8AVX512)
 
 	dotQ8.add("avx512vnni", Tier2, vnni512, dotQ8VNNI512)
 

@@ -58,3 +58,33 @@ func dotQ4AVX512VNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) flo
 func dotQ4VNNI512(w Q4, x Q8) float32 {
 	return dotQ4AVX512VNNI(w.Q, x.Q, w.Scales, x.Scales, x.Sums)
 }
+
+// quantizeQ8AVX512 quantizes x into whole blocks of q, bit-exact with
+// quantizeQ8Generic:
+//
+//	for k := range scales {
+//		amax := max of Float32bits(x[i]) & 0x7fffffff over block k
+//		if amax >= 0x7f800000 || amax < 0x0f800000: zero block, sum 0,
+//			scale NaN (0x7fc00000) or 0
+//		d := Float32frombits(amax) / 127; id := 1 / d
+//		q[i] = int8(clamp(roundEven(x[i]*id), -127, 127)); sums[k] = sum of q
+//		scales[k] = d
+//	}
+//
+// The asm rounds with VCVTPS2DQ, which rounds half to even under Go's
+// default MXCSR, and uses no fused multiply-add. It loads the last partial
+// block with masks and writes the padding as zeros. It assumes len(q) >=
+// 32*len(scales), len(sums) >= len(scales) and that len(scales) blocks
+// hold len(x) values: 32*(len(scales)-1) < len(x) <= 32*len(scales), or
+// both are zero.
+//
+//go:noescape
+func quantizeQ8AVX512(q []int8, scales []float32, sums []int32, x []float32)
+
+// dequantizeQ8AVX512 sets dst[i] = float32(q[i]) * scales[i/32] for i <
+// len(dst), bit-exact with dequantizeQ8Generic. It loads the last partial
+// block with masks; it assumes len(q) >= len(dst) and len(scales) >=
+// (len(dst)+31)/32.
+//
+//go:noescape
+func dequantizeQ8AVX512(dst []float32, q []int8, scales []float32)

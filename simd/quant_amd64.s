@@ -422,3 +422,171 @@ q4_done:
 	VZEROUPPER
 	MOVSS         X0, ret+120(FP)
 	RET
+
+// func quantizeQ8AVX512(q []int8, scales []float32, sums []int32, x []float32)
+//
+// DI q, R8 scales, R9 sums, SI x, CX blocks left, DX values of x left.
+// Z31 0x7fffffff, Z30 127 and Z29 -127 as int32, X28 127.0, X27 1.0.
+TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-96
+	MOVQ q_base+0(FP), DI
+	MOVQ scales_base+24(FP), R8
+	MOVQ scales_len+32(FP), CX
+	MOVQ sums_base+48(FP), R9
+	MOVQ x_base+72(FP), SI
+	MOVQ x_len+80(FP), DX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z31
+	MOVL $127, AX
+	VPBROADCASTD AX, Z30
+	MOVL $-127, AX
+	VPBROADCASTD AX, Z29
+	MOVL $0x42fe0000, AX
+	VMOVD AX, X28
+	MOVL $0x3f800000, AX
+	VMOVD AX, X27
+	MOVQ $-1, R11
+	XORQ R12, R12
+
+q8q_block:
+	TESTQ CX, CX
+	JZ    q8q_done
+	CMPQ  DX, $32
+	JB    q8q_partial
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+
+q8q_body:
+	// amax: the largest |x| as an integer on the bit patterns.
+	VPANDD        Z31, Z0, Z2
+	VPANDD        Z31, Z1, Z3
+	VPMAXUD       Z3, Z2, Z2
+	VEXTRACTI64X4 $1, Z2, Y3
+	VPMAXUD       Y3, Y2, Y2
+	VEXTRACTI128  $1, Y2, X3
+	VPMAXUD       X3, X2, X2
+	VPSHUFD       $0x4e, X2, X3
+	VPMAXUD       X3, X2, X2
+	VPSHUFD       $0xb1, X2, X3
+	VPMAXUD       X3, X2, X2
+	VMOVD         X2, AX
+	CMPL          AX, $0x7f800000
+	JAE           q8q_nonfinite
+	CMPL          AX, $0x0f800000
+	JB            q8q_tiny
+
+	// d = amax/127, id = 1/d, q = clamp(round(x*id)).
+	VDIVSS       X28, X2, X4
+	VDIVSS       X4, X27, X5
+	VBROADCASTSS X5, Z5
+	VMULPS       Z5, Z0, Z0
+	VMULPS       Z5, Z1, Z1
+	VCVTPS2DQ    Z0, Z0
+	VCVTPS2DQ    Z1, Z1
+	VPMINSD      Z30, Z0, Z0
+	VPMINSD      Z30, Z1, Z1
+	VPMAXSD      Z29, Z0, Z0
+	VPMAXSD      Z29, Z1, Z1
+	VPMOVDB      Z0, (DI)
+	VPMOVDB      Z1, 16(DI)
+	VPADDD        Z1, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDD        Y1, Y0, Y0
+	VEXTRACTI128  $1, Y0, X1
+	VPADDD        X1, X0, X0
+	VPSHUFD       $0x4e, X0, X1
+	VPADDD        X1, X0, X0
+	VPSHUFD       $0xb1, X0, X1
+	VPADDD        X1, X0, X0
+	VMOVSS        X4, (R8)
+	VMOVD         X0, (R9)
+
+q8q_next:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	SUBQ $32, DX
+	DECQ CX
+	JMP  q8q_block
+
+q8q_partial:
+	// The last block holds DX (1..31) values: K1 and K2 mask its halves.
+	BZHIQ DX, R11, AX
+	KMOVW AX, K1
+	MOVQ  DX, BX
+	SUBQ  $16, BX
+	CMOVQLT R12, BX
+	BZHIQ BX, R11, AX
+	KMOVW AX, K2
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z 64(SI), K2, Z1
+	JMP q8q_body
+
+q8q_nonfinite:
+	MOVL $0x7fc00000, AX
+	JMP  q8q_zero
+
+q8q_tiny:
+	XORL AX, AX
+
+q8q_zero:
+	MOVL    AX, (R8)
+	MOVL    R12, (R9)
+	VPXORD  Y0, Y0, Y0
+	VMOVDQU Y0, (DI)
+	JMP     q8q_next
+
+q8q_done:
+	VZEROUPPER
+	RET
+
+// func dequantizeQ8AVX512(dst []float32, q []int8, scales []float32)
+TEXT ·dequantizeQ8AVX512(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ q_base+24(FP), SI
+	MOVQ scales_base+48(FP), R8
+
+dq8_block:
+	CMPQ CX, $32
+	JB   dq8_tail
+	VPMOVSXBD    (SI), Z0
+	VPMOVSXBD    16(SI), Z1
+	VCVTDQ2PS    Z0, Z0
+	VCVTDQ2PS    Z1, Z1
+	VBROADCASTSS (R8), Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z2, Z1, Z1
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z1, 64(DI)
+	ADDQ         $32, SI
+	ADDQ         $128, DI
+	ADDQ         $4, R8
+	SUBQ         $32, CX
+	JMP          dq8_block
+
+dq8_tail:
+	// CX (0..31) values left: K3 masks their bytes, K1 and K2 the halves.
+	TESTQ CX, CX
+	JZ    dq8_done
+	MOVQ  $-1, R11
+	BZHIQ CX, R11, AX
+	KMOVQ AX, K3
+	KMOVW AX, K1
+	SHRQ  $16, AX
+	KMOVW AX, K2
+	VMOVDQU8.Z   (SI), K3, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPMOVSXBD    X0, Z0
+	VPMOVSXBD    X1, Z1
+	VCVTDQ2PS    Z0, Z0
+	VCVTDQ2PS    Z1, Z1
+	VBROADCASTSS (R8), Z2
+	VMULPS       Z2, Z0, Z0
+	VMULPS       Z2, Z1, Z1
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K2, 64(DI)
+
+dq8_done:
+	VZEROUPPER
+	RET
