@@ -30,12 +30,16 @@ func archInit() {
 	gemvF32.add("avx2", Tier1, avx2, gemvF32AVX2Go)
 
 	quantizeQ8.add("avx512", Tier2, avx512, quantizeQ8AVX512)
+	quantizeQ8.add("avx2", Tier1, avx2, quantizeQ8AVX2Go)
 
 	dequantizeQ8.add("avx512", Tier2, avx512, dequantizeQ8AVX512)
+	dequantizeQ8.add("avx2", Tier1, avx2, dequantizeQ8AVX2Go)
 
 	dotQ8.add("avx512vnni", Tier2, vnni512, dotQ8VNNI512)
+	dotQ8.add("avx2", Tier1, avx2, dotQ8AVX2Go)
 
 	dotQ4.add("avx512vnni", Tier2, vnni512, dotQ4VNNI512)
+	dotQ4.add("avx2", Tier1, avx2, dotQ4AVX2Go)
 }
 
 // dotF32Vek calls vek32.Dot, which panics on empty slices.

@@ -88,3 +88,60 @@ func quantizeQ8AVX512(q []int8, scales []float32, sums []int32, x []float32)
 //
 //go:noescape
 func dequantizeQ8AVX512(dst []float32, q []int8, scales []float32)
+
+// quantizeQ8AVX2 is quantizeQ8AVX512 for 8-lane vectors and whole blocks
+// only: the asm assumes len(x) == 32*len(scales) == len(q) and len(sums)
+// >= len(scales). It packs with saturating VPACKSSDW and VPACKSSWB, exact
+// on values already clamped to [-127, 127].
+//
+//go:noescape
+func quantizeQ8AVX2(q []int8, scales []float32, sums []int32, x []float32)
+
+func quantizeQ8AVX2Go(q []int8, scales []float32, sums []int32, x []float32) {
+	nb := len(x) / BlockSize
+	quantizeQ8AVX2(q[:nb*BlockSize], scales[:nb], sums[:nb], x[:nb*BlockSize])
+	if nb < len(scales) {
+		quantizeQ8Generic(q[nb*BlockSize:], scales[nb:], sums[nb:], x[nb*BlockSize:])
+	}
+}
+
+// dequantizeQ8AVX2 is dequantizeQ8AVX512 for whole blocks only: the asm
+// assumes len(dst) is a multiple of 32, len(q) >= len(dst) and
+// len(scales) >= len(dst)/32.
+//
+//go:noescape
+func dequantizeQ8AVX2(dst []float32, q []int8, scales []float32)
+
+func dequantizeQ8AVX2Go(dst []float32, q []int8, scales []float32) {
+	n := len(dst) &^ (BlockSize - 1)
+	dequantizeQ8AVX2(dst[:n], q[:n], scales)
+	if n < len(dst) {
+		dequantizeQ8Generic(dst[n:], q[n:len(dst)], scales[n/BlockSize:])
+	}
+}
+
+// dotQ8AVX2 is dotQ8AVX512VNNI without VNNI: it sign-extends both
+// vectors to int16 and multiplies with VPMADDWD, exact for the full int8
+// range ((-128)*(-128)*2 fits an int32), so it needs no block sums. It
+// reduces 8 blocks at a time and finishes the last 1..7 blocks one by one.
+// The asm assumes len(qa), len(qb) >= 32*len(sa) and len(sb) >= len(sa).
+//
+//go:noescape
+func dotQ8AVX2(qa, qb []int8, sa, sb []float32) float32
+
+func dotQ8AVX2Go(a, b Q8) float32 {
+	return dotQ8AVX2(a.Q, b.Q, a.Scales, b.Scales)
+}
+
+// dotQ4AVX2 is dotQ4AVX512VNNI for 8-lane vectors. Its unsigned operand
+// is a nibble (0..15), so VPMADDUBSW cannot saturate (2*15*128 < 2^15);
+// VPMADDWD with ones widens the pairs to int32, and 8*sumsX[k] comes off
+// each block. The asm assumes len(qw) >= 16*len(sw), len(qx) >=
+// 32*len(sw) and len(sx), len(sumsX) >= len(sw).
+//
+//go:noescape
+func dotQ4AVX2(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+
+func dotQ4AVX2Go(w Q4, x Q8) float32 {
+	return dotQ4AVX2(w.Q, x.Q, w.Scales, x.Scales, x.Sums)
+}

@@ -590,3 +590,352 @@ dq8_tail:
 dq8_done:
 	VZEROUPPER
 	RET
+
+// packPerm puts the dwords that VPACKSSDW and VPACKSSWB leave in the order
+// 0 4 1 5 2 6 3 7 back in order (VPERMD indices).
+DATA packPerm<>+0(SB)/4, $0
+DATA packPerm<>+4(SB)/4, $4
+DATA packPerm<>+8(SB)/4, $1
+DATA packPerm<>+12(SB)/4, $5
+DATA packPerm<>+16(SB)/4, $2
+DATA packPerm<>+20(SB)/4, $6
+DATA packPerm<>+24(SB)/4, $3
+DATA packPerm<>+28(SB)/4, $7
+GLOBL packPerm<>(SB), RODATA|NOPTR, $32
+
+// func quantizeQ8AVX2(q []int8, scales []float32, sums []int32, x []float32)
+//
+// DI q, R8 scales, R9 sums, SI x, CX blocks. Y15 0x7fffffff, X14 127.0,
+// X13 1.0, Y12 127, Y11 -127, Y10 packPerm.
+TEXT ·quantizeQ8AVX2(SB), NOSPLIT, $0-96
+	MOVQ q_base+0(FP), DI
+	MOVQ scales_base+24(FP), R8
+	MOVQ scales_len+32(FP), CX
+	MOVQ sums_base+48(FP), R9
+	MOVQ x_base+72(FP), SI
+	MOVL $0x7fffffff, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x42fe0000, AX
+	VMOVD AX, X14
+	MOVL $0x3f800000, AX
+	VMOVD AX, X13
+	MOVL $127, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $-127, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	VMOVDQU packPerm<>(SB), Y10
+
+q8q2_block:
+	TESTQ CX, CX
+	JZ    q8q2_done
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VPAND   Y15, Y0, Y4
+	VPAND   Y15, Y1, Y5
+	VPAND   Y15, Y2, Y6
+	VPAND   Y15, Y3, Y7
+	VPMAXUD Y5, Y4, Y4
+	VPMAXUD Y7, Y6, Y6
+	VPMAXUD Y6, Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPMAXUD X5, X4, X4
+	VPSHUFD $0x4e, X4, X5
+	VPMAXUD X5, X4, X4
+	VPSHUFD $0xb1, X4, X5
+	VPMAXUD X5, X4, X4
+	VMOVD   X4, AX
+	CMPL    AX, $0x7f800000
+	JAE     q8q2_nonfinite
+	CMPL    AX, $0x0f800000
+	JB      q8q2_tiny
+
+	VDIVSS       X14, X4, X6
+	VDIVSS       X6, X13, X7
+	VBROADCASTSS X7, Y7
+	VMULPS       Y7, Y0, Y0
+	VMULPS       Y7, Y1, Y1
+	VMULPS       Y7, Y2, Y2
+	VMULPS       Y7, Y3, Y3
+	VCVTPS2DQ    Y0, Y0
+	VCVTPS2DQ    Y1, Y1
+	VCVTPS2DQ    Y2, Y2
+	VCVTPS2DQ    Y3, Y3
+	VPMINSD      Y12, Y0, Y0
+	VPMINSD      Y12, Y1, Y1
+	VPMINSD      Y12, Y2, Y2
+	VPMINSD      Y12, Y3, Y3
+	VPMAXSD      Y11, Y0, Y0
+	VPMAXSD      Y11, Y1, Y1
+	VPMAXSD      Y11, Y2, Y2
+	VPMAXSD      Y11, Y3, Y3
+
+	// The block sum.
+	VPADDD       Y1, Y0, Y8
+	VPADDD       Y3, Y2, Y9
+	VPADDD       Y9, Y8, Y8
+	VEXTRACTI128 $1, Y8, X9
+	VPADDD       X9, X8, X8
+	VPSHUFD      $0x4e, X8, X9
+	VPADDD       X9, X8, X8
+	VPSHUFD      $0xb1, X8, X9
+	VPADDD       X9, X8, X8
+
+	// int32 to int8, in order.
+	VPACKSSDW Y1, Y0, Y0
+	VPACKSSDW Y3, Y2, Y2
+	VPACKSSWB Y2, Y0, Y0
+	VPERMD    Y0, Y10, Y0
+	VMOVDQU   Y0, (DI)
+	VMOVSS    X6, (R8)
+	VMOVD     X8, (R9)
+
+q8q2_next:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JMP  q8q2_block
+
+q8q2_nonfinite:
+	MOVL $0x7fc00000, AX
+	JMP  q8q2_zero
+
+q8q2_tiny:
+	XORL AX, AX
+
+q8q2_zero:
+	MOVL    AX, (R8)
+	MOVL    $0, (R9)
+	VPXOR   Y0, Y0, Y0
+	VMOVDQU Y0, (DI)
+	JMP     q8q2_next
+
+q8q2_done:
+	VZEROUPPER
+	RET
+
+// func dequantizeQ8AVX2(dst []float32, q []int8, scales []float32)
+TEXT ·dequantizeQ8AVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ q_base+24(FP), SI
+	MOVQ scales_base+48(FP), R8
+	SHRQ $5, CX
+	JZ   dq82_done
+
+dq82_block:
+	VPMOVSXBD    (SI), Y0
+	VPMOVSXBD    8(SI), Y1
+	VPMOVSXBD    16(SI), Y2
+	VPMOVSXBD    24(SI), Y3
+	VCVTDQ2PS    Y0, Y0
+	VCVTDQ2PS    Y1, Y1
+	VCVTDQ2PS    Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VBROADCASTSS (R8), Y4
+	VMULPS       Y4, Y0, Y0
+	VMULPS       Y4, Y1, Y1
+	VMULPS       Y4, Y2, Y2
+	VMULPS       Y4, Y3, Y3
+	VMOVUPS      Y0, (DI)
+	VMOVUPS      Y1, 32(DI)
+	VMOVUPS      Y2, 64(DI)
+	VMOVUPS      Y3, 96(DI)
+	ADDQ         $32, SI
+	ADDQ         $128, DI
+	ADDQ         $4, R8
+	DECQ         CX
+	JNZ          dq82_block
+
+dq82_done:
+	VZEROUPPER
+	RET
+
+// Q8BLK2 sets acc to the 8 int32 partial sums of the block at off(SI) and
+// off(DI), with Y0..Y3 as scratch.
+#define Q8BLK2(off, acc) \
+	VPMOVSXBW off(SI), Y0; \
+	VPMOVSXBW 16+off(SI), Y1; \
+	VPMOVSXBW off(DI), Y2; \
+	VPMOVSXBW 16+off(DI), Y3; \
+	VPMADDWD  Y2, Y0, Y0; \
+	VPMADDWD  Y3, Y1, Y1; \
+	VPADDD    Y1, Y0, acc
+
+// Q4BLK2 sets acc to the 8 int32 partial sums of the nibbles at woff(SI)
+// times the bytes at xoff(DI), with Y0 as scratch, Y15 0x0f bytes and
+// Y14 1 in every int16.
+#define Q4BLK2(woff, xoff, acc) \
+	VMOVDQU     woff(SI), X0; \
+	VPSRLW      $4, X0, X1; \
+	VINSERTI128 $1, X1, Y0, Y0; \
+	VPAND       Y15, Y0, Y0; \
+	VPMADDUBSW  xoff(DI), Y0, Y0; \
+	VPMADDWD    Y14, Y0, acc
+
+// REDUCE8 leaves in Y4 the sums of Y4..Y11, block order.
+#define REDUCE8 \
+	VPHADDD    Y5, Y4, Y4; \
+	VPHADDD    Y7, Y6, Y6; \
+	VPHADDD    Y9, Y8, Y8; \
+	VPHADDD    Y11, Y10, Y10; \
+	VPHADDD    Y6, Y4, Y4; \
+	VPHADDD    Y10, Y8, Y8; \
+	VPERM2I128 $0x20, Y8, Y4, Y5; \
+	VPERM2I128 $0x31, Y8, Y4, Y6; \
+	VPADDD     Y6, Y5, Y4
+
+// HSUM8 leaves the sum of the int32 lanes of Y4 in X4[0].
+#define HSUM8 \
+	VEXTRACTI128 $1, Y4, X5; \
+	VPADDD       X5, X4, X4; \
+	VPSHUFD      $0x4e, X4, X5; \
+	VPADDD       X5, X4, X4; \
+	VPSHUFD      $0xb1, X4, X5; \
+	VPADDD       X5, X4, X4
+
+// func dotQ8AVX2(qa, qb []int8, sa, sb []float32) float32
+//
+// SI qa, DI qb, R8 sa, R9 sb, CX blocks left; Y12 sums 8 blocks at a
+// time, X13 the last blocks one by one.
+TEXT ·dotQ8AVX2(SB), NOSPLIT, $0-100
+	MOVQ qa_base+0(FP), SI
+	MOVQ qb_base+24(FP), DI
+	MOVQ sa_base+48(FP), R8
+	MOVQ sa_len+56(FP), CX
+	MOVQ sb_base+72(FP), R9
+	VXORPS Y12, Y12, Y12
+	VXORPS X13, X13, X13
+
+q82_group:
+	CMPQ CX, $8
+	JB   q82_tail
+	Q8BLK2(0, Y4)
+	Q8BLK2(32, Y5)
+	Q8BLK2(64, Y6)
+	Q8BLK2(96, Y7)
+	Q8BLK2(128, Y8)
+	Q8BLK2(160, Y9)
+	Q8BLK2(192, Y10)
+	Q8BLK2(224, Y11)
+	REDUCE8
+	VCVTDQ2PS   Y4, Y4
+	VMOVUPS     (R8), Y5
+	VMULPS      (R9), Y5, Y5
+	VFMADD231PS Y5, Y4, Y12
+	ADDQ        $256, SI
+	ADDQ        $256, DI
+	ADDQ        $32, R8
+	ADDQ        $32, R9
+	SUBQ        $8, CX
+	JMP         q82_group
+
+q82_tail:
+	TESTQ CX, CX
+	JZ    q82_done
+	Q8BLK2(0, Y4)
+	HSUM8
+	VCVTDQ2PS   X4, X4
+	VMOVSS      (R8), X5
+	VMULSS      (R9), X5, X5
+	VFMADD231SS X5, X4, X13
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        $4, R8
+	ADDQ        $4, R9
+	DECQ        CX
+	JMP         q82_tail
+
+q82_done:
+	VEXTRACTF128 $1, Y12, X0
+	VADDPS       X12, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X13, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+96(FP)
+	RET
+
+// func dotQ4AVX2(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+//
+// SI qw, DI qx, R8 sw, R9 sx, R10 sumsX, CX blocks left; Y12 sums 8
+// blocks at a time, X13 the last blocks one by one.
+TEXT ·dotQ4AVX2(SB), NOSPLIT, $0-124
+	MOVQ qw_base+0(FP), SI
+	MOVQ qx_base+24(FP), DI
+	MOVQ sw_base+48(FP), R8
+	MOVQ sw_len+56(FP), CX
+	MOVQ sx_base+72(FP), R9
+	MOVQ sumsX_base+96(FP), R10
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x00010001, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VXORPS Y12, Y12, Y12
+	VXORPS X13, X13, X13
+
+q42_group:
+	CMPQ CX, $8
+	JB   q42_tail
+	Q4BLK2(0, 0, Y4)
+	Q4BLK2(16, 32, Y5)
+	Q4BLK2(32, 64, Y6)
+	Q4BLK2(48, 96, Y7)
+	Q4BLK2(64, 128, Y8)
+	Q4BLK2(80, 160, Y9)
+	Q4BLK2(96, 192, Y10)
+	Q4BLK2(112, 224, Y11)
+	REDUCE8
+	VMOVDQU     (R10), Y5
+	VPSLLD      $3, Y5, Y5
+	VPSUBD      Y5, Y4, Y4
+	VCVTDQ2PS   Y4, Y4
+	VMOVUPS     (R8), Y5
+	VMULPS      (R9), Y5, Y5
+	VFMADD231PS Y5, Y4, Y12
+	ADDQ        $128, SI
+	ADDQ        $256, DI
+	ADDQ        $32, R8
+	ADDQ        $32, R9
+	ADDQ        $32, R10
+	SUBQ        $8, CX
+	JMP         q42_group
+
+q42_tail:
+	TESTQ CX, CX
+	JZ    q42_done
+	Q4BLK2(0, 0, Y4)
+	HSUM8
+	MOVL        (R10), AX
+	SHLL        $3, AX
+	VMOVD       AX, X5
+	VPSUBD      X5, X4, X4
+	VCVTDQ2PS   X4, X4
+	VMOVSS      (R8), X5
+	VMULSS      (R9), X5, X5
+	VFMADD231SS X5, X4, X13
+	ADDQ        $16, SI
+	ADDQ        $32, DI
+	ADDQ        $4, R8
+	ADDQ        $4, R9
+	ADDQ        $4, R10
+	DECQ        CX
+	JMP         q42_tail
+
+q42_done:
+	VEXTRACTF128 $1, Y12, X0
+	VADDPS       X12, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X13, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+120(FP)
+	RET
