@@ -1,4 +1,4 @@
-//go:build !noasm && gc
+//go:build !noasm && gc && unix
 
 package simd
 
@@ -9,58 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
-
-	"github.com/klauspost/cpuid/v2"
 )
-
-// TestAMD64Kernels checks that every kernel the CPU's features call for is
-// registered, in order of preference, and that Limit picks the AVX2 ones.
-func TestAMD64Kernels(t *testing.T) {
-	c := cpuid.CPU
-	avx2 := c.Supports(cpuid.AVX2, cpuid.FMA3)
-	avx512 := avx2 && c.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.BMI2)
-	vnni := avx512 && c.Supports(cpuid.AVX512VNNI)
-	t.Logf("avx2+fma %v, avx512 f/bw/vl %v, avx512vnni %v", avx2, avx512, vnni)
-
-	have := map[string]bool{"avx512": avx512, "avx512vnni": vnni, "avx2": avx2, "vek": avx2}
-	list := func(names ...string) []string {
-		var s []string
-		for _, n := range names {
-			if have[n] {
-				s = append(s, n)
-			}
-		}
-		return append(s, "generic")
-	}
-	float := list("avx512", "avx2")
-	want := map[string][]string{
-		OpDotF32:       list("avx512", "avx2", "vek"),
-		OpAxpyF32:      float,
-		OpScaleAddF32:  float,
-		OpGemvF32:      float,
-		OpQuantizeQ8:   float,
-		OpDequantizeQ8: float,
-		OpDotQ8:        list("avx512vnni", "avx2"),
-		OpDotQ4:        list("avx512vnni", "avx2"),
-	}
-	for op, w := range want {
-		if got := Available(op); !slices.Equal(got, w) {
-			t.Errorf("%s: available %v, want %v", op, got, w)
-		}
-	}
-	if !avx2 {
-		return
-	}
-	defer Reset()
-	if err := Limit("avx2"); err != nil {
-		t.Fatal(err)
-	}
-	for op, k := range Kernels() {
-		if k != "avx2" {
-			t.Errorf("after Limit(avx2) %s runs %s", op, k)
-		}
-	}
-}
 
 // pageEnd returns a slice of n values of type T that ends exactly where a
 // page that cannot be read begins, so a kernel that loads past the end
