@@ -99,9 +99,16 @@ func quantizeQ8AVX2(q []int8, scales []float32, sums []int32, x []float32)
 
 func quantizeQ8AVX2Go(q []int8, scales []float32, sums []int32, x []float32) {
 	nb := len(x) / BlockSize
-	quantizeQ8AVX2(q[:nb*BlockSize], scales[:nb], sums[:nb], x[:nb*BlockSize])
+	n := nb * BlockSize
+	if nb > 0 {
+		quantizeQ8AVX2(q[:n], scales[:nb], sums[:nb], x[:n])
+	}
 	if nb < len(scales) {
-		quantizeQ8Generic(q[nb*BlockSize:], scales[nb:], sums[nb:], x[nb*BlockSize:])
+		// The last partial block, padded with zeros on the stack: zeros
+		// change neither the largest |x| nor the sum, and quantize to 0.
+		var xb [BlockSize]float32
+		copy(xb[:], x[n:])
+		quantizeQ8AVX2(q[n:n+BlockSize], scales[nb:nb+1], sums[nb:nb+1], xb[:])
 	}
 }
 
@@ -114,9 +121,17 @@ func dequantizeQ8AVX2(dst []float32, q []int8, scales []float32)
 
 func dequantizeQ8AVX2Go(dst []float32, q []int8, scales []float32) {
 	n := len(dst) &^ (BlockSize - 1)
-	dequantizeQ8AVX2(dst[:n], q[:n], scales)
-	if n < len(dst) {
-		dequantizeQ8Generic(dst[n:], q[n:len(dst)], scales[n/BlockSize:])
+	if n > 0 {
+		dequantizeQ8AVX2(dst[:n], q[:n], scales)
+	}
+	if r := len(dst) - n; r > 0 {
+		// The last partial block goes through buffers on the stack, so the
+		// asm reads no byte of q past len(dst).
+		var qb [BlockSize]int8
+		var db [BlockSize]float32
+		copy(qb[:], q[n:len(dst)])
+		dequantizeQ8AVX2(db[:], qb[:], scales[n/BlockSize:])
+		copy(dst[n:], db[:r])
 	}
 }
 
