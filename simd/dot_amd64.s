@@ -72,6 +72,8 @@ dot512_reduce:
 	RET
 
 // func dotF32AVX2(a, b []float32) float32
+//
+// Eight accumulators keep two loads a cycle busy despite the FMA latency.
 TEXT ·dotF32AVX2(SB), NOSPLIT, $0-52
 	MOVQ a_base+0(FP), SI
 	MOVQ a_len+8(FP), CX
@@ -80,36 +82,52 @@ TEXT ·dotF32AVX2(SB), NOSPLIT, $0-52
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
 	XORQ AX, AX
 	MOVQ CX, DX
-	ANDQ $-32, DX
+	ANDQ $-64, DX
 	JZ   dot2_8
 
-dot2_32:
-	VMOVUPS     (SI)(AX*4), Y4
-	VMOVUPS     32(SI)(AX*4), Y5
-	VMOVUPS     64(SI)(AX*4), Y6
-	VMOVUPS     96(SI)(AX*4), Y7
-	VFMADD231PS (DI)(AX*4), Y4, Y0
-	VFMADD231PS 32(DI)(AX*4), Y5, Y1
-	VFMADD231PS 64(DI)(AX*4), Y6, Y2
-	VFMADD231PS 96(DI)(AX*4), Y7, Y3
-	ADDQ        $32, AX
+dot2_64:
+	VMOVUPS     (SI)(AX*4), Y8
+	VMOVUPS     32(SI)(AX*4), Y9
+	VMOVUPS     64(SI)(AX*4), Y10
+	VMOVUPS     96(SI)(AX*4), Y11
+	VMOVUPS     128(SI)(AX*4), Y12
+	VMOVUPS     160(SI)(AX*4), Y13
+	VMOVUPS     192(SI)(AX*4), Y14
+	VMOVUPS     224(SI)(AX*4), Y15
+	VFMADD231PS (DI)(AX*4), Y8, Y0
+	VFMADD231PS 32(DI)(AX*4), Y9, Y1
+	VFMADD231PS 64(DI)(AX*4), Y10, Y2
+	VFMADD231PS 96(DI)(AX*4), Y11, Y3
+	VFMADD231PS 128(DI)(AX*4), Y12, Y4
+	VFMADD231PS 160(DI)(AX*4), Y13, Y5
+	VFMADD231PS 192(DI)(AX*4), Y14, Y6
+	VFMADD231PS 224(DI)(AX*4), Y15, Y7
+	ADDQ        $64, AX
 	CMPQ        AX, DX
-	JB          dot2_32
+	JB          dot2_64
 
 dot2_8:
 	CMPQ AX, CX
 	JAE  dot2_reduce
 
 dot2_8loop:
-	VMOVUPS     (SI)(AX*4), Y4
-	VFMADD231PS (DI)(AX*4), Y4, Y0
+	VMOVUPS     (SI)(AX*4), Y8
+	VFMADD231PS (DI)(AX*4), Y8, Y0
 	ADDQ        $8, AX
 	CMPQ        AX, CX
 	JB          dot2_8loop
 
 dot2_reduce:
+	VADDPS       Y4, Y0, Y0
+	VADDPS       Y5, Y1, Y1
+	VADDPS       Y6, Y2, Y2
+	VADDPS       Y7, Y3, Y3
 	VADDPS       Y1, Y0, Y0
 	VADDPS       Y3, Y2, Y2
 	VADDPS       Y2, Y0, Y0
