@@ -15,6 +15,7 @@ func archInit() {
 	// The AVX-512 kernels build masks with BZHI, which every AVX-512 CPU has.
 	avx512 = avx512 && c.Supports(cpuid.BMI2)
 	vnni512 := avx512 && c.Supports(cpuid.AVX512VNNI)
+	vnni256 := avx2 && c.Supports(cpuid.AVXVNNI)
 
 	dotF32.add("avx512", Tier2, avx512, dotF32AVX512)
 	dotF32.add("avx2", Tier1, avx2, dotF32AVX2Go)
@@ -36,9 +37,11 @@ func archInit() {
 	dequantizeQ8.add("avx2", Tier1, avx2, dequantizeQ8AVX2Go)
 
 	dotQ8.add("avx512vnni", Tier2, vnni512, dotQ8VNNI512)
+	dotQ8.add("avxvnni", Tier1, vnni256, dotQ8VNNI256)
 	dotQ8.add("avx2", Tier1, avx2, dotQ8AVX2Go)
 
 	dotQ4.add("avx512vnni", Tier2, vnni512, dotQ4VNNI512)
+	dotQ4.add("avxvnni", Tier1, vnni256, dotQ4VNNI256)
 	dotQ4.add("avx2", Tier1, avx2, dotQ4AVX2Go)
 }
 

@@ -10,15 +10,17 @@ import (
 )
 
 // TestAMD64Kernels checks that every kernel the CPU's features call for is
-// registered, in order of preference, and that Limit picks the AVX2 ones.
+// registered, in order of preference, and that Limit(avx2) picks the best
+// tier-1 one: avxvnni where the CPU has it, else avx2.
 func TestAMD64Kernels(t *testing.T) {
 	c := cpuid.CPU
 	avx2 := c.Supports(cpuid.AVX2, cpuid.FMA3)
 	avx512 := avx2 && c.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.BMI2)
 	vnni := avx512 && c.Supports(cpuid.AVX512VNNI)
-	t.Logf("avx2+fma %v, avx512 f/bw/vl %v, avx512vnni %v", avx2, avx512, vnni)
+	vnni256 := avx2 && c.Supports(cpuid.AVXVNNI)
+	t.Logf("avx2+fma %v, avx512 f/bw/vl %v, avx512vnni %v, avxvnni %v", avx2, avx512, vnni, vnni256)
 
-	have := map[string]bool{"avx512": avx512, "avx512vnni": vnni, "avx2": avx2, "vek": avx2}
+	have := map[string]bool{"avx512": avx512, "avx512vnni": vnni, "avxvnni": vnni256, "avx2": avx2, "vek": avx2}
 	list := func(names ...string) []string {
 		var s []string
 		for _, n := range names {
@@ -36,8 +38,8 @@ func TestAMD64Kernels(t *testing.T) {
 		OpGemvF32:      float,
 		OpQuantizeQ8:   float,
 		OpDequantizeQ8: float,
-		OpDotQ8:        list("avx512vnni", "avx2"),
-		OpDotQ4:        list("avx512vnni", "avx2"),
+		OpDotQ8:        list("avx512vnni", "avxvnni", "avx2"),
+		OpDotQ4:        list("avx512vnni", "avxvnni", "avx2"),
 	}
 	for op, w := range want {
 		if got := Available(op); !slices.Equal(got, w) {
@@ -52,8 +54,12 @@ func TestAMD64Kernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	for op, k := range Kernels() {
-		if k != "avx2" {
-			t.Errorf("after Limit(avx2) %s runs %s", op, k)
+		want := "avx2"
+		if vnni256 && (op == OpDotQ8 || op == OpDotQ4) {
+			want = "avxvnni"
+		}
+		if k != want {
+			t.Errorf("after Limit(avx2) %s runs %s, want %s", op, k, want)
 		}
 	}
 }

@@ -160,3 +160,26 @@ func dotQ4AVX2(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
 func dotQ4AVX2Go(w Q4, x Q8) float32 {
 	return dotQ4AVX2(w.Q, x.Q, w.Scales, x.Scales, x.Sums)
 }
+
+// dotQ8AVXVNNI is dotQ8AVX512VNNI for 8-lane vectors with the VEX-encoded
+// VPDPBUSD of AVX-VNNI (Alder Lake and later, also without AVX-512): one
+// block per vector, 8 blocks reduced at a time as in dotQ8AVX2, the last
+// 1..7 blocks one by one. The asm assumes len(qa), len(qb) >= 32*len(sa)
+// and len(sb), len(sumsB) >= len(sa).
+//
+//go:noescape
+func dotQ8AVXVNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32
+
+func dotQ8VNNI256(a, b Q8) float32 {
+	return dotQ8AVXVNNI(a.Q, b.Q, a.Scales, b.Scales, b.Sums)
+}
+
+// dotQ4AVXVNNI is dotQ4AVX2 with VPDPBUSD (AVX-VNNI) in place of
+// VPMADDUBSW and VPMADDWD. The asm assumes what dotQ4AVX2 does.
+//
+//go:noescape
+func dotQ4AVXVNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+
+func dotQ4VNNI256(w Q4, x Q8) float32 {
+	return dotQ4AVXVNNI(w.Q, x.Q, w.Scales, x.Scales, x.Sums)
+}

@@ -939,3 +939,183 @@ q42_done:
 	VZEROUPPER
 	MOVSS        X0, ret+120(FP)
 	RET
+
+// VPDPBUSDY(d, v, r) is the VEX (AVX-VNNI) VPDPBUSD Yd, Yv, Yr: Yd += the
+// sums of four products of unsigned bytes of Yv and signed bytes of Yr.
+// Go's assembler emits only the EVEX form, which needs AVX-512, so the
+// bytes are spelled out: C4, RXB.00010, W.vvvv.L.pp (W0, L1, pp 66), 50,
+// ModRM 11.d.r, with R, B and vvvv inverted.
+#define VPDPBUSDY(d, v, r) \
+	BYTE $0xc4; \
+	BYTE $(0x42 | ((1-(d>>3))<<7) | ((1-(r>>3))<<5)); \
+	BYTE $(((15-v)<<3) | 5); \
+	BYTE $0x50; \
+	BYTE $(0xc0 | ((d&7)<<3) | (r&7))
+
+// Q8VNNIBLK sets Y(accn) to the 8 int32 partial sums of the block at
+// off(SI) and off(DI), qa's sign bits flipped with Y15 (0x80 bytes).
+#define Q8VNNIBLK(off, accn, acc) \
+	VPXOR   off(SI), Y15, Y0; \
+	VMOVDQU off(DI), Y1; \
+	VPXOR   acc, acc, acc; \
+	VPDPBUSDY(accn, 0, 1)
+
+// Q4VNNIBLK sets Y(accn) to the 8 int32 partial sums of the nibbles at
+// woff(SI) times the bytes at xoff(DI); Y15 holds 0x0f bytes.
+#define Q4VNNIBLK(woff, xoff, accn, acc) \
+	VMOVDQU     woff(SI), X0; \
+	VPSRLW      $4, X0, X1; \
+	VINSERTI128 $1, X1, Y0, Y0; \
+	VPAND       Y15, Y0, Y0; \
+	VMOVDQU     xoff(DI), Y1; \
+	VPXOR       acc, acc, acc; \
+	VPDPBUSDY(accn, 0, 1)
+
+// func dotQ8AVXVNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32
+//
+// SI qa, DI qb, R8 sa, R9 sb, R10 sumsB, CX blocks left; Y12 sums 8
+// blocks at a time, X13 the last blocks one by one.
+TEXT ·dotQ8AVXVNNI(SB), NOSPLIT, $0-124
+	MOVQ qa_base+0(FP), SI
+	MOVQ qb_base+24(FP), DI
+	MOVQ sa_base+48(FP), R8
+	MOVQ sa_len+56(FP), CX
+	MOVQ sb_base+72(FP), R9
+	MOVQ sumsB_base+96(FP), R10
+	MOVL $0x80808080, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS Y12, Y12, Y12
+	VXORPS X13, X13, X13
+
+q8v_group:
+	CMPQ CX, $8
+	JB   q8v_tail
+	Q8VNNIBLK(0, 4, Y4)
+	Q8VNNIBLK(32, 5, Y5)
+	Q8VNNIBLK(64, 6, Y6)
+	Q8VNNIBLK(96, 7, Y7)
+	Q8VNNIBLK(128, 8, Y8)
+	Q8VNNIBLK(160, 9, Y9)
+	Q8VNNIBLK(192, 10, Y10)
+	Q8VNNIBLK(224, 11, Y11)
+	REDUCE8
+	VMOVDQU     (R10), Y5
+	VPSLLD      $7, Y5, Y5
+	VPSUBD      Y5, Y4, Y4
+	VCVTDQ2PS   Y4, Y4
+	VMOVUPS     (R8), Y5
+	VMULPS      (R9), Y5, Y5
+	VFMADD231PS Y5, Y4, Y12
+	ADDQ        $256, SI
+	ADDQ        $256, DI
+	ADDQ        $32, R8
+	ADDQ        $32, R9
+	ADDQ        $32, R10
+	SUBQ        $8, CX
+	JMP         q8v_group
+
+q8v_tail:
+	TESTQ CX, CX
+	JZ    q8v_done
+	Q8VNNIBLK(0, 4, Y4)
+	HSUM8
+	MOVL        (R10), AX
+	SHLL        $7, AX
+	VMOVD       AX, X5
+	VPSUBD      X5, X4, X4
+	VCVTDQ2PS   X4, X4
+	VMOVSS      (R8), X5
+	VMULSS      (R9), X5, X5
+	VFMADD231SS X5, X4, X13
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        $4, R8
+	ADDQ        $4, R9
+	ADDQ        $4, R10
+	DECQ        CX
+	JMP         q8v_tail
+
+q8v_done:
+	VEXTRACTF128 $1, Y12, X0
+	VADDPS       X12, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X13, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+120(FP)
+	RET
+
+// func dotQ4AVXVNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+//
+// Registers as in dotQ8AVXVNNI; Y15 holds 0x0f bytes.
+TEXT ·dotQ4AVXVNNI(SB), NOSPLIT, $0-124
+	MOVQ qw_base+0(FP), SI
+	MOVQ qx_base+24(FP), DI
+	MOVQ sw_base+48(FP), R8
+	MOVQ sw_len+56(FP), CX
+	MOVQ sx_base+72(FP), R9
+	MOVQ sumsX_base+96(FP), R10
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VXORPS Y12, Y12, Y12
+	VXORPS X13, X13, X13
+
+q4v_group:
+	CMPQ CX, $8
+	JB   q4v_tail
+	Q4VNNIBLK(0, 0, 4, Y4)
+	Q4VNNIBLK(16, 32, 5, Y5)
+	Q4VNNIBLK(32, 64, 6, Y6)
+	Q4VNNIBLK(48, 96, 7, Y7)
+	Q4VNNIBLK(64, 128, 8, Y8)
+	Q4VNNIBLK(80, 160, 9, Y9)
+	Q4VNNIBLK(96, 192, 10, Y10)
+	Q4VNNIBLK(112, 224, 11, Y11)
+	REDUCE8
+	VMOVDQU     (R10), Y5
+	VPSLLD      $3, Y5, Y5
+	VPSUBD      Y5, Y4, Y4
+	VCVTDQ2PS   Y4, Y4
+	VMOVUPS     (R8), Y5
+	VMULPS      (R9), Y5, Y5
+	VFMADD231PS Y5, Y4, Y12
+	ADDQ        $128, SI
+	ADDQ        $256, DI
+	ADDQ        $32, R8
+	ADDQ        $32, R9
+	ADDQ        $32, R10
+	SUBQ        $8, CX
+	JMP         q4v_group
+
+q4v_tail:
+	TESTQ CX, CX
+	JZ    q4v_done
+	Q4VNNIBLK(0, 0, 4, Y4)
+	HSUM8
+	MOVL        (R10), AX
+	SHLL        $3, AX
+	VMOVD       AX, X5
+	VPSUBD      X5, X4, X4
+	VCVTDQ2PS   X4, X4
+	VMOVSS      (R8), X5
+	VMULSS      (R9), X5, X5
+	VFMADD231SS X5, X4, X13
+	ADDQ        $16, SI
+	ADDQ        $32, DI
+	ADDQ        $4, R8
+	ADDQ        $4, R9
+	ADDQ        $4, R10
+	DECQ        CX
+	JMP         q4v_tail
+
+q4v_done:
+	VEXTRACTF128 $1, Y12, X0
+	VADDPS       X12, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VADDSS       X13, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+120(FP)
+	RET
