@@ -25,10 +25,11 @@ func dotF32AVX512(a, b []float32) float32
 func dotF32AVX2(a, b []float32) float32
 
 func dotF32AVX2Go(a, b []float32) float32 {
+	b = b[:len(a)]
 	n := len(a) &^ 7
 	s := dotF32AVX2(a[:n], b[:n])
-	if n < len(a) {
-		s += dotF32Generic(a[n:], b[n:len(a)])
+	for i := n; i < len(a); i++ {
+		s += a[i] * b[i]
 	}
 	return s
 }
