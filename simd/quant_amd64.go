@@ -3,9 +3,15 @@
 package simd
 
 // Quantized kernels for amd64. Q8 and Q4 vectors hold whole blocks of 32
-// values, so the asm never sees a partial block: it finishes the last
-// partial group of blocks with masked loads of the scales and sums and with
-// 32-byte loads of the values, and never reads past a slice's length.
+// values, so the dot kernels work on whole blocks: the AVX-512 ones finish
+// the last partial group of 16 blocks with masked loads of scales and sums
+// and 32-byte loads of an odd block, the 8-lane ones take the last 1..7
+// blocks one at a time. Quantize and dequantize see len(x) and len(dst)
+// values, which need not fill the last block. No asm reads past a slice's
+// length (TestPageEnd checks it).
+//
+// The VNNI kernels rely on Sums being the block sums, as the Q8 contract
+// says; the others do not read Sums.
 
 // dotQ8AVX512VNNI returns the dot product of two Q8 vectors, as
 // dotQ8Generic:
