@@ -10,8 +10,8 @@ package simd
 // values, which need not fill the last block. No asm reads past a slice's
 // length (TestPageEnd checks it).
 //
-// The VNNI kernels rely on Sums being the block sums, as the Q8 contract
-// says; the others do not read Sums.
+// The VNNI kernels and every dot_q4 kernel rely on Sums being the block
+// sums, as the Q8 contract says; the AVX2 dot_q8 does not read Sums.
 
 // dotQ8AVX512VNNI returns the dot product of two Q8 vectors, as
 // dotQ8Generic:
