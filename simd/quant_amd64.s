@@ -22,6 +22,41 @@ DATA dotQ8perm<>+56(SB)/4, $11
 DATA dotQ8perm<>+60(SB)/4, $15
 GLOBL dotQ8perm<>(SB), RODATA|NOPTR, $64
 
+// Q8REDUCE16 leaves in Z0 the 16 int32 block sums, in block order, of
+// Z0..Z7, where lanes 0-7 of Zi hold partial sums of block 2i and lanes
+// 8-15 of block 2i+1. Z8..Z11 are scratch, Z30 holds dotQ8perm and K2
+// 0xcccc. Three rounds halve the partial sums of each block:
+//
+//  1. pairs of vectors: within each 128-bit lane, dwords 0-1 of Zi gain
+//     dwords 2-3 of Zi and dwords 2-3 of Zi+1 gain its dwords 0-1 (K2);
+//  2. each 128-bit lane then holds a quarter of one block of each of
+//     Z0..Z3 (Z4..Z7) in its four dwords;
+//  3. adding the quarters leaves one dword per block, which VPERMD puts
+//     in block order.
+#define Q8REDUCE16 \
+	VSHUFPS    $0x4e, Z1, Z0, Z8; \
+	VSHUFPS    $0x4e, Z3, Z2, Z9; \
+	VSHUFPS    $0x4e, Z5, Z4, Z10; \
+	VSHUFPS    $0x4e, Z7, Z6, Z11; \
+	VPADDD     Z8, Z0, Z0; \
+	VPADDD     Z9, Z2, Z2; \
+	VPADDD     Z10, Z4, Z4; \
+	VPADDD     Z11, Z6, Z6; \
+	VPADDD     Z8, Z1, K2, Z0; \
+	VPADDD     Z9, Z3, K2, Z2; \
+	VPADDD     Z10, Z5, K2, Z4; \
+	VPADDD     Z11, Z7, K2, Z6; \
+	VSHUFPS    $0x88, Z2, Z0, Z8; \
+	VSHUFPS    $0xdd, Z2, Z0, Z9; \
+	VSHUFPS    $0x88, Z6, Z4, Z10; \
+	VSHUFPS    $0xdd, Z6, Z4, Z11; \
+	VPADDD     Z9, Z8, Z8; \
+	VPADDD     Z11, Z10, Z10; \
+	VSHUFI32X4 $0x88, Z10, Z8, Z0; \
+	VSHUFI32X4 $0xdd, Z10, Z8, Z1; \
+	VPADDD     Z1, Z0, Z0; \
+	VPERMD     Z0, Z30, Z0
+
 // Q8PAIR adds the products of 64 bytes (two blocks) at off to acc, with
 // Z31 holding 0x80 in every byte.
 #define Q8PAIR(off, t, acc) \
@@ -82,35 +117,7 @@ q8_group:
 	SUBQ $16, CX
 
 q8_reduce:
-	// Pairs of vectors: within each 128-bit lane, dwords 0-1 of Zi gain
-	// dwords 2-3 of Zi, and dwords 2-3 of Zi+1 gain its dwords 0-1.
-	VSHUFPS $0x4e, Z1, Z0, Z8
-	VSHUFPS $0x4e, Z3, Z2, Z9
-	VSHUFPS $0x4e, Z5, Z4, Z10
-	VSHUFPS $0x4e, Z7, Z6, Z11
-	VPADDD  Z8, Z0, Z0
-	VPADDD  Z9, Z2, Z2
-	VPADDD  Z10, Z4, Z4
-	VPADDD  Z11, Z6, Z6
-	VPADDD  Z8, Z1, K2, Z0
-	VPADDD  Z9, Z3, K2, Z2
-	VPADDD  Z10, Z5, K2, Z4
-	VPADDD  Z11, Z7, K2, Z6
-
-	// Each 128-bit lane then holds one quarter of a block of Z0..Z3
-	// (Z4..Z7) in its four dwords.
-	VSHUFPS $0x88, Z2, Z0, Z8
-	VSHUFPS $0xdd, Z2, Z0, Z9
-	VSHUFPS $0x88, Z6, Z4, Z10
-	VSHUFPS $0xdd, Z6, Z4, Z11
-	VPADDD  Z9, Z8, Z8
-	VPADDD  Z11, Z10, Z10
-
-	// Add the quarters: one dword per block, then block order.
-	VSHUFI32X4 $0x88, Z10, Z8, Z0
-	VSHUFI32X4 $0xdd, Z10, Z8, Z1
-	VPADDD     Z1, Z0, Z0
-	VPERMD     Z0, Z30, Z0
+	Q8REDUCE16
 
 	// s[k] - 128*sumsB[k], then sum += float(s[k]) * (sa[k]*sb[k]).
 	VMOVDQU32.Z (R10), K1, Z1
@@ -245,6 +252,23 @@ DATA dotQ4perm<>+56(SB)/4, $11
 DATA dotQ4perm<>+60(SB)/4, $15
 GLOBL dotQ4perm<>(SB), RODATA|NOPTR, $64
 
+// Q4REDUCE16 leaves in Z0 the 16 int32 block sums, in block order, of
+// Z0..Z3, where 128-bit lane j of Zi holds partial sums of block 4i+j.
+// Z8, Z9 are scratch, Z30 holds dotQ4perm and K2 0xcccc. Z0 and Z1 (Z2
+// and Z3) first go into one vector whose lanes hold two dwords of a block
+// of each; then one dword per block, and VPERMD puts them in block order.
+#define Q4REDUCE16 \
+	VSHUFPS $0x4e, Z1, Z0, Z8; \
+	VSHUFPS $0x4e, Z3, Z2, Z9; \
+	VPADDD  Z8, Z0, Z0; \
+	VPADDD  Z9, Z2, Z2; \
+	VPADDD  Z8, Z1, K2, Z0; \
+	VPADDD  Z9, Z3, K2, Z2; \
+	VSHUFPS $0x88, Z2, Z0, Z8; \
+	VSHUFPS $0xdd, Z2, Z0, Z9; \
+	VPADDD  Z9, Z8, Z0; \
+	VPERMD  Z0, Z30, Z0
+
 // Q4QUAD adds the products of four blocks to acc: 64 bytes of nibbles at
 // woff(SI) and 128 bytes of int8 at xoff(DI). Lane j (128 bits) of acc
 // collects block j. Z28 holds 0x0f in every byte.
@@ -311,20 +335,7 @@ q4_group:
 	SUBQ $16, CX
 
 q4_reduce:
-	// Z0 and Z1 (Z2 and Z3) into one vector whose lanes hold two dwords
-	// of a block of each.
-	VSHUFPS $0x4e, Z1, Z0, Z8
-	VSHUFPS $0x4e, Z3, Z2, Z9
-	VPADDD  Z8, Z0, Z0
-	VPADDD  Z9, Z2, Z2
-	VPADDD  Z8, Z1, K2, Z0
-	VPADDD  Z9, Z3, K2, Z2
-
-	// One dword per block, then block order.
-	VSHUFPS $0x88, Z2, Z0, Z8
-	VSHUFPS $0xdd, Z2, Z0, Z9
-	VPADDD  Z9, Z8, Z0
-	VPERMD  Z0, Z30, Z0
+	Q4REDUCE16
 
 	// s[k] - 8*sumsX[k], then sum += float(s[k]) * (sw[k]*sx[k]).
 	VMOVDQU32.Z (R10), K1, Z1
