@@ -36,11 +36,15 @@ func archInit() {
 	dequantizeQ8.add("avx512", Tier2, avx512, dequantizeQ8AVX512)
 	dequantizeQ8.add("avx2", Tier1, avx2, dequantizeQ8AVX2Go)
 
+	// A CPU has either both VNNIs or neither, so the order of avx512 and
+	// avxvnni below only sorts the list; it follows the measurements.
 	dotQ8.add("avx512vnni", Tier2, vnni512, dotQ8VNNI512)
 	dotQ8.add("avxvnni", Tier1, vnni256, dotQ8VNNI256)
+	dotQ8.add("avx512", Tier2, avx512, dotQ8AVX512Go)
 	dotQ8.add("avx2", Tier1, avx2, dotQ8AVX2Go)
 
 	dotQ4.add("avx512vnni", Tier2, vnni512, dotQ4VNNI512)
+	dotQ4.add("avx512", Tier2, avx512, dotQ4AVX512Go)
 	dotQ4.add("avxvnni", Tier1, vnni256, dotQ4VNNI256)
 	dotQ4.add("avx2", Tier1, avx2, dotQ4AVX2Go)
 }

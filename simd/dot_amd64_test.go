@@ -38,8 +38,8 @@ func TestAMD64Kernels(t *testing.T) {
 		OpGemvF32:      float,
 		OpQuantizeQ8:   float,
 		OpDequantizeQ8: float,
-		OpDotQ8:        list("avx512vnni", "avxvnni", "avx2"),
-		OpDotQ4:        list("avx512vnni", "avxvnni", "avx2"),
+		OpDotQ8:        list("avx512vnni", "avxvnni", "avx512", "avx2"),
+		OpDotQ4:        list("avx512vnni", "avx512", "avxvnni", "avx2"),
 	}
 	for op, w := range want {
 		if got := Available(op); !slices.Equal(got, w) {

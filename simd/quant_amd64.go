@@ -189,3 +189,26 @@ func dotQ4AVXVNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float3
 func dotQ4VNNI256(w Q4, x Q8) float32 {
 	return dotQ4AVXVNNI(w.Q, x.Q, w.Scales, x.Scales, x.Sums)
 }
+
+// dotQ8AVX512 is dotQ8AVX512VNNI for AVX-512 CPUs without VNNI: it
+// sign-extends both vectors to int16 and multiplies with VPMADDWD, exact
+// for the full int8 range, and needs no block sums. The asm assumes
+// len(qa), len(qb) >= 32*len(sa) and len(sb) >= len(sa).
+//
+//go:noescape
+func dotQ8AVX512(qa, qb []int8, sa, sb []float32) float32
+
+func dotQ8AVX512Go(a, b Q8) float32 {
+	return dotQ8AVX512(a.Q, b.Q, a.Scales, b.Scales)
+}
+
+// dotQ4AVX512 is dotQ4AVX512VNNI for AVX-512 CPUs without VNNI:
+// VPMADDUBSW of the nibbles, which cannot saturate, and VPMADDWD with ones
+// take the place of VPDPBUSD. The asm assumes what dotQ4AVX512VNNI does.
+//
+//go:noescape
+func dotQ4AVX512(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+
+func dotQ4AVX512Go(w Q4, x Q8) float32 {
+	return dotQ4AVX512(w.Q, x.Q, w.Scales, x.Scales, x.Sums)
+}

@@ -434,6 +434,340 @@ q4_done:
 	MOVSS         X0, ret+120(FP)
 	RET
 
+// Q4WQUAD sets acc to the products of four blocks, as Q4QUAD without
+// VNNI: VPMADDUBSW of nibbles (at most 15) and int8 cannot saturate, nor
+// can the sum of two of its int16 results (2*2*15*128 < 2^15); VPMADDWD
+// with ones (Z27) widens the pairs to int32.
+#define Q4WQUAD(woff, xoff, acc) \
+	VMOVDQU64  woff(SI), Z8; \
+	VPSRLW     $4, Z8, Z9; \
+	VPANDD     Z28, Z8, Z8; \
+	VPANDD     Z28, Z9, Z9; \
+	VMOVDQU64  xoff(DI), Z10; \
+	VSHUFI64X2 $0x88, 64+xoff(DI), Z10, Z11; \
+	VSHUFI64X2 $0xdd, 64+xoff(DI), Z10, Z12; \
+	VPMADDUBSW Z11, Z8, Z8; \
+	VPMADDUBSW Z12, Z9, Z9; \
+	VPADDW     Z9, Z8, Z8; \
+	VPMADDWD   Z27, Z8, acc
+
+// Q4WPART is Q4WQUAD for the last 1..3 blocks, with the masks of Q4PART.
+#define Q4WPART(acc) \
+	VMOVDQU8.Z (SI), K3, Z8; \
+	VPSRLW     $4, Z8, Z9; \
+	VPANDD     Z28, Z8, Z8; \
+	VPANDD     Z28, Z9, Z9; \
+	VMOVDQU8.Z (DI), K4, Z10; \
+	VMOVDQU8.Z 64(DI), K5, Z13; \
+	VSHUFI64X2 $0x88, Z13, Z10, Z11; \
+	VSHUFI64X2 $0xdd, Z13, Z10, Z12; \
+	VPMADDUBSW Z11, Z8, Z8; \
+	VPMADDUBSW Z12, Z9, Z9; \
+	VPADDW     Z9, Z8, Z8; \
+	VPMADDWD   Z27, Z8, acc
+
+// func dotQ4AVX512(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
+//
+// As dotQ4AVX512VNNI, with Z27 holding 1 in every int16.
+TEXT ·dotQ4AVX512(SB), NOSPLIT, $0-124
+	MOVQ qw_base+0(FP), SI
+	MOVQ qx_base+24(FP), DI
+	MOVQ sw_base+48(FP), R8
+	MOVQ sw_len+56(FP), CX
+	MOVQ sx_base+72(FP), R9
+	MOVQ sumsX_base+96(FP), R10
+	MOVL $0x0f, AX
+	VPBROADCASTB AX, Z28
+	VMOVDQU32 dotQ4perm<>(SB), Z30
+	MOVL $0xcccc, AX
+	KMOVW AX, K2
+	MOVL $0xffff, AX
+	KMOVW AX, K1
+	MOVL $0x00010001, AX
+	VPBROADCASTD AX, Z27
+	VXORPS Z29, Z29, Z29
+
+q4w_group:
+	CMPQ CX, $16
+	JB   q4w_tail
+	Q4WQUAD(0, 0, Z0)
+	Q4WQUAD(64, 128, Z1)
+	Q4WQUAD(128, 256, Z2)
+	Q4WQUAD(192, 384, Z3)
+	ADDQ $256, SI
+	ADDQ $512, DI
+	SUBQ $16, CX
+
+q4w_reduce:
+	Q4REDUCE16
+
+	// s[k] - 8*sumsX[k], then sum += float(s[k]) * (sw[k]*sx[k]).
+	VMOVDQU32.Z (R10), K1, Z1
+	VPSLLD      $3, Z1, Z1
+	VPSUBD      Z1, Z0, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS.Z   (R8), K1, Z2
+	VMOVUPS.Z   (R9), K1, Z3
+	VMULPS      Z3, Z2, Z2
+	VFMADD231PS Z2, Z0, Z29
+	ADDQ        $64, R8
+	ADDQ        $64, R9
+	ADDQ        $64, R10
+	JMP         q4w_group
+
+q4w_tail:
+	// 1..15 blocks left (or none): DX whole quads, then 1..3 blocks.
+	TESTQ CX, CX
+	JZ    q4w_done
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+
+	// K3, K4, K5: bytes of the last CX%4 blocks in qw, qx, qx+64.
+	MOVQ  CX, BX
+	ANDQ  $3, BX
+	MOVQ  $-1, R11
+	MOVQ  BX, R12
+	SHLQ  $4, R12
+	BZHIQ R12, R11, AX
+	KMOVQ AX, K3
+	SHLQ  $1, R12
+	BZHIQ R12, R11, AX
+	KMOVQ AX, K4
+	XORQ  R13, R13
+	SUBQ  $64, R12
+	CMOVQLT R13, R12
+	BZHIQ R12, R11, AX
+	KMOVQ AX, K5
+
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   CX, DX
+	SHRQ   $2, DX
+	JZ     q4w_part0
+	Q4WQUAD(0, 0, Z0)
+	ADDQ   $64, SI
+	ADDQ   $128, DI
+	CMPQ   DX, $1
+	JE     q4w_part1
+	Q4WQUAD(0, 0, Z1)
+	ADDQ   $64, SI
+	ADDQ   $128, DI
+	CMPQ   DX, $2
+	JE     q4w_part2
+	Q4WQUAD(0, 0, Z2)
+	ADDQ   $64, SI
+	ADDQ   $128, DI
+
+	// Three quads: 1..3 blocks left for Z3.
+	TESTQ BX, BX
+	JZ    q4w_tailsum
+	Q4WPART(Z3)
+	JMP   q4w_tailsum
+
+q4w_part0:
+	Q4WPART(Z0)
+	JMP q4w_tailsum
+
+q4w_part1:
+	TESTQ BX, BX
+	JZ    q4w_tailsum
+	Q4WPART(Z1)
+	JMP   q4w_tailsum
+
+q4w_part2:
+	TESTQ BX, BX
+	JZ    q4w_tailsum
+	Q4WPART(Z2)
+
+q4w_tailsum:
+	XORQ CX, CX
+	JMP  q4w_reduce
+
+q4w_done:
+	VEXTRACTF64X4 $1, Z29, Y1
+	VADDPS        Y1, Y29, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+120(FP)
+	RET
+
+// Q8WPAIR sets acc to the products of the two blocks at off(SI) and
+// off(DI) without VNNI: both sign-extended to int16, VPMADDWD gives 16
+// dwords per block, and one shuffle and two adds (K3 0xff00) fold them into
+// the layout of Q8PAIR (lanes 0-7 block 2i, lanes 8-15 block 2i+1).
+#define Q8WPAIR(off, acc) \
+	VPMOVSXBW  off(SI), Z16; \
+	VPMOVSXBW  32+off(SI), Z17; \
+	VPMOVSXBW  off(DI), Z18; \
+	VPMOVSXBW  32+off(DI), Z19; \
+	VPMADDWD   Z18, Z16, Z16; \
+	VPMADDWD   Z19, Z17, Z17; \
+	VSHUFI64X2 $0x4e, Z17, Z16, Z18; \
+	VPADDD     Z18, Z16, acc; \
+	VPADDD     Z18, Z17, K3, acc
+
+// Q8WHALF does the same for the last, odd block: lanes 0-7 of acc get its
+// products, lanes 8-15 zeros.
+#define Q8WHALF(off, accy) \
+	VPMOVSXBW     off(SI), Z16; \
+	VPMOVSXBW     off(DI), Z18; \
+	VPMADDWD      Z18, Z16, Z16; \
+	VEXTRACTI64X4 $1, Z16, Y17; \
+	VPADDD        Y17, Y16, accy
+
+// func dotQ8AVX512(qa, qb []int8, sa, sb []float32) float32
+//
+// As dotQ8AVX512VNNI without VNNI and without the sign-bit flip, so it
+// needs no block sums. SI qa, DI qb, R8 sa, R9 sb, CX blocks left; K1
+// masks the blocks of a group.
+TEXT ·dotQ8AVX512(SB), NOSPLIT, $0-100
+	MOVQ qa_base+0(FP), SI
+	MOVQ qb_base+24(FP), DI
+	MOVQ sa_base+48(FP), R8
+	MOVQ sa_len+56(FP), CX
+	MOVQ sb_base+72(FP), R9
+	VMOVDQU32 dotQ8perm<>(SB), Z30
+	MOVL $0xcccc, AX
+	KMOVW AX, K2
+	MOVL $0xff00, AX
+	KMOVW AX, K3
+	MOVL $0xffff, AX
+	KMOVW AX, K1
+	VXORPS Z29, Z29, Z29
+
+q8w_group:
+	CMPQ CX, $16
+	JB   q8w_tail
+	Q8WPAIR(0, Z0)
+	Q8WPAIR(64, Z1)
+	Q8WPAIR(128, Z2)
+	Q8WPAIR(192, Z3)
+	Q8WPAIR(256, Z4)
+	Q8WPAIR(320, Z5)
+	Q8WPAIR(384, Z6)
+	Q8WPAIR(448, Z7)
+	ADDQ $512, SI
+	ADDQ $512, DI
+	SUBQ $16, CX
+
+q8w_reduce:
+	Q8REDUCE16
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS.Z   (R8), K1, Z2
+	VMOVUPS.Z   (R9), K1, Z3
+	VMULPS      Z3, Z2, Z2
+	VFMADD231PS Z2, Z0, Z29
+	ADDQ        $64, R8
+	ADDQ        $64, R9
+	JMP         q8w_group
+
+q8w_tail:
+	// 1..15 blocks left (or none): DX pairs, then maybe one odd block.
+	TESTQ CX, CX
+	JZ    q8w_done
+	MOVL  $1, AX
+	SHLL  CX, AX
+	DECL  AX
+	KMOVW AX, K1
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	MOVQ   CX, DX
+	SHRQ   $1, DX
+	JZ     q8w_half0
+	Q8WPAIR(0, Z0)
+	CMPQ   DX, $1
+	JE     q8w_half1
+	Q8WPAIR(64, Z1)
+	CMPQ   DX, $2
+	JE     q8w_half2
+	Q8WPAIR(128, Z2)
+	CMPQ   DX, $3
+	JE     q8w_half3
+	Q8WPAIR(192, Z3)
+	CMPQ   DX, $4
+	JE     q8w_half4
+	Q8WPAIR(256, Z4)
+	CMPQ   DX, $5
+	JE     q8w_half5
+	Q8WPAIR(320, Z5)
+	CMPQ   DX, $6
+	JE     q8w_half6
+	Q8WPAIR(384, Z6)
+
+	// Seven pairs: CX is 14 or 15.
+	TESTQ $1, CX
+	JZ    q8w_tailsum
+	Q8WHALF(448, Y7)
+	JMP   q8w_tailsum
+
+q8w_half0:
+	Q8WHALF(0, Y0)
+	JMP q8w_tailsum
+
+q8w_half1:
+	TESTQ $1, CX
+	JZ    q8w_tailsum
+	Q8WHALF(64, Y1)
+	JMP   q8w_tailsum
+
+q8w_half2:
+	TESTQ $1, CX
+	JZ    q8w_tailsum
+	Q8WHALF(128, Y2)
+	JMP   q8w_tailsum
+
+q8w_half3:
+	TESTQ $1, CX
+	JZ    q8w_tailsum
+	Q8WHALF(192, Y3)
+	JMP   q8w_tailsum
+
+q8w_half4:
+	TESTQ $1, CX
+	JZ    q8w_tailsum
+	Q8WHALF(256, Y4)
+	JMP   q8w_tailsum
+
+q8w_half5:
+	TESTQ $1, CX
+	JZ    q8w_tailsum
+	Q8WHALF(320, Y5)
+	JMP   q8w_tailsum
+
+q8w_half6:
+	TESTQ $1, CX
+	JZ    q8w_tailsum
+	Q8WHALF(384, Y6)
+
+q8w_tailsum:
+	XORQ CX, CX
+	JMP  q8w_reduce
+
+q8w_done:
+	VEXTRACTF64X4 $1, Z29, Y1
+	VADDPS        Y1, Y29, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+96(FP)
+	RET
+
+
 // func quantizeQ8AVX512(q []int8, scales []float32, sums []int32, x []float32)
 //
 // DI q, R8 scales, R9 sums, SI x, CX blocks left, DX values of x left.
