@@ -3,6 +3,7 @@
 package simd
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -60,6 +61,34 @@ func TestAMD64Kernels(t *testing.T) {
 		}
 		if k != want {
 			t.Errorf("after Limit(avx2) %s runs %s, want %s", op, k, want)
+		}
+	}
+}
+
+// TestQuantizedNaN checks that a block with a NaN scale, as QuantizeQ8
+// stores a non-finite block, makes every int8 dot NaN, wherever the block
+// sits in a group of 16 and however many blocks follow.
+func TestQuantizedNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, nb := range []int{1, 2, 3, 7, 15, 16, 17, 31, 32, 33} {
+		for bad := range nb {
+			n := nb * BlockSize
+			a, b := NewQ8(n), NewQ8(n)
+			w := NewQ4(n)
+			for k := range nb {
+				a.Scales[k], b.Scales[k], w.Scales[k] = 1, 1, 1
+			}
+			a.Scales[bad], w.Scales[bad] = nan, nan
+			for _, im := range dotQ8.impls {
+				if got := im.fn(a, b); !math.IsNaN(float64(got)) {
+					t.Errorf("dot_q8 %s: %d blocks, NaN scale in block %d: got %v", im.name, nb, bad, got)
+				}
+			}
+			for _, im := range dotQ4.impls {
+				if got := im.fn(w, b); !math.IsNaN(float64(got)) {
+					t.Errorf("dot_q4 %s: %d blocks, NaN scale in block %d: got %v", im.name, nb, bad, got)
+				}
+			}
 		}
 	}
 }
