@@ -3,7 +3,9 @@
 package simd
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -87,6 +89,43 @@ func TestQuantizedNaN(t *testing.T) {
 			for _, im := range dotQ4.impls {
 				if got := im.fn(w, b); !math.IsNaN(float64(got)) {
 					t.Errorf("dot_q4 %s: %d blocks, NaN scale in block %d: got %v", im.name, nb, bad, got)
+				}
+			}
+		}
+	}
+}
+
+// TestQuantizeQ8Groups puts non-finite and tiny blocks at every position of
+// the groups of 16 blocks that the AVX-512 kernel quantizes at once, and
+// checks every kernel bit for bit against the generic one.
+func TestQuantizeQ8Groups(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	specials := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e-30, 0}
+	for _, n := range []int{512, 1024, 1024 + 32, 1536 + 7, 2048 - 1} {
+		for bad := -1; bad < Blocks(n); bad += 3 {
+			for _, sp := range specials {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64() * math.Exp(rng.NormFloat64()*3))
+				}
+				if bad >= 0 {
+					lo := bad * BlockSize
+					hi := min(lo+BlockSize, n)
+					if sp == 1e-30 || sp == 0 {
+						for i := lo; i < hi; i++ {
+							x[i] = sp * float32(rng.NormFloat64())
+						}
+					} else {
+						x[lo+rng.IntN(hi-lo)] = sp
+					}
+				}
+				want := guardedQ8(n)
+				quantizeQ8Generic(want.Q, want.Scales, want.Sums, x)
+				for _, im := range quantizeQ8.impls {
+					got := guardedQ8(n)
+					im.fn(got.Q, got.Scales, got.Sums, x)
+					sameQ8(t, fmt.Sprintf("%s n=%d bad block %d (%v)", im.name, n, bad, sp), got, want)
+					q8GuardsIntact(t, got)
 				}
 			}
 		}

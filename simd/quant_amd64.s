@@ -22,40 +22,62 @@ DATA dotQ8perm<>+56(SB)/4, $11
 DATA dotQ8perm<>+60(SB)/4, $15
 GLOBL dotQ8perm<>(SB), RODATA|NOPTR, $64
 
-// Q8REDUCE16 leaves in Z0 the 16 int32 block sums, in block order, of
-// Z0..Z7, where lanes 0-7 of Zi hold partial sums of block 2i and lanes
-// 8-15 of block 2i+1. Z8..Z11 are scratch, Z30 holds dotQ8perm and K2
-// 0xcccc. Three rounds halve the partial sums of each block:
+// TREE16(OP) leaves in Z0 the 16 block totals under OP (VPADDD, VPMAXUD),
+// in block order, of Z0..Z7, where lanes 0-7 of Zi hold partial values of
+// block 2i and lanes 8-15 of block 2i+1. Z8..Z11 are scratch, Z30 holds
+// dotQ8perm and K2 0xcccc. Three rounds halve the partials of each block:
 //
-//  1. pairs of vectors: within each 128-bit lane, dwords 0-1 of Zi gain
-//     dwords 2-3 of Zi and dwords 2-3 of Zi+1 gain its dwords 0-1 (K2);
+//  1. pairs of vectors: within each 128-bit lane, dwords 0-1 of Zi take in
+//     dwords 2-3 of Zi and dwords 2-3 of Zi+1 take in its dwords 0-1 (K2);
 //  2. each 128-bit lane then holds a quarter of one block of each of
 //     Z0..Z3 (Z4..Z7) in its four dwords;
-//  3. adding the quarters leaves one dword per block, which VPERMD puts
+//  3. combining the quarters leaves one dword per block, which VPERMD puts
 //     in block order.
-#define Q8REDUCE16 \
+#define TREE16(OP) \
 	VSHUFPS    $0x4e, Z1, Z0, Z8; \
 	VSHUFPS    $0x4e, Z3, Z2, Z9; \
 	VSHUFPS    $0x4e, Z5, Z4, Z10; \
 	VSHUFPS    $0x4e, Z7, Z6, Z11; \
-	VPADDD     Z8, Z0, Z0; \
-	VPADDD     Z9, Z2, Z2; \
-	VPADDD     Z10, Z4, Z4; \
-	VPADDD     Z11, Z6, Z6; \
-	VPADDD     Z8, Z1, K2, Z0; \
-	VPADDD     Z9, Z3, K2, Z2; \
-	VPADDD     Z10, Z5, K2, Z4; \
-	VPADDD     Z11, Z7, K2, Z6; \
+	OP         Z8, Z0, Z0; \
+	OP         Z9, Z2, Z2; \
+	OP         Z10, Z4, Z4; \
+	OP         Z11, Z6, Z6; \
+	OP         Z8, Z1, K2, Z0; \
+	OP         Z9, Z3, K2, Z2; \
+	OP         Z10, Z5, K2, Z4; \
+	OP         Z11, Z7, K2, Z6; \
 	VSHUFPS    $0x88, Z2, Z0, Z8; \
 	VSHUFPS    $0xdd, Z2, Z0, Z9; \
 	VSHUFPS    $0x88, Z6, Z4, Z10; \
 	VSHUFPS    $0xdd, Z6, Z4, Z11; \
-	VPADDD     Z9, Z8, Z8; \
-	VPADDD     Z11, Z10, Z10; \
+	OP         Z9, Z8, Z8; \
+	OP         Z11, Z10, Z10; \
 	VSHUFI32X4 $0x88, Z10, Z8, Z0; \
 	VSHUFI32X4 $0xdd, Z10, Z8, Z1; \
-	VPADDD     Z1, Z0, Z0; \
+	OP         Z1, Z0, Z0; \
 	VPERMD     Z0, Z30, Z0
+
+#define Q8REDUCE16 TREE16(VPADDD)
+
+// PAIR16(OP, a, b, d) folds the 16 partials of one block in a and of one
+// in b into d: lanes 0-7 for a's block, 8-15 for b's, the layout TREE16
+// takes. Z18 is scratch; K3 holds 0xff00.
+#define PAIR16(OP, a, b, d) \
+	VSHUFI64X2 $0x4e, b, a, Z18; \
+	OP         Z18, a, d; \
+	OP         Z18, b, K3, d
+
+// TREE32(OP) is TREE16 for 16 blocks of 16 partials each, in Z0..Z15.
+#define TREE32(OP) \
+	PAIR16(OP, Z0, Z1, Z0); \
+	PAIR16(OP, Z2, Z3, Z1); \
+	PAIR16(OP, Z4, Z5, Z2); \
+	PAIR16(OP, Z6, Z7, Z3); \
+	PAIR16(OP, Z8, Z9, Z4); \
+	PAIR16(OP, Z10, Z11, Z5); \
+	PAIR16(OP, Z12, Z13, Z6); \
+	PAIR16(OP, Z14, Z15, Z7); \
+	TREE16(OP)
 
 // Q8PAIR adds the products of 64 bytes (two blocks) at off to acc, with
 // Z31 holding 0x80 in every byte.
@@ -768,11 +790,48 @@ q8w_done:
 	RET
 
 
+// QAMAX sets zk to |x| (bit patterns) over the 32 values at SI, lane-wise
+// over its two halves, and moves SI to the next block.
+#define QAMAX(zk) \
+	VPANDD  (SI), Z31, zk; \
+	VPANDD  64(SI), Z31, Z16; \
+	VPMAXUD Z16, zk, zk; \
+	ADDQ    $128, SI
+
+// QBLOCK quantizes the 32 values at SI with the inverse scale at R13 into
+// 32 bytes at DI, leaves their lane-wise int32 sums in zk, and moves SI,
+// DI and R13 to the next block.
+#define QBLOCK(zk) \
+	VMOVUPS     (SI), Z16; \
+	VMOVUPS     64(SI), Z17; \
+	VMULPS.BCST (R13), Z16, Z16; \
+	VMULPS.BCST (R13), Z17, Z17; \
+	VCVTPS2DQ   Z16, Z16; \
+	VCVTPS2DQ   Z17, Z17; \
+	VPMINSD     Z23, Z16, Z16; \
+	VPMINSD     Z23, Z17, Z17; \
+	VPMAXSD     Z29, Z16, Z16; \
+	VPMAXSD     Z29, Z17, Z17; \
+	VPMOVDB     Z16, (DI); \
+	VPMOVDB     Z17, 16(DI); \
+	VPADDD      Z17, Z16, zk; \
+	ADDQ        $128, SI; \
+	ADDQ        $32, DI; \
+	ADDQ        $4, R13
+
 // func quantizeQ8AVX512(q []int8, scales []float32, sums []int32, x []float32)
 //
 // DI q, R8 scales, R9 sums, SI x, CX blocks left, DX values of x left.
-// Z31 0x7fffffff, Z30 127 and Z29 -127 as int32, X28 127.0, X27 1.0.
-TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-96
+// Groups of 16 whole blocks go through at once: the largest |x| of each
+// block (TREE32 with VPMAXUD), 16 scales and inverses with one division
+// each, the inverses kept in ids on the stack for broadcast multiplies,
+// and the sums with TREE32(VPADDD). A group with a non-finite or tiny
+// block, and the last 0..16 blocks, go block by block.
+//
+// Z31 0x7fffffff, Z30 dotQ8perm, Z29 -127 and Z23 127 as int32, Z28 127.0,
+// Z27 1.0, Z25 0x7f800000, Z24 0x0f800000; K2 0xcccc, K3 0xff00. BX counts
+// the blocks to do one by one, R13 walks ids.
+TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $64-96
 	MOVQ q_base+0(FP), DI
 	MOVQ scales_base+24(FP), R8
 	MOVQ scales_len+32(FP), CX
@@ -781,20 +840,98 @@ TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-96
 	MOVQ x_len+80(FP), DX
 	MOVL $0x7fffffff, AX
 	VPBROADCASTD AX, Z31
-	MOVL $127, AX
-	VPBROADCASTD AX, Z30
+	VMOVDQU32 dotQ8perm<>(SB), Z30
 	MOVL $-127, AX
 	VPBROADCASTD AX, Z29
+	MOVL $127, AX
+	VPBROADCASTD AX, Z23
 	MOVL $0x42fe0000, AX
-	VMOVD AX, X28
+	VPBROADCASTD AX, Z28
 	MOVL $0x3f800000, AX
-	VMOVD AX, X27
+	VPBROADCASTD AX, Z27
+	MOVL $0x7f800000, AX
+	VPBROADCASTD AX, Z25
+	MOVL $0x0f800000, AX
+	VPBROADCASTD AX, Z24
+	MOVL $0xcccc, AX
+	KMOVW AX, K2
+	MOVL $0xff00, AX
+	KMOVW AX, K3
 	MOVQ $-1, R11
 	XORQ R12, R12
 
+q8q_group:
+	CMPQ CX, $16
+	JB   q8q_rest
+	CMPQ DX, $512
+	JB   q8q_rest
+	MOVQ SI, R14
+	QAMAX(Z0)
+	QAMAX(Z1)
+	QAMAX(Z2)
+	QAMAX(Z3)
+	QAMAX(Z4)
+	QAMAX(Z5)
+	QAMAX(Z6)
+	QAMAX(Z7)
+	QAMAX(Z8)
+	QAMAX(Z9)
+	QAMAX(Z10)
+	QAMAX(Z11)
+	QAMAX(Z12)
+	QAMAX(Z13)
+	QAMAX(Z14)
+	QAMAX(Z15)
+	MOVQ R14, SI
+	TREE32(VPMAXUD)
+
+	// Any non-finite or tiny block: this group goes block by block.
+	VPCMPUD  $5, Z25, Z0, K4
+	VPCMPUD  $1, Z24, Z0, K5
+	KORW     K5, K4, K4
+	KORTESTW K4, K4
+	JNZ      q8q_slow16
+
+	// d = amax/127, id = 1/d, for 16 blocks at once.
+	VDIVPS  Z28, Z0, Z1
+	VDIVPS  Z1, Z27, Z2
+	VMOVUPS Z1, (R8)
+	LEAQ    ids-64(SP), R13
+	VMOVUPS Z2, (R13)
+	QBLOCK(Z0)
+	QBLOCK(Z1)
+	QBLOCK(Z2)
+	QBLOCK(Z3)
+	QBLOCK(Z4)
+	QBLOCK(Z5)
+	QBLOCK(Z6)
+	QBLOCK(Z7)
+	QBLOCK(Z8)
+	QBLOCK(Z9)
+	QBLOCK(Z10)
+	QBLOCK(Z11)
+	QBLOCK(Z12)
+	QBLOCK(Z13)
+	QBLOCK(Z14)
+	QBLOCK(Z15)
+	TREE32(VPADDD)
+	VMOVDQU32 Z0, (R9)
+	ADDQ      $64, R8
+	ADDQ      $64, R9
+	SUBQ      $512, DX
+	SUBQ      $16, CX
+	JMP       q8q_group
+
+q8q_slow16:
+	MOVQ $16, BX
+	JMP  q8q_block
+
+q8q_rest:
+	MOVQ CX, BX
+
 q8q_block:
-	TESTQ CX, CX
-	JZ    q8q_done
+	TESTQ BX, BX
+	JZ    q8q_blocksdone
 	CMPQ  DX, $32
 	JB    q8q_partial
 	VMOVUPS (SI), Z0
@@ -827,8 +964,8 @@ q8q_body:
 	VMULPS       Z5, Z1, Z1
 	VCVTPS2DQ    Z0, Z0
 	VCVTPS2DQ    Z1, Z1
-	VPMINSD      Z30, Z0, Z0
-	VPMINSD      Z30, Z1, Z1
+	VPMINSD      Z23, Z0, Z0
+	VPMINSD      Z23, Z1, Z1
 	VPMAXSD      Z29, Z0, Z0
 	VPMAXSD      Z29, Z1, Z1
 	VPMOVDB      Z0, (DI)
@@ -852,16 +989,17 @@ q8q_next:
 	ADDQ $4, R9
 	SUBQ $32, DX
 	DECQ CX
+	DECQ BX
 	JMP  q8q_block
 
 q8q_partial:
 	// The last block holds DX (1..31) values: K1 and K2 mask its halves.
 	BZHIQ DX, R11, AX
 	KMOVW AX, K1
-	MOVQ  DX, BX
-	SUBQ  $16, BX
-	CMOVQLT R12, BX
-	BZHIQ BX, R11, AX
+	MOVQ  DX, R14
+	SUBQ  $16, R14
+	CMOVQLT R12, R14
+	BZHIQ R14, R11, AX
 	KMOVW AX, K2
 	VMOVUPS.Z (SI), K1, Z0
 	VMOVUPS.Z 64(SI), K2, Z1
@@ -881,7 +1019,10 @@ q8q_zero:
 	VMOVDQU Y0, (DI)
 	JMP     q8q_next
 
-q8q_done:
+q8q_blocksdone:
+	// Back to groups after a slow group; done after the rest.
+	TESTQ CX, CX
+	JNZ   q8q_group
 	VZEROUPPER
 	RET
 
