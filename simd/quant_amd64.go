@@ -125,19 +125,23 @@ func quantizeQ8AVX2Go(q []int8, scales []float32, sums []int32, x []float32) {
 //go:noescape
 func dequantizeQ8AVX2(dst []float32, q []int8, scales []float32)
 
+// dequantizeQ8TailAVX2 sets dst[i] = float32(q[i]) * scale for the
+// 1..31 values of a last partial block. The asm reads all 32 bytes of q (a
+// zero-padded copy on the caller's stack) and writes only len(dst) values,
+// with masked stores.
+//
+//go:noescape
+func dequantizeQ8TailAVX2(dst []float32, q *[BlockSize]int8, scale float32)
+
 func dequantizeQ8AVX2Go(dst []float32, q []int8, scales []float32) {
 	n := len(dst) &^ (BlockSize - 1)
 	if n > 0 {
 		dequantizeQ8AVX2(dst[:n], q[:n], scales)
 	}
-	if r := len(dst) - n; r > 0 {
-		// The last partial block goes through buffers on the stack, so the
-		// asm reads no byte of q past len(dst).
+	if n < len(dst) {
 		var qb [BlockSize]int8
-		var db [BlockSize]float32
 		copy(qb[:], q[n:len(dst)])
-		dequantizeQ8AVX2(db[:], qb[:], scales[n/BlockSize:])
-		copy(dst[n:], db[:r])
+		dequantizeQ8TailAVX2(dst[n:], &qb, scales[n/BlockSize])
 	}
 }
 

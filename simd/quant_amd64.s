@@ -1243,6 +1243,47 @@ dq82_done:
 	VZEROUPPER
 	RET
 
+// iota8 is 0..7, the lane numbers of an 8-lane vector.
+DATA iota8<>+0(SB)/4, $0
+DATA iota8<>+4(SB)/4, $1
+DATA iota8<>+8(SB)/4, $2
+DATA iota8<>+12(SB)/4, $3
+DATA iota8<>+16(SB)/4, $4
+DATA iota8<>+20(SB)/4, $5
+DATA iota8<>+24(SB)/4, $6
+DATA iota8<>+28(SB)/4, $7
+GLOBL iota8<>(SB), RODATA|NOPTR, $32
+
+// DQTAIL8 converts the 8 bytes at off(SI), scales them by Y4 and stores
+// the lanes whose number (Y5) is below len(dst) (Y6) at off*4(DI); Y7
+// holds 8 in every lane.
+#define DQTAIL8(off) \
+	VPMOVSXBD  off(SI), Y0; \
+	VCVTDQ2PS  Y0, Y0; \
+	VMULPS     Y4, Y0, Y0; \
+	VPCMPGTD   Y5, Y6, Y1; \
+	VMASKMOVPS Y0, Y1, (4*off)(DI); \
+	VPADDD     Y7, Y5, Y5
+
+// func dequantizeQ8TailAVX2(dst []float32, q *[32]int8, scale float32)
+TEXT ·dequantizeQ8TailAVX2(SB), NOSPLIT, $0-36
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         dst_len+8(FP), AX
+	MOVQ         q+24(FP), SI
+	VBROADCASTSS scale+32(FP), Y4
+	VMOVDQU      iota8<>(SB), Y5
+	VMOVD        AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL         $8, AX
+	VMOVD        AX, X7
+	VPBROADCASTD X7, Y7
+	DQTAIL8(0)
+	DQTAIL8(8)
+	DQTAIL8(16)
+	DQTAIL8(24)
+	VZEROUPPER
+	RET
+
 // Q8BLK2 sets acc to the 8 int32 partial sums of the block at off(SI) and
 // off(DI), with Y0..Y3 as scratch.
 #define Q8BLK2(off, acc) \
