@@ -1,4 +1,4 @@
-//go:build !noasm && gc && unix
+//go:build !noasm && gc && (linux || darwin)
 
 package simd
 
