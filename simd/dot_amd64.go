@@ -5,8 +5,7 @@ package simd
 // Float kernels for amd64. The AVX-512 kernels take whole slices and finish
 // the last partial vector with masked loads and stores, which never touch
 // memory past len. The AVX2 kernels have no such loads: their asm takes a
-// multiple of 8 values and the Go wrapper finishes the tail with the generic
-// loop.
+// multiple of 8 values and the Go wrapper finishes the tail in Go.
 
 // dotF32AVX512 returns sum a[i]*b[i] over i < len(a), as dotF32Generic:
 //

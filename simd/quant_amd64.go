@@ -90,8 +90,11 @@ func dotQ4VNNI512(w Q4, x Q8) float32 {
 //	}
 //
 // The asm rounds with VCVTPS2DQ, which rounds half to even under Go's
-// default MXCSR, and uses no fused multiply-add. It loads the last partial
-// block with masks and writes the padding as zeros. It assumes len(q) >=
+// default MXCSR, and uses no fused multiply-add. It takes groups of 16
+// whole blocks at once (one VDIVPS gives 16 scales, one more their
+// inverses) unless a block of the group is non-finite or tiny; those groups
+// and the last blocks go one by one. It loads the last partial block with
+// masks and writes the padding as zeros. It assumes len(q) >=
 // 32*len(scales), len(sums) >= len(scales) and that len(scales) blocks
 // hold len(x) values: 32*(len(scales)-1) < len(x) <= 32*len(scales), or
 // both are zero.
