@@ -48,8 +48,8 @@
 // # Implementations
 //
 // generic (pure Go, always compiled) is the reference. On amd64: avx2
-// (AVX2+FMA), vek (github.com/viterin/vek, float ops only), avx512 (AVX-512
-// F/BW/VL) and avx512vnni; on arm64: neon and sdot (ARMv8.2 dot product).
+// (AVX2+FMA), avxvnni (AVX-VNNI, int8 dots only), avx512 (AVX-512 F/BW/VL)
+// and avx512vnni; on arm64: neon and sdot (ARMv8.2 dot product).
 // GOARCH=arm and every other architecture run generic code, as does any
 // build with the noasm tag.
 //
