@@ -49,7 +49,9 @@
 //
 // generic (pure Go, always compiled) is the reference. On amd64: avx2
 // (AVX2+FMA), avxvnni (AVX-VNNI, int8 dots only), avx512 (AVX-512 F/BW/VL)
-// and avx512vnni; on arm64: neon and sdot (ARMv8.2 dot product).
+// and avx512vnni, plus vek (github.com/viterin/vek) for dot_f32 and gemv_f32,
+// registered after our kernels so bench measures it but it is never chosen
+// where ours are faster; on arm64: neon and sdot (ARMv8.2 dot product).
 // GOARCH=arm and every other architecture run generic code, as does any
 // build with the noasm tag.
 //

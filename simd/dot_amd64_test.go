@@ -23,7 +23,7 @@ func TestAMD64Kernels(t *testing.T) {
 	vnni256 := avx2 && c.Supports(cpuid.AVXVNNI)
 	t.Logf("avx2+fma %v, avx512 f/bw/vl %v, avx512vnni %v, avxvnni %v", avx2, avx512, vnni, vnni256)
 
-	have := map[string]bool{"avx512": avx512, "avx512vnni": vnni, "avxvnni": vnni256, "avx2": avx2}
+	have := map[string]bool{"avx512": avx512, "avx512vnni": vnni, "avxvnni": vnni256, "avx2": avx2, "vek": avx2}
 	list := func(names ...string) []string {
 		var s []string
 		for _, n := range names {
@@ -35,10 +35,10 @@ func TestAMD64Kernels(t *testing.T) {
 	}
 	float := list("avx512", "avx2")
 	want := map[string][]string{
-		OpDotF32:       list("avx512", "avx2"),
+		OpDotF32:       list("avx512", "avx2", "vek"),
 		OpAxpyF32:      float,
 		OpScaleAddF32:  float,
-		OpGemvF32:      float,
+		OpGemvF32:      list("avx512", "avx2", "vek"),
 		OpQuantizeQ8:   float,
 		OpDequantizeQ8: float,
 		OpDotQ8:        list("avx512vnni", "avxvnni", "avx512", "avx2"),
