@@ -82,7 +82,7 @@ func (c *OptimConfig) fill() error {
 // (p[d]).
 type optim struct {
 	cfg     OptimConfig
-	bounded bool      // the loss is squared or huber: bound the adaptive step
+	bounded bool      // the loss is squared or huber (curvature 1), not logistic (at most 1/4)
 	t       int64     // updates so far
 	g2      []float32 // summed squared gradients per parameter (adagrad, adaptive)
 	norm    float64   // adaptive: summed squared input norms
@@ -143,10 +143,17 @@ func (o *optim) step(p, grad []float32, norm2 float64, xx []float32) {
 	if o.cfg.Optimizer == Adaptive {
 		o.norm += norm2
 		eta /= math.Sqrt(o.norm / float64(o.t))
-		if o.bounded && h > 0 {
+		if h > 0 {
 			// Importance-invariant step: along x, squared loss's residual
-			// decays as exp(-eta*h) and never changes sign.
-			eta = -math.Expm1(-eta*h) / h
+			// decays as exp(-eta*h) and never changes sign. The logistic
+			// loss's curvature is at most 1/4, so the same bound with
+			// curvature 1/4 keeps a step from jumping past where the
+			// quadratic model of the loss has its minimum.
+			k := 1.0
+			if !o.bounded {
+				k = 0.25
+			}
+			eta = -math.Expm1(-eta*k*h) / (k * h)
 		}
 	}
 	e := float32(eta)

@@ -37,7 +37,8 @@ type TrainConfig struct {
 	//
 	// The model holds the mean of the weights over the steps of its best
 	// epoch (Polyak-Ruppert averaging), which cancels most of the noise of
-	// the last steps; the holdout loss is measured on that mean.
+	// the last steps; the holdout loss is measured on that mean. With L1 it
+	// holds the last step's weights, whose zeros averaging would undo.
 	OnEpoch func(EpochStats)
 }
 
@@ -165,10 +166,15 @@ func (t *trainer) batch(xs, ys []float32) float64 {
 		simd.Axpy(t.r[j], xs[j*t.stride:(j+1)*t.stride], t.grad)
 	}
 	t.opt.step(t.p, t.grad, float64(t.stride), nil)
-	// Running mean of the iterates: avg += (p - avg)/steps.
+	// Running mean of the iterates: avg += (p - avg)/steps. L1's zeros
+	// would not survive averaging, so with L1 the last iterate is kept.
 	t.steps++
-	a := 1 / float32(t.steps)
-	simd.ScaleAdd(a, t.p, 1-a, t.avg)
+	if t.cfg.L1 > 0 {
+		copy(t.avg, t.p)
+	} else {
+		a := 1 / float32(t.steps)
+		simd.ScaleAdd(a, t.p, 1-a, t.avg)
+	}
 	return sum
 }
 
