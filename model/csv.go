@@ -77,7 +77,7 @@ var ErrNoHeader = errors.New("csv: no header line")
 // NewCSVReader reads the header of r and returns a reader for its rows.
 // It fails if the target or a requested feature is not in the header.
 func NewCSVReader(r io.Reader, opt CSVOptions) (*CSVReader, error) {
-	c := &CSVReader{src: r, opt: opt, buf: make([]byte, 1<<20)}
+	c := &CSVReader{src: r, opt: opt, buf: make([]byte, 256<<10)}
 	if err := c.readHeader(); err != nil {
 		return nil, err
 	}
@@ -100,6 +100,7 @@ func (c *CSVReader) readHeader() error {
 		}
 	}
 	fields := splitFields(line, nil)
+	c.features = nil
 	c.header = make([]string, len(fields))
 	index := map[string]int{}
 	for i, f := range fields {
