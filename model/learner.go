@@ -293,17 +293,6 @@ func (l *Learner) rescale() {
 	l.cym, l.csy = nym, nsy
 }
 
-func finite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
-
-func allFinite(x []float32) bool {
-	for _, v := range x {
-		if !finite32(v) {
-			return false
-		}
-	}
-	return true
-}
-
 // Progressive returns the mean loss of the predictions Learn made before
 // learning from each reading; 0 before the first.
 func (l *Learner) Progressive() float64 {

@@ -1,7 +1,12 @@
 package model
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -123,4 +128,64 @@ func auc(p []scored) float64 {
 		return math.NaN()
 	}
 	return (rankSum - pos*(pos+1)/2) / (pos * neg)
+}
+
+// Evaluate scores m on every remaining row of src, computing as a
+// Predictor serves it (a q8 or q4 model with its quantized weights).
+// src must yield m's features in m's order (CSVOptions.Features).
+func Evaluate(ctx context.Context, m *Model, src RowSource) (Metrics, error) {
+	rest, _, err := EvaluateSplit(ctx, m, src, 0, 0)
+	return rest, err
+}
+
+// EvaluateSplit is Evaluate with the rows split as Train split them:
+// row i goes to holdout if InHoldout(seed, frac, i), else to rest.
+func EvaluateSplit(ctx context.Context, m *Model, src RowSource, seed uint64, frac float64) (rest, holdout Metrics, err error) {
+	if !slices.Equal(src.Features(), m.Features) {
+		return rest, holdout, fmt.Errorf("evaluate: the data's features %v are not the model's %v", src.Features(), m.Features)
+	}
+	p := NewPredictor(m)
+	sr, sh := NewScorer(m.Loss), NewScorer(m.Loss)
+	n := len(m.Features)
+	const chunk = 256
+	rows := make([]float32, chunk*n)
+	ys := make([]float32, chunk)
+	hold := make([]bool, chunk)
+	pred := make([]float32, chunk)
+	var i int64
+	k := 0
+	flush := func() {
+		p.PredictBatch(pred[:k], rows[:k*n])
+		for j := range k {
+			if hold[j] {
+				sh.Add(pred[j], ys[j])
+			} else {
+				sr.Add(pred[j], ys[j])
+			}
+		}
+		k = 0
+	}
+	for ; ; i++ {
+		y, err := src.Next(rows[k*n : (k+1)*n])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return rest, holdout, err
+		}
+		if err := checkLabel(m.Loss, y); err != nil {
+			return rest, holdout, rowError(src, i, err.Error())
+		}
+		ys[k], hold[k] = y, InHoldout(seed, frac, i)
+		if k++; k == chunk {
+			flush()
+			if i&0xffff == 0xffff {
+				if err := ctx.Err(); err != nil {
+					return rest, holdout, err
+				}
+			}
+		}
+	}
+	flush()
+	return sr.Metrics(), sh.Metrics(), nil
 }
