@@ -50,7 +50,7 @@ type epochLoss struct {
 
 func newTrainCmd(e *env) *cobra.Command {
 	var (
-		data, target, test, out, plotDir string
+		data, target, test, out, plotDir  string
 		loss, scheme, optimizer, schedule string
 		holdout                           float64
 		cfg                               model.TrainConfig
