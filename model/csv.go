@@ -40,6 +40,8 @@ type CSVOptions struct {
 	// value in a column that is read, instead of failing; Dropped counts
 	// them.
 	DropNonFinite bool
+	// Binary requires the target to be 0 or 1 (a logistic model's label).
+	Binary bool
 }
 
 // CSVReader streams rows of numbers from a CSV file with a header line.
@@ -223,6 +225,9 @@ func (c *CSVReader) Next(x []float32) (y float32, err error) {
 				return 0, &CSVError{Line: c.line, Column: i + 1, Name: c.header[i], Reason: reason}
 			}
 			if k == colTarget {
+				if c.opt.Binary && v != 0 && v != 1 {
+					return 0, &CSVError{Line: c.line, Column: i + 1, Name: c.header[i], Reason: fmt.Sprintf("a logistic target must be 0 or 1, not %v", v)}
+				}
 				y = v
 			} else {
 				x[k] = v

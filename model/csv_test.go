@@ -67,6 +67,7 @@ func TestCSVErrors(t *testing.T) {
 		{"a,y\n1,2\n,1\n", CSVOptions{Target: "y"}, 3, 1, "a", "empty"},
 		{"a,y\n1,2\n\n1,2,3\n", CSVOptions{Target: "y"}, 4, 0, "", "3 fields"},
 		{"a,,y\n", CSVOptions{}, 1, 2, "", "empty column name"},
+		{"a,y\n1,0\n1,1\n2,0.5\n", CSVOptions{Target: "y", Binary: true}, 4, 2, "y", "0 or 1"},
 		{"a,a\n", CSVOptions{}, 1, 2, "a", "duplicate"},
 	} {
 		_, err := readAll(t, c.text, c.opt)

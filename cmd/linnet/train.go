@@ -94,7 +94,7 @@ written (after --quantize). A progress bar shows on a terminal.`,
 				return err
 			}
 			defer f.Close()
-			r, err := model.NewCSVReader(f, model.CSVOptions{Target: target, DropNonFinite: drop})
+			r, err := model.NewCSVReader(f, model.CSVOptions{Target: target, DropNonFinite: drop, Binary: loss == string(model.Logistic)})
 			if err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
