@@ -63,15 +63,28 @@ type Learner struct {
 	xs, g, xx []float32 // scratch
 }
 
+// Check reports what is wrong with c, if anything: NewLearner panics on
+// what Check rejects, so validate configuration from users with it first.
+func (c LearnerConfig) Check() error {
+	if err := c.OptimConfig.fill(); err != nil {
+		return err
+	}
+	if c.Delta < 0 || c.PriorRows < 0 || c.Warmup < 0 {
+		return fmt.Errorf("delta %v, prior rows %d and warm-up %d must not be negative", c.Delta, c.PriorRows, c.Warmup)
+	}
+	return nil
+}
+
 // NewLearner returns a learner that starts from m's weights and scaling.
 // m may be a blank model with only Features, Target and Loss set: missing
 // weights start at zero, missing scaling at mean 0 and std 1. m is not
 // modified or retained. Configuration errors (an unknown optimizer, a
-// negative rate) panic: they are the caller's to validate.
+// negative rate) panic: validate them with LearnerConfig.Check.
 func NewLearner(m *Model, cfg LearnerConfig) *Learner {
-	if err := cfg.OptimConfig.fill(); err != nil {
+	if err := cfg.Check(); err != nil {
 		panic("model: NewLearner: " + err.Error())
 	}
+	cfg.OptimConfig.fill()
 	loss := m.Loss
 	if loss == "" {
 		loss = Squared
