@@ -269,47 +269,47 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 		return trainStream(ctx, rw, cfg)
 	}
 	start := time.Now()
-	d := len(src.Features())
-	var tx, ty, hx, hy []float32
-	st := NewRunning(d)
-	x := make([]float32, d)
-	for i := int64(0); ; i++ {
-		y, err := src.Next(x)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
+	ds, ok := src.(*Dataset)
+	if !ok {
+		var err error
+		if ds, err = loadRows(src, cfg.Loss); err != nil {
 			return nil, nil, err
 		}
-		if err := checkLabel(cfg.Loss, y); err != nil {
-			return nil, nil, rowError(src, i, err.Error())
+	}
+	d := len(ds.Names)
+	first := ds.pos // a Dataset yields its remaining rows, like any source
+	ds.pos = ds.Len()
+	var train, hold []int32
+	st := NewRunning(d)
+	for i := first; i < ds.Len(); i++ {
+		if err := checkLabel(cfg.Loss, ds.Y[i]); err != nil {
+			return nil, nil, rowError(src, int64(i-first), err.Error())
 		}
-		if InHoldout(cfg.Seed, cfg.Holdout, i) {
-			hx, hy = append(hx, x...), append(hy, y)
+		if InHoldout(cfg.Seed, cfg.Holdout, int64(i-first)) {
+			hold = append(hold, int32(i))
 			continue
 		}
-		tx, ty = append(tx, x...), append(ty, y)
-		st.Add(x, y)
+		train = append(train, int32(i))
+		st.Add(ds.Row(i), ds.Y[i])
 	}
-	if len(ty) == 0 {
+	if len(train) == 0 {
 		return nil, nil, ErrNoRows
 	}
 	t := newTrainer(cfg, d, st)
 	// Shuffle the rows once as they are standardized: each epoch then only
 	// shuffles the order of contiguous mini-batches, which keeps the reads
 	// sequential and the epoch fast.
-	n := len(ty)
-	perm := t.rng.Perm(n)
+	n := len(train)
+	t.rng.Shuffle(n, func(i, j int) { train[i], train[j] = train[j], train[i] })
 	t.x, t.y = make([]float32, n*t.stride), make([]float32, n)
-	for j, i := range perm {
-		t.y[j] = t.put(t.x[j*t.stride:(j+1)*t.stride], tx[i*d:(i+1)*d], ty[i])
+	for j, i := range train {
+		t.y[j] = t.put(t.x[j*t.stride:(j+1)*t.stride], ds.Row(int(i)), ds.Y[i])
 	}
-	tx, ty = nil, nil
-	t.hx, t.hy = make([]float32, len(hy)*t.stride), make([]float32, len(hy))
-	for i := range hy {
-		t.hy[i] = t.put(t.hx[i*t.stride:(i+1)*t.stride], hx[i*d:(i+1)*d], hy[i])
+	t.hx, t.hy = make([]float32, len(hold)*t.stride), make([]float32, len(hold))
+	for j, i := range hold {
+		t.hy[j] = t.put(t.hx[j*t.stride:(j+1)*t.stride], ds.Row(int(i)), ds.Y[i])
 	}
-	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hy))}
+	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hold))}
 	trainStart := time.Now()
 	best, bad := math.Inf(1), 0
 	var bestP []float32
@@ -368,6 +368,27 @@ func (t *trainer) note(m *Model, rep *TrainReport) {
 		}
 	}
 	m.Metrics["epochs"] = float64(len(rep.Epochs))
+}
+
+// loadRows reads every remaining row of src into memory, checking labels
+// as it goes so that a bad one is reported with its line.
+func loadRows(src RowSource, loss Loss) (*Dataset, error) {
+	ds := &Dataset{Names: src.Features(), Label: src.Target()}
+	x := make([]float32, len(ds.Names))
+	for i := int64(0); ; i++ {
+		y, err := src.Next(x)
+		if errors.Is(err, io.EOF) {
+			return ds, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLabel(loss, y); err != nil {
+			return nil, rowError(src, i, err.Error())
+		}
+		ds.X = append(ds.X, x...)
+		ds.Y = append(ds.Y, y)
+	}
 }
 
 // trainStream trains from a source read once per epoch.
