@@ -12,8 +12,16 @@ import (
 	"github.com/linnet-edge/linnet/simd"
 )
 
-// TrainConfig configures the batch trainer. The zero value, with a Loss,
-// trains with the Adaptive optimizer, which needs no tuning.
+// TrainConfig configures the batch trainer. The zero value trains a
+// squared-loss model with the Adaptive optimizer, which needs no tuning.
+//
+// Features are standardized with the training rows' statistics (kept in
+// the model) and, for squared and Huber losses, so is the target, so
+// learning rates and penalties mean the same on any data. The model holds
+// the mean of the weights over the steps of its best epoch (Polyak-Ruppert
+// averaging), which cancels most of the noise of the last steps; the
+// holdout loss is measured on that mean. With L1 it holds the last step's
+// weights, whose zeros averaging would undo.
 type TrainConfig struct {
 	Loss  Loss    // default Squared
 	Delta float32 // Huber's threshold in target units; default 1.345 target standard deviations
@@ -34,11 +42,6 @@ type TrainConfig struct {
 	// order of the mini-batches is shuffled every epoch.
 	Stream bool
 	// OnEpoch, if set, is called after every epoch (progress, loss curve).
-	//
-	// The model holds the mean of the weights over the steps of its best
-	// epoch (Polyak-Ruppert averaging), which cancels most of the noise of
-	// the last steps; the holdout loss is measured on that mean. With L1 it
-	// holds the last step's weights, whose zeros averaging would undo.
 	OnEpoch func(EpochStats)
 }
 
