@@ -51,6 +51,7 @@ type Learner struct {
 
 	w        []float32 // d weights then the bias, in standardized units
 	cm, cs   []float64 // the standardization w is expressed in
+	ci       []float64 // 1/cs: divisions are the costliest part of Learn
 	cym, csy float64   // target standardization (0, 1 for logistic)
 	st       *Running
 	opt      *optim
@@ -172,14 +173,23 @@ func NewLearner(m *Model, cfg LearnerConfig) *Learner {
 		l.blank = l.blank && w == 0
 	}
 	l.warm = l.st.N >= cfg.Warmup
+	l.ci = inverses(l.cs)
 	return l
+}
+
+func inverses(v []float64) []float64 {
+	r := make([]float64, len(v))
+	for i, x := range v {
+		r[i] = 1 / x
+	}
+	return r
 }
 
 // score returns the internal score of x under the current parameters.
 func (l *Learner) score(x []float32) float64 {
 	z := float64(l.w[l.d])
 	for i, v := range x {
-		z += float64(l.w[i]) * (float64(v) - l.cm[i]) / l.cs[i]
+		z += float64(l.w[i]) * (float64(v) - l.cm[i]) * l.ci[i]
 	}
 	return z
 }
@@ -238,6 +248,7 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 			// Nothing learned yet: take the statistics as they are.
 			for i := range l.d {
 				l.cm[i], l.cs[i] = l.st.Mean[i], l.st.Std(i)
+				l.ci[i] = 1 / l.cs[i]
 			}
 			if l.loss != Logistic {
 				l.cym, l.csy = l.st.YMean, l.st.YStd()
@@ -251,7 +262,7 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 	d := l.d
 	var norm2 float64
 	for i, v := range x {
-		s := float32((float64(v) - l.cm[i]) / l.cs[i])
+		s := float32((float64(v) - l.cm[i]) * l.ci[i])
 		l.xs[i] = s
 		l.xx[i] = s * s
 		norm2 += float64(s * s)
@@ -298,9 +309,9 @@ func (l *Learner) rescale() {
 	for i := range l.d {
 		nm, ns := l.st.Mean[i], l.st.Std(i)
 		w := float64(l.w[i])
-		b += ry * w * (nm - l.cm[i]) / l.cs[i]
-		l.w[i] = float32(w * ry * ns / l.cs[i])
-		l.cm[i], l.cs[i] = nm, ns
+		b += ry * w * (nm - l.cm[i]) * l.ci[i]
+		l.w[i] = float32(w * ry * ns * l.ci[i])
+		l.cm[i], l.cs[i], l.ci[i] = nm, ns, 1/ns
 	}
 	l.w[l.d] = float32(b)
 	l.cym, l.csy = nym, nsy
@@ -490,6 +501,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	if !(nl.csy > 0) {
 		return fmt.Errorf("%w: target scale %v", ErrLearnerState, nl.csy)
 	}
+	nl.ci = inverses(nl.cs)
 	nl.xs, nl.g, nl.xx = make([]float32, n+1), make([]float32, n+1), make([]float32, n+1)
 	*l = *nl
 	return nil

@@ -172,3 +172,20 @@ func TestTrainOnEpochAndHoldoutSplit(t *testing.T) {
 		t.Errorf("InHoldout counts %d, trainer held out %d", h, rep.RowsHoldout)
 	}
 }
+
+// Huber loss shrugs off gross outliers in the training targets that pull
+// squared loss away from the truth.
+func TestTrainHuberRobust(t *testing.T) {
+	tr, _ := synthData(t, "houses", 20000, 61)
+	te, _ := synthData(t, "houses", 5000, 62)
+	for i := 0; i < tr.Len(); i += 20 { // 5% of the prices entered in euros, not thousands
+		tr.Y[i] *= 1000
+	}
+	sq, _ := train(t, tr, TrainConfig{})
+	hu, _ := train(t, tr, TrainConfig{Loss: Huber, Delta: 50})
+	rs, rh := scoreData(sq, te).RMSE, scoreData(hu, te).RMSE
+	t.Logf("clean test RMSE: squared %.2f, huber %.2f", rs, rh)
+	if !(rh < 30 && rh < rs/3) {
+		t.Errorf("huber test RMSE %.2f, squared %.2f", rh, rs)
+	}
+}
