@@ -24,7 +24,8 @@ type LearnerConfig struct {
 	// learner standardizes with them; until then it keeps the starting
 	// model's scaling, which statistics of a handful of rows would only
 	// make worse. A blank model (no weights) does not learn during the
-	// warm-up: it predicts the running mean of the target. Default 50.
+	// warm-up: it predicts the running mean of the target (for a logistic
+	// model, the smoothed rate of class 1). Default 50.
 	Warmup int64
 }
 
@@ -201,8 +202,10 @@ func (l *Learner) Predict(x []float32) float32 {
 		panic(fmt.Sprintf("model: Learner.Predict: %d features, want %d", len(x), l.d))
 	}
 	if l.blank && !l.warm {
-		if l.loss == Logistic && l.st.N == 0 {
-			return 0.5
+		if l.loss == Logistic {
+			// The class-1 rate so far, smoothed so that it is never 0 or 1.
+			n := float64(l.st.N)
+			return float32((l.st.YMean*n + 0.5) / (n + 1))
 		}
 		return float32(l.st.YMean)
 	}
