@@ -58,7 +58,7 @@ const (
 )
 
 func aucBin(p float32) int {
-	q := math.Min(math.Max(float64(p), 1e-17), 1-1e-17)
+	q := math.Min(math.Max(float64(p), 1e-12), 1-1e-12) // 1-1e-17 would round to 1
 	z := math.Log(q / (1 - q))
 	return min(aucBins-1, max(0, int((z+40)/80*aucBins)))
 }
