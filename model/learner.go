@@ -61,6 +61,8 @@ type Learner struct {
 
 	n       int64   // readings learned
 	lossSum float64 // summed progressive loss
+	undone  int64   // steps undone because they made a weight non-finite
+	backup  []float32
 
 	xs, g, xx []float32 // scratch
 }
@@ -286,9 +288,22 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 	for i, v := range l.xs {
 		l.g[i] = g * v
 	}
+	// A step that leaves a weight NaN or infinite (a learning rate far too
+	// large, a reading of 1e38) is undone: the serving copy must stay a
+	// valid model. The optimizer's counters keep the step.
+	l.backup = append(l.backup[:0], l.w...)
 	l.opt.step(l.w, l.g, norm2, l.xx)
+	if !allFinite(l.w) {
+		copy(l.w, l.backup)
+		l.undone++
+	}
 	return pred, loss
 }
+
+// Undone returns how many steps were undone because they would have made
+// a weight NaN or infinite; a growing count means the learning rate is too
+// large for the data.
+func (l *Learner) Undone() int64 { return l.undone }
 
 func (l *Learner) delta() float32 {
 	if l.cfg.Delta > 0 {
@@ -350,6 +365,7 @@ func (l *Learner) Snapshot() *Model {
 		Metrics: map[string]float64{
 			"progressive_loss": l.Progressive(),
 			"updates":          float64(l.n),
+			"undone_steps":     float64(l.undone),
 		},
 	}
 	if l.loss == Huber {
@@ -417,6 +433,7 @@ func (l *Learner) MarshalBinary() ([]byte, error) {
 	e.f32s(l.opt.g2)
 	e.i64(l.n)
 	e.f64(l.lossSum)
+	e.i64(l.undone)
 	e.b = append(e.b, b2u8(l.warm), b2u8(l.blank))
 	return e.b, nil
 }
@@ -486,6 +503,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	copy(nl.opt.g2, d.f32s(ng))
 	nl.n = d.i64()
 	nl.lossSum = d.f64()
+	nl.undone = d.i64()
 	flags := d.take(2)
 	if flags != nil {
 		nl.warm, nl.blank = flags[0] != 0, flags[1] != 0

@@ -243,3 +243,18 @@ func TestLearnerConfigCheck(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestLearnerUndoesNonFiniteSteps(t *testing.T) {
+	d, _ := synthData(t, "houses", 500, 91)
+	l := NewLearner(blank(d, Squared), LearnerConfig{OptimConfig: OptimConfig{Optimizer: SGD, LR: 1e30}})
+	for i := range d.Len() {
+		l.Learn(d.Row(i), d.Y[i])
+	}
+	m := l.Snapshot()
+	if l.Undone() == 0 {
+		t.Error("no step undone at learning rate 1e30")
+	}
+	if _, err := m.Quantize(Q8); err != nil {
+		t.Errorf("snapshot after runaway steps: %v", err)
+	}
+}

@@ -95,8 +95,20 @@ func (c *TrainConfig) fill() error {
 	return nil
 }
 
-// ErrNoRows is returned when there is nothing to train on.
-var ErrNoRows = errors.New("no training rows")
+// Errors of Train. (The codec's sentinels live in errors.go; these belong
+// to the trainer alone.)
+var (
+	// ErrNoRows is returned when there is nothing to train on.
+	ErrNoRows = errors.New("no training rows")
+	// ErrDiverged is returned when the weights or the loss stop being
+	// finite: the learning rate is too large for the data.
+	ErrDiverged = errors.New("training diverged (the loss is no longer finite); lower the learning rate")
+)
+
+// diverged reports whether training has blown up.
+func (t *trainer) diverged(trainLoss float64) bool {
+	return math.IsNaN(trainLoss) || math.IsInf(trainLoss, 0) || !allFinite(t.p)
+}
 
 // trainer holds the standardized training rows and the parameters.
 type trainer struct {
@@ -321,6 +333,9 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 			return nil, nil, err
 		}
 		tl := t.epoch()
+		if t.diverged(tl) {
+			return nil, nil, fmt.Errorf("epoch %d: %w", e, ErrDiverged)
+		}
 		hl := t.holdoutLoss()
 		es := t.epochStats(e, tl, hl, int64(e)*int64(n), start)
 		rep.Epochs = append(rep.Epochs, es)
@@ -348,7 +363,7 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	copy(t.p, bestP)
 	rep.Elapsed = time.Since(start)
 	rows := float64(len(rep.Epochs)) * float64(n)
-	rep.RowsPerSec = rows / time.Since(trainStart).Seconds()
+	rep.RowsPerSec = rows / max(time.Since(trainStart).Seconds(), 1e-9)
 	m := t.model(src)
 	t.note(m, rep)
 	return m, rep, nil
@@ -469,6 +484,9 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 		if k > 0 {
 			tl += t.batch(bx[:k*t.stride], by[:k])
 		}
+		if t.diverged(tl) {
+			return nil, nil, fmt.Errorf("epoch %d: %w", e, ErrDiverged)
+		}
 		hm := math.NaN()
 		if nHold > 0 {
 			hm = hl / float64(nHold)
@@ -498,7 +516,7 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 	}
 	copy(t.p, bestP)
 	rep.Elapsed = time.Since(start)
-	rep.RowsPerSec = float64(len(rep.Epochs)) * float64(st.N) / time.Since(trainStart).Seconds()
+	rep.RowsPerSec = float64(len(rep.Epochs)) * float64(st.N) / max(time.Since(trainStart).Seconds(), 1e-9)
 	m := t.model(src)
 	t.note(m, rep)
 	return m, rep, nil

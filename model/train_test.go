@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 )
@@ -187,5 +188,16 @@ func TestTrainHuberRobust(t *testing.T) {
 	t.Logf("clean test RMSE: squared %.2f, huber %.2f", rs, rh)
 	if !(rh < 30 && rh < rs/3) {
 		t.Errorf("huber test RMSE %.2f, squared %.2f", rh, rs)
+	}
+}
+
+func TestTrainDiverges(t *testing.T) {
+	d, _ := synthData(t, "houses", 2000, 81)
+	for _, stream := range []bool{false, true} {
+		d.Reset()
+		_, _, err := Train(context.Background(), d, TrainConfig{OptimConfig: OptimConfig{Optimizer: SGD, LR: 100}, Stream: stream})
+		if !errors.Is(err, ErrDiverged) {
+			t.Errorf("stream %v: %v, want ErrDiverged", stream, err)
+		}
 	}
 }
