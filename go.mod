@@ -36,3 +36,5 @@ require (
 	gonum.org/v1/gonum v0.17.0 // indirect
 	gonum.org/v1/plot v0.17.0 // indirect
 )
+
+replace codeberg.org/go-fonts/liberation => ./scripts/fonts/liberation
