@@ -168,7 +168,7 @@ func scatter(p *plot.Plot, m *model.Model, pred, actual []float64) error {
 		title += " " + m.Target
 	}
 	if step > 1 {
-		title += fmt.Sprintf(" (every %dth of %d rows)", step, len(pred))
+		title += fmt.Sprintf(" (1 row in %d of %d)", step, len(pred))
 	}
 	p.Title.Text = title
 	p.X.Label.Text = "actual"
