@@ -9,10 +9,11 @@ export CGO_ENABLED := 0
 
 # Fuzz targets run for a bounded time in `make test`.
 FUZZTIME ?= 10s
-FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8
+FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8 \
+        ./model/:FuzzDecode ./model/:FuzzCSV ./model/:FuzzLearnerState
 
 # Packages whose tests also run under qemu (arm64 on two CPUs, armv7).
-QEMU_PKGS := ./simd/ ./store/
+QEMU_PKGS := ./simd/ ./model/ ./store/
 
 .PHONY: all build run test test-deps vet unit fuzz qemu ops-test bench cross package clean
 

@@ -1,16 +1,16 @@
 package simd
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"testing"
 )
 
 // Edge cases the random differential tests in dot_test.go are unlikely to
-// hit, aimed at the arm64 kernels (int16 products and pairwise widening,
-// FCVTNS ties, the lanes of the UMAX tree), and fuzz targets for the
-// quantized kernels. They run every kernel this CPU has, generic included.
+// hit, first written for the arm64 kernels (int16 products and pairwise
+// widening, FCVTNS ties, the lanes of the UMAX tree) and run against every
+// kernel this CPU has, generic included. The fuzz targets are in
+// fuzz_test.go.
 
 // fillQ8 sets every value of v (padding excluded) with f and fixes Sums;
 // scales are 1, so dot products stay exact up to exactLimit values.
@@ -162,85 +162,6 @@ func TestQuantizeQ8Edges(t *testing.T) {
 				quantizeQ8Generic(want.Q, want.Scales, want.Sums, x[:n])
 				sameQ8(t, fmt.Sprintf("%s n=%d", what, n), got, want)
 				q8GuardsIntact(t, got)
-			}
-		}
-	})
-}
-
-// floatsOf reads little-endian float32 bit patterns from data.
-func floatsOf(data []byte) []float32 {
-	x := make([]float32, len(data)/4)
-	for i := range x {
-		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
-	}
-	return x
-}
-
-func FuzzQuantizeQ8(f *testing.F) {
-	for _, x := range quantizeCases() {
-		b := make([]byte, 4*len(x))
-		for i, v := range x {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-		}
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		x := floatsOf(data)
-		want := guardedQ8(len(x))
-		quantizeQ8Generic(want.Q, want.Scales, want.Sums, x)
-		for _, im := range quantizeQ8.impls {
-			got := guardedQ8(len(x))
-			im.fn(got.Q, got.Scales, got.Sums, x)
-			sameQ8(t, im.name, got, want)
-			q8GuardsIntact(t, got)
-		}
-	})
-}
-
-// q8Of makes a unit-scale Q8 of n values from data, cycling it.
-func q8Of(n int, data []byte) Q8 {
-	v := guardedQ8(n)
-	fillQ8(v, func(i int) int8 { return int8(data[i%len(data)]) })
-	return v
-}
-
-func FuzzDotQ8(f *testing.F) {
-	f.Add(uint16(64), []byte{0x80}, []byte{0x80})
-	f.Add(uint16(33), []byte{0x80, 0x7f}, []byte{0x7f, 0x80, 1})
-	f.Fuzz(func(t *testing.T, n uint16, da, db []byte) {
-		if len(da) == 0 || len(db) == 0 {
-			return
-		}
-		a, b := q8Of(int(n)%(exactLimit+1), da), q8Of(int(n)%(exactLimit+1), db)
-		want := dotQ8Generic(a, b)
-		for _, im := range dotQ8.impls {
-			if got := im.fn(a, b); got != want {
-				t.Fatalf("%s n=%d: got %v, want %v", im.name, a.N, got, want)
-			}
-		}
-	})
-}
-
-func FuzzDotQ4(f *testing.F) {
-	f.Add(uint16(64), []byte{0x00}, []byte{0x80})
-	f.Add(uint16(40), []byte{0xf0, 0x0f}, []byte{0x7f, 0x80, 3})
-	f.Fuzz(func(t *testing.T, n uint16, dw, dx []byte) {
-		if len(dw) == 0 || len(dx) == 0 {
-			return
-		}
-		x := q8Of(int(n)%(exactLimit+1), dx)
-		w := NewQ4(x.N)
-		for i := range w.Q {
-			w.Q[i] = dw[i%len(dw)]
-		}
-		for k := range w.Scales {
-			w.Scales[k] = 1
-		}
-		// The padding of x is zero, so w's padding nibbles need not be 8.
-		want := dotQ4Generic(w, x)
-		for _, im := range dotQ4.impls {
-			if got := im.fn(w, x); got != want {
-				t.Fatalf("%s n=%d: got %v, want %v", im.name, x.N, got, want)
 			}
 		}
 	})
