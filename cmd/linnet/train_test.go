@@ -262,3 +262,41 @@ func TestTrainBadCSV(t *testing.T) {
 		t.Error("missing target column accepted")
 	}
 }
+
+// quantize --data scores the source and the written copy on the same rows:
+// the copy's metrics are what eval says of the file, and q4 costs a little.
+func TestQuantizeWithData(t *testing.T) {
+	dir := t.TempDir()
+	tr := writeSynth(t, dir, "houses", 5000, 1)
+	te := writeSynth(t, dir, "houses", 2000, 2)
+	src := filepath.Join(dir, "f32.lnm")
+	if _, err := linnet(t, "train", "--data", tr, "--target", "price_k", "--version", "7", "--out", src); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "q4.lnm")
+	s, err := linnet(t, "quantize", "--model", src, "--scheme", "q4", "--out", out, "--data", te, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decode[quantizeReport](t, s)
+	if r.Scheme != model.Q4 || r.Parent != 7 || r.Version <= 7 || r.SourceMetrics["rows"] != 2000 || r.Metrics["rows"] != 2000 {
+		t.Fatalf("report %+v", r)
+	}
+	ev := decode[map[string]float64](t, must(linnet(t, "eval", "--model", out, "--data", te, "--json")))
+	if ev["rmse"] != r.Metrics["rmse"] {
+		t.Errorf("quantize says the copy's RMSE is %v, eval says %v", r.Metrics["rmse"], ev["rmse"])
+	}
+	if ratio := r.Metrics["rmse"] / r.SourceMetrics["rmse"]; ratio < 1 || ratio > 1.05 {
+		t.Errorf("q4 copy RMSE %v vs f32 %v: ratio %.4f outside [1, 1.05]", r.Metrics["rmse"], r.SourceMetrics["rmse"], ratio)
+	}
+	if _, err := linnet(t, "quantize", "--model", src, "--scheme", "q8", "--out", out, "--data", filepath.Join(dir, "missing.csv")); err == nil {
+		t.Error("quantize --data accepted a missing file")
+	}
+}
+
+func must(s string, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
