@@ -1,0 +1,182 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// tlsConfig builds the client TLS settings from the CA, certificate and key
+// files; nil when none is set (the system roots then apply for ssl://).
+func tlsConfig(m *MQTTConfig) (*tls.Config, error) {
+	if m.CAFile == "" && m.CertFile == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if m.CAFile != "" {
+		pem, err := os.ReadFile(m.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt ca_file %q: no PEM certificate", m.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if m.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(m.CertFile, m.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func readPassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("mqtt password_file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// brokerURL maps the accepted schemes onto paho's.
+func brokerURL(u string) string {
+	switch {
+	case strings.HasPrefix(u, "mqtt://"):
+		return "tcp://" + strings.TrimPrefix(u, "mqtt://")
+	case strings.HasPrefix(u, "mqtts://"):
+		return "ssl://" + strings.TrimPrefix(u, "mqtts://")
+	}
+	return u
+}
+
+// waitToken waits for t at most d or until ctx ends: paho's Wait can hang
+// forever (PITFALLS), so nothing here waits without a deadline.
+func waitToken(ctx context.Context, t paho.Token, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-timer.C:
+		return errTimeout
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var errTimeout = errors.New("no answer from the broker in time")
+
+// publisher bounds the outgoing publishes the broker has not acknowledged:
+// while the broker is away paho keeps QoS 1 messages in memory, so without
+// a bound memory grows with the outage (PITFALLS, paho #532). A publisher
+// takes a slot before Publish; one acker goroutine frees slots in order as
+// tokens complete. When all slots are taken, workers wait, the intake
+// queue fills, and the queue-full policy applies.
+type publisher struct {
+	c        paho.Client
+	qos      byte
+	slots    chan struct{}
+	tokens   chan paho.Token
+	inflight atomic.Int64
+	onErr    func(error)
+}
+
+func newPublisher(c paho.Client, qos byte, max int, onErr func(error)) *publisher {
+	return &publisher{c: c, qos: qos, slots: make(chan struct{}, max), tokens: make(chan paho.Token, max), onErr: onErr}
+}
+
+// publish queues one message; it waits only for a free slot, and gives up
+// when ctx ends.
+func (p *publisher) publish(ctx context.Context, topic string, retained bool, payload []byte) error {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.inflight.Add(1)
+	p.tokens <- p.c.Publish(topic, p.qos, retained, payload)
+	return nil
+}
+
+// ack frees slots as tokens complete, until tokens is closed and empty or
+// stop ends (the shutdown deadline: remaining ones are counted as errors).
+func (p *publisher) ack(stop context.Context) {
+	for t := range p.tokens {
+		select {
+		case <-t.Done():
+			if err := t.Error(); err != nil {
+				p.onErr(err)
+			}
+		case <-stop.Done():
+			p.onErr(fmt.Errorf("publish abandoned at shutdown"))
+		}
+		p.inflight.Add(-1)
+		<-p.slots
+	}
+}
+
+// subscribe subscribes every filter and checks the SUBACK: paho reports a
+// refused subscription (0x80) only in the token's Result.
+func subscribe(ctx context.Context, c paho.Client, filters map[string]byte, d time.Duration) error {
+	t := c.SubscribeMultiple(filters, nil)
+	if err := waitToken(ctx, t, d); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	st, ok := t.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	var refused []string
+	for f, code := range st.Result() {
+		if code == 0x80 || code > 2 {
+			refused = append(refused, f)
+		}
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("subscribe: broker refused %s", strings.Join(refused, ", "))
+	}
+	return nil
+}
+
+// matchTopic reports whether topic matches the MQTT filter.
+func matchTopic(filter, topic string) bool {
+	for {
+		fl, frest, fmore := strings.Cut(filter, "/")
+		tl, trest, tmore := strings.Cut(topic, "/")
+		switch {
+		case fl == "#":
+			return true
+		case fl != "+" && fl != tl:
+			return false
+		}
+		if !fmore || !tmore {
+			return fmore == tmore
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// levelAt returns topic's i-th level.
+func levelAt(topic string, i int) (string, bool) {
+	for ; i > 0; i-- {
+		_, rest, ok := strings.Cut(topic, "/")
+		if !ok {
+			return "", false
+		}
+		topic = rest
+	}
+	l, _, _ := strings.Cut(topic, "/")
+	return l, true
+}
