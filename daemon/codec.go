@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -206,7 +207,8 @@ func jsonToReading(jr *jsonReading, s *schema) (reading, *reject) {
 
 // jsonValueReject tells a number out of range (non-finite) from bad JSON.
 func jsonValueReject(what string, err error) *reject {
-	if strings.Contains(err.Error(), "out of range") {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && strings.HasPrefix(te.Value, "number") {
 		return rejectf(ReasonNonFinite, "%s: %v", what, err)
 	}
 	return rejectf(ReasonMalformed, "%s: %v", what, err)

@@ -624,12 +624,12 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		}
 		buf = append(buf, '}')
 	}
+	s.m.predictions.Add(float64(len(rs)))
+	s.m.predictSec.Observe(time.Since(start).Seconds())
 	if err := s.pub.publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...)); err != nil {
 		s.m.pubErrors.Inc()
 		return buf
 	}
-	s.m.predictions.Add(float64(len(rs)))
-	s.m.predictSec.Observe(time.Since(start).Seconds())
 	s.learn(rs)
 	return buf
 }
