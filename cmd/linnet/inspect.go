@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linnet-edge/linnet/model"
+)
+
+func init() { commands = append(commands, newInspectCmd) }
+
+type inspectFeature struct {
+	Name   string  `json:"name"`
+	Mean   float32 `json:"mean"`
+	Std    float32 `json:"std"`
+	Weight float32 `json:"weight"`
+}
+
+type inspectReport struct {
+	File      string             `json:"file"`
+	Format    int                `json:"format_version"`
+	Bytes     int                `json:"bytes"`
+	Signed    bool               `json:"signed"`
+	Signer    string             `json:"signer,omitempty"`
+	Version   int64              `json:"version"`
+	Parent    int64              `json:"parent"`
+	Created   *time.Time         `json:"created,omitempty"`
+	Target    string             `json:"target"`
+	Loss      model.Loss         `json:"loss"`
+	Delta     float32            `json:"delta,omitempty"`
+	Scheme    model.Scheme       `json:"scheme"`
+	BlockSize int                `json:"block_size,omitempty"`
+	Width     int                `json:"width"`
+	Bias      float32            `json:"bias"`
+	Metrics   map[string]float64 `json:"metrics"`
+	Features  []inspectFeature   `json:"features"`
+}
+
+func newInspectCmd(e *env) *cobra.Command {
+	var asJSON bool
+	var all bool
+	c := &cobra.Command{
+		Use:   "inspect M.lnm",
+		Short: "show a model file's metadata, scaling and weights",
+		Long: "inspect decodes a .lnm file (checking its CRC) and prints its metadata.\n" +
+			"It does not verify the signature: `linnet models verify` or the daemon's --trust do.\n" +
+			"Weights are in standardized space: weight * (x - mean) / std.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, b, err := model.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			format, _ := model.FileFormat(b)
+			r := inspectReport{
+				File: args[0], Format: format, Bytes: len(b), Signed: model.IsSigned(b), Signer: model.SignerID(b),
+				Version: m.Version, Parent: m.Parent, Target: m.Target, Loss: m.Loss, Delta: m.Delta,
+				Scheme: m.Scheme, Width: len(m.Features), Bias: m.Bias, Metrics: m.Metrics,
+				Features: make([]inspectFeature, len(m.Features)),
+			}
+			if m.Scheme != model.F32 {
+				r.BlockSize = 32
+			}
+			if !m.Created.IsZero() {
+				r.Created = &m.Created
+			}
+			if r.Metrics == nil {
+				r.Metrics = map[string]float64{}
+			}
+			for i, f := range m.Features {
+				r.Features[i] = inspectFeature{f, m.Mean[i], m.Std[i], m.Weights[i]}
+			}
+			if asJSON {
+				return writeJSON(e.stdout, r)
+			}
+			w := e.stdout
+			fmt.Fprintf(w, "file      %s (%d bytes, format v%d)\n", r.File, r.Bytes, r.Format)
+			if r.Signed {
+				fmt.Fprintf(w, "signed    yes, key %s (not verified here)\n", r.Signer)
+			} else {
+				fmt.Fprintln(w, "signed    no")
+			}
+			fmt.Fprintf(w, "version   %d (parent %d)\n", r.Version, r.Parent)
+			if r.Created != nil {
+				fmt.Fprintf(w, "created   %s\n", r.Created.Format(time.RFC3339))
+			}
+			fmt.Fprintf(w, "target    %s\nloss      %s", r.Target, r.Loss)
+			if r.Loss == model.Huber {
+				fmt.Fprintf(w, " (delta %g)", r.Delta)
+			}
+			fmt.Fprintf(w, "\nscheme    %s\nwidth     %d features\nbias      %g\n", r.Scheme, r.Width, r.Bias)
+			for _, k := range inspectMetricNames(r.Metrics) {
+				fmt.Fprintf(w, "metric    %s = %g\n", k, r.Metrics[k])
+			}
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "\nFEATURE\tMEAN\tSTD\tWEIGHT\t")
+			for i, f := range r.Features {
+				if i == 20 && !all {
+					fmt.Fprintf(tw, "... %d more (--all)\t\t\t\t\n", len(r.Features)-20)
+					break
+				}
+				fmt.Fprintf(tw, "%s\t%.6g\t%.6g\t%.6g\t\n", f.Name, f.Mean, f.Std, f.Weight)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (every feature)")
+	c.Flags().BoolVar(&all, "all", false, "list every feature, not the first 20")
+	return c
+}
+
+func inspectMetricNames(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linnet-edge/linnet/model"
+)
+
+func init() { commands = append(commands, newPredictCmd) }
+
+func newPredictCmd(e *env) *cobra.Command {
+	var modelPath, data string
+	c := &cobra.Command{
+		Use:   "predict --model M.lnm --data F.csv",
+		Short: "print one prediction per row of a CSV file, as CSV",
+		Long: "predict reads the model's features by name from each row (other columns, the\n" +
+			"target included, are ignored) and prints a CSV with a header: prediction, and\n" +
+			"for a logistic model, whose prediction is P(class 1), also class (0 or 1).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, _, err := model.ReadFile(modelPath)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(data)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r, err := model.NewCSVReader(f, model.CSVOptions{Features: m.Features})
+			if err != nil {
+				return fmt.Errorf("%s: %w", data, err)
+			}
+			w := bufio.NewWriterSize(e.stdout, 1<<16)
+			if err := predictCSV(w, m, r); err != nil {
+				return fmt.Errorf("%s: %w", data, err)
+			}
+			return w.Flush()
+		},
+	}
+	c.Flags().StringVar(&modelPath, "model", "", "model file (required)")
+	c.Flags().StringVar(&data, "data", "", "CSV file with the model's features (required)")
+	c.MarkFlagRequired("model")
+	c.MarkFlagRequired("data")
+	return c
+}
+
+func predictCSV(w io.Writer, m *model.Model, r *model.CSVReader) error {
+	p := model.NewPredictor(m)
+	logistic := m.Loss == model.Logistic
+	if logistic {
+		io.WriteString(w, "prediction,class\n")
+	} else {
+		io.WriteString(w, "prediction\n")
+	}
+	n := len(m.Features)
+	const chunk = 256
+	rows := make([]float32, chunk*n)
+	pred := make([]float32, chunk)
+	var line []byte
+	for {
+		k := 0
+		var err error
+		for ; k < chunk; k++ {
+			if _, err = r.Next(rows[k*n : (k+1)*n]); err != nil {
+				break
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		p.PredictBatch(pred[:k], rows[:k*n])
+		for _, v := range pred[:k] {
+			line = strconv.AppendFloat(line[:0], float64(v), 'g', -1, 32)
+			if logistic {
+				if v >= 0.5 {
+					line = append(line, ",1"...)
+				} else {
+					line = append(line, ",0"...)
+				}
+			}
+			line = append(line, '\n')
+			if _, werr := w.Write(line); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,678 @@
+package model
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+	"unicode/utf8"
+
+	"github.com/linnet-edge/linnet/simd"
+)
+
+// The .lnm file, format version 1. Every number is little-endian.
+//
+//	header   16 bytes
+//	  magic          [4]byte  "\x89LNM" (the high byte catches 7-bit transfers)
+//	  format version uint16   1
+//	  flags          uint16   0 (reserved; a reader refuses other values)
+//	  meta length    uint32   M
+//	  payload length uint32   P
+//	meta     M bytes
+//	  version, parent, created (Unix ns)    int64 x 3
+//	  target, loss                          str  (uint16 length + UTF-8)
+//	  delta                                 float32
+//	  scheme                                str  ("f32", "q8", "q4")
+//	  block size                            uint16 (simd.BlockSize)
+//	  scaling                               uint8: 0 identity (Mean 0, Std 1,
+//	                                        not stored), 1 stored in the payload
+//	  feature count n                       uint32
+//	  feature names                         str x n
+//	  metric count                          uint32
+//	  metrics, sorted by name               (str, float64) x count
+//	payload  P bytes
+//	  bias                                  float32
+//	  mean, std (scaling 1 only)            float32 x n, float32 x n
+//	  f32: weights                          float32 x n
+//	  q8:  scales, values                   float32 x blocks, int8 x n
+//	  q4:  scales, packed nibbles           float32 x blocks, byte x blocks*16
+//	crc      uint32   CRC-32C (Castagnoli) of every byte before it
+//	signature, optional, 76 bytes
+//	  tag            [4]byte  "LSIG"
+//	  key id         [8]byte  first 8 bytes of SHA-256 of the public key
+//	  signature      [64]byte Ed25519 over every byte before it (header,
+//	                          meta, payload, crc, tag and key id)
+//
+// The weights are in standardized space (see Model); the q8 and q4 padding
+// of the last block is not stored. Later format versions must keep reading
+// version 1: the golden files in testdata hold the proof.
+const (
+	// FormatVersion is the .lnm format version this build writes.
+	FormatVersion = 1
+
+	// MaxFeatures bounds a model's width: a decoder refuses larger counts
+	// before allocating anything.
+	MaxFeatures = 1 << 22
+	// MaxFileSize bounds the size of a .lnm file ReadFile and Decode accept.
+	MaxFileSize = 256 << 20
+
+	maxName    = 1 << 10 // longest feature, target or metric name, in bytes
+	maxMetrics = 1 << 10
+
+	headerSize = 16
+	crcSize    = 4
+	sigTagSize = 4
+	keyIDSize  = 8
+	sigSize    = sigTagSize + keyIDSize + 64 // the whole trailer
+
+	scalingIdentity = 0
+	scalingStored   = 1
+)
+
+var (
+	magic  = [4]byte{0x89, 'L', 'N', 'M'}
+	sigTag = [4]byte{'L', 'S', 'I', 'G'}
+	crcTab = crc32.MakeTable(crc32.Castagnoli)
+)
+
+// MarshalBinary encodes m as an unsigned .lnm file (format version 1).
+// It checks m first and returns an error wrapping ErrInvalidModel if its
+// fields are inconsistent. For a q8 or q4 model it writes m.Q8 or m.Q4, not
+// m.Weights.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	n := len(m.Features)
+	identity := m.identityScaling()
+
+	meta := make([]byte, 0, 64+n*8)
+	meta = binary.LittleEndian.AppendUint64(meta, uint64(m.Version))
+	meta = binary.LittleEndian.AppendUint64(meta, uint64(m.Parent))
+	var created int64
+	if !m.Created.IsZero() {
+		created = m.Created.UnixNano()
+	}
+	meta = binary.LittleEndian.AppendUint64(meta, uint64(created))
+	meta = appendStr(meta, m.Target)
+	meta = appendStr(meta, string(m.Loss))
+	meta = binary.LittleEndian.AppendUint32(meta, math.Float32bits(m.Delta))
+	meta = appendStr(meta, string(m.Scheme))
+	meta = binary.LittleEndian.AppendUint16(meta, simd.BlockSize)
+	if identity {
+		meta = append(meta, scalingIdentity)
+	} else {
+		meta = append(meta, scalingStored)
+	}
+	meta = binary.LittleEndian.AppendUint32(meta, uint32(n))
+	for _, f := range m.Features {
+		meta = appendStr(meta, f)
+	}
+	keys := make([]string, 0, len(m.Metrics))
+	for k := range m.Metrics {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	meta = binary.LittleEndian.AppendUint32(meta, uint32(len(keys)))
+	for _, k := range keys {
+		meta = appendStr(meta, k)
+		meta = binary.LittleEndian.AppendUint64(meta, math.Float64bits(m.Metrics[k]))
+	}
+
+	pay := make([]byte, 0, m.payloadSize(identity))
+	pay = appendF32(pay, m.Bias)
+	if !identity {
+		pay = appendF32s(pay, m.Mean)
+		pay = appendF32s(pay, m.Std)
+	}
+	switch m.Scheme {
+	case F32:
+		pay = appendF32s(pay, m.Weights)
+	case Q8:
+		pay = appendF32s(pay, m.Q8.Scales)
+		for _, q := range m.Q8.Q[:n] {
+			pay = append(pay, byte(q))
+		}
+	case Q4:
+		pay = appendF32s(pay, m.Q4.Scales)
+		pay = append(pay, m.Q4.Q...)
+	}
+
+	out := make([]byte, 0, headerSize+len(meta)+len(pay)+crcSize)
+	out = append(out, magic[:]...)
+	out = binary.LittleEndian.AppendUint16(out, FormatVersion)
+	out = binary.LittleEndian.AppendUint16(out, 0)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(meta)))
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(pay)))
+	out = append(out, meta...)
+	out = append(out, pay...)
+	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, crcTab))
+	if len(out) > MaxFileSize {
+		return nil, fmt.Errorf("%w: encoded model is %d bytes, limit %d", ErrTooLarge, len(out), MaxFileSize)
+	}
+	return out, nil
+}
+
+// payloadSize is the number of payload bytes m encodes to.
+func (m *Model) payloadSize(identity bool) int {
+	n := len(m.Features)
+	s := 4
+	if !identity {
+		s += 8 * n
+	}
+	return s + weightBytes(m.Scheme, n)
+}
+
+// weightBytes is the size of n weights stored with scheme s.
+func weightBytes(s Scheme, n int) int {
+	switch s {
+	case Q8:
+		return 4*simd.Blocks(n) + n
+	case Q4:
+		return 4*simd.Blocks(n) + simd.Blocks(n)*simd.BlockSize/2
+	}
+	return 4 * n
+}
+
+// identityScaling reports whether m's standardization does nothing, so the
+// file can leave Mean and Std out (wide hashed models have no scaling).
+func (m *Model) identityScaling() bool {
+	for i := range m.Mean {
+		if m.Mean[i] != 0 || m.Std[i] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks that m's fields agree with each other.
+func (m *Model) validate() error {
+	n := len(m.Features)
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidModel, fmt.Sprintf(format, a...))
+	}
+	if n > MaxFeatures {
+		return fmt.Errorf("%w: %d features, limit %d", ErrTooLarge, n, MaxFeatures)
+	}
+	if len(m.Mean) != n || len(m.Std) != n || len(m.Weights) != n {
+		return bad("%d features but %d means, %d stds, %d weights", n, len(m.Mean), len(m.Std), len(m.Weights))
+	}
+	switch m.Loss {
+	case Squared, Huber, Logistic:
+	default:
+		return bad("unknown loss %q", m.Loss)
+	}
+	if !finite32(m.Delta) || m.Delta < 0 {
+		return bad("Huber delta %v", m.Delta)
+	}
+	if !finite32(m.Bias) {
+		return bad("bias %v", m.Bias)
+	}
+	seen := make(map[string]bool, n)
+	for i, f := range m.Features {
+		if f == "" || len(f) > maxName || !utf8.ValidString(f) {
+			return bad("feature %d has an empty, overlong or non-UTF-8 name", i)
+		}
+		if seen[f] {
+			return bad("feature %q appears twice", f)
+		}
+		seen[f] = true
+		if !finite32(m.Mean[i]) || !finite32(m.Std[i]) || !(m.Std[i] > 0) {
+			return bad("feature %q: mean %v, std %v (std must be finite and > 0)", f, m.Mean[i], m.Std[i])
+		}
+		if !finite32(m.Weights[i]) {
+			return bad("feature %q: weight %v", f, m.Weights[i])
+		}
+	}
+	if len(m.Target) > maxName || !utf8.ValidString(m.Target) {
+		return bad("target name is overlong or not UTF-8")
+	}
+	if len(m.Metrics) > maxMetrics {
+		return bad("%d metrics, limit %d", len(m.Metrics), maxMetrics)
+	}
+	for k := range m.Metrics {
+		if len(k) > maxName || !utf8.ValidString(k) {
+			return bad("metric name %q is overlong or not UTF-8", k)
+		}
+	}
+	switch m.Scheme {
+	case F32:
+	case Q8:
+		if m.Q8.N != n || m.Q8.Check() != nil {
+			return bad("q8 weights hold %d values for %d features", m.Q8.N, n)
+		}
+		if !allFinite(m.Q8.Scales) {
+			return bad("q8 weights have a non-finite scale")
+		}
+	case Q4:
+		if m.Q4.N != n || m.Q4.Check() != nil {
+			return bad("q4 weights hold %d values for %d features", m.Q4.N, n)
+		}
+		if !allFinite(m.Q4.Scales) {
+			return bad("q4 weights have a non-finite scale")
+		}
+	default:
+		return bad("unknown scheme %q", m.Scheme)
+	}
+	return nil
+}
+
+func finite32(v float32) bool {
+	return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0)
+}
+
+func allFinite(v []float32) bool {
+	for _, x := range v {
+		if !finite32(x) {
+			return false
+		}
+	}
+	return true
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func appendF32(b []byte, v float32) []byte {
+	return binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+}
+
+func appendF32s(b []byte, v []float32) []byte {
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+// layout is where the sections of a file lie, found from its header alone.
+type layout struct {
+	version     int
+	meta, pay   int // offsets
+	crc         int // offset of the CRC; the signed message ends at crc+4
+	signed      bool
+	metaLen, pl int
+}
+
+// parseLayout reads b's header and checks that the lengths it gives add up
+// to len(b), with or without a signature trailer. It does not check the CRC.
+func parseLayout(b []byte) (layout, error) {
+	if len(b) > MaxFileSize {
+		return layout{}, fmt.Errorf("%w: file is %d bytes, limit %d", ErrTooLarge, len(b), MaxFileSize)
+	}
+	if len(b) < len(magic) || [4]byte(b[:4]) != magic {
+		return layout{}, ErrNotModel
+	}
+	if len(b) < headerSize {
+		return layout{}, &FormatError{len(b), fmt.Sprintf("truncated header: %d of %d bytes", len(b), headerSize)}
+	}
+	v := int(binary.LittleEndian.Uint16(b[4:]))
+	if v == 0 || v > FormatVersion {
+		return layout{}, fmt.Errorf("%w: %d (this build reads 1 to %d)", ErrUnsupportedVersion, v, FormatVersion)
+	}
+	if f := binary.LittleEndian.Uint16(b[6:]); f != 0 {
+		return layout{}, &FormatError{6, fmt.Sprintf("unknown flags %#04x", f)}
+	}
+	ml := uint64(binary.LittleEndian.Uint32(b[8:]))
+	pl := uint64(binary.LittleEndian.Uint32(b[12:]))
+	end := uint64(headerSize) + ml + pl + crcSize // no overflow: each term < 2^33
+	l := layout{version: v, meta: headerSize, pay: headerSize + int(min(ml, MaxFileSize)),
+		metaLen: int(min(ml, MaxFileSize)), pl: int(min(pl, MaxFileSize))}
+	switch {
+	case uint64(len(b)) == end:
+	case uint64(len(b)) == end+sigSize && [4]byte(b[end:end+4]) == sigTag:
+		l.signed = true
+	case uint64(len(b)) < end:
+		return layout{}, &FormatError{len(b), fmt.Sprintf("truncated: header announces %d bytes, file has %d", end, len(b))}
+	default:
+		return layout{}, &FormatError{int(end), fmt.Sprintf("%d unexpected bytes after the checksum", uint64(len(b))-end)}
+	}
+	l.crc = int(end) - crcSize
+	return l, nil
+}
+
+// Decode parses a .lnm file of any format version this build reads. It
+// checks the structure and the CRC-32C, but not the signature: call Verify
+// for that. Problems come back as *FormatError or wrap ErrNotModel,
+// ErrUnsupportedVersion, ErrChecksum, ErrTooLarge or ErrInvalidModel; Decode
+// never panics. The Model owns its memory: it keeps no reference to b.
+func Decode(b []byte) (*Model, error) {
+	l, err := parseLayout(b)
+	if err != nil {
+		return nil, err
+	}
+	want := binary.LittleEndian.Uint32(b[l.crc:])
+	if got := crc32.Checksum(b[:l.crc], crcTab); got != want {
+		return nil, fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, want, got)
+	}
+	switch l.version {
+	case 1:
+		return decodeV1(b, l)
+	}
+	return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, l.version)
+}
+
+// reader walks a section of a file, keeping the file offset for errors.
+// After the first error every read returns zero values; check err once.
+type reader struct {
+	b    []byte // the section
+	base int    // file offset of b[0]
+	off  int
+	err  error
+}
+
+func (r *reader) fail(reason string, a ...any) {
+	if r.err == nil {
+		r.err = &FormatError{r.base + r.off, fmt.Sprintf(reason, a...)}
+	}
+}
+
+func (r *reader) take(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b)-r.off {
+		r.fail("truncated %s: need %d bytes, %d left", what, n, len(r.b)-r.off)
+		return nil
+	}
+	p := r.b[r.off : r.off+n]
+	r.off += n
+	return p
+}
+
+func (r *reader) u8(what string) uint8 {
+	if p := r.take(1, what); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (r *reader) u16(what string) uint16 {
+	if p := r.take(2, what); p != nil {
+		return binary.LittleEndian.Uint16(p)
+	}
+	return 0
+}
+
+func (r *reader) u32(what string) uint32 {
+	if p := r.take(4, what); p != nil {
+		return binary.LittleEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (r *reader) u64(what string) uint64 {
+	if p := r.take(8, what); p != nil {
+		return binary.LittleEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (r *reader) f32(what string) float32 { return math.Float32frombits(r.u32(what)) }
+
+func (r *reader) str(what string) string {
+	n := int(r.u16(what))
+	if n > maxName {
+		r.fail("%s is %d bytes, limit %d", what, n, maxName)
+		return ""
+	}
+	p := r.take(n, what)
+	if p != nil && !utf8.Valid(p) {
+		r.fail("%s is not UTF-8", what)
+	}
+	return string(p)
+}
+
+// f32s reads n float32 values; the caller has bounded n by the bytes left.
+func (r *reader) f32s(n int, what string) []float32 {
+	p := r.take(4*n, what)
+	if p == nil {
+		return nil
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
+	}
+	return v
+}
+
+// count reads a uint32 count and refuses it if it exceeds limit or if the
+// rest of the section cannot hold count items of at least minSize bytes:
+// nothing is allocated for a count the file cannot back.
+func (r *reader) count(limit, minSize int, what string) int {
+	at := r.off
+	c := r.u32(what)
+	if r.err != nil {
+		return 0
+	}
+	if uint64(c) > uint64(limit) {
+		r.off = at
+		r.err = fmt.Errorf("%w: %d %s, limit %d (at byte %d)", ErrTooLarge, c, what, limit, r.base+at)
+		return 0
+	}
+	if uint64(c)*uint64(minSize) > uint64(len(r.b)-r.off) {
+		r.off = at
+		r.fail("%d %s cannot fit in the %d bytes left", c, what, len(r.b)-r.off-4)
+		return 0
+	}
+	return int(c)
+}
+
+func decodeV1(b []byte, l layout) (*Model, error) {
+	mr := &reader{b: b[l.meta:l.pay], base: l.meta}
+	m := &Model{}
+	m.Version = int64(mr.u64("version"))
+	m.Parent = int64(mr.u64("parent"))
+	if c := int64(mr.u64("created time")); c != 0 {
+		m.Created = time.Unix(0, c).UTC()
+	}
+	m.Target = mr.str("target name")
+	m.Loss = Loss(mr.str("loss"))
+	m.Delta = mr.f32("huber delta")
+	m.Scheme = Scheme(mr.str("scheme"))
+	if bs := mr.u16("block size"); mr.err == nil && bs != simd.BlockSize {
+		mr.fail("block size %d, this build uses %d", bs, simd.BlockSize)
+	}
+	scaling := mr.u8("scaling kind")
+	if mr.err == nil && scaling != scalingIdentity && scaling != scalingStored {
+		mr.fail("unknown scaling kind %d", scaling)
+	}
+	n := mr.count(MaxFeatures, 2, "features")
+	if mr.err == nil {
+		m.Features = make([]string, n)
+		for i := range m.Features {
+			m.Features[i] = mr.str("feature name")
+		}
+	}
+	if k := mr.count(maxMetrics, 10, "metrics"); mr.err == nil && k > 0 {
+		m.Metrics = make(map[string]float64, k)
+		for range k {
+			name := mr.str("metric name")
+			m.Metrics[name] = math.Float64frombits(mr.u64("metric value"))
+		}
+	}
+	if mr.err == nil && mr.off != len(mr.b) {
+		mr.fail("%d unexpected bytes at the end of the metadata", len(mr.b)-mr.off)
+	}
+	if mr.err != nil {
+		return nil, mr.err
+	}
+	switch m.Scheme {
+	case F32, Q8, Q4:
+	default:
+		return nil, &FormatError{l.meta, fmt.Sprintf("unknown scheme %q", m.Scheme)}
+	}
+
+	// The payload's size follows from n and the scheme: check it whole
+	// before allocating any of it.
+	pr := &reader{b: b[l.pay:l.crc], base: l.pay}
+	identity := scaling == scalingIdentity
+	if want := m.payloadSize(identity); want != len(pr.b) {
+		return nil, &FormatError{l.pay, fmt.Sprintf("payload is %d bytes, %d %s features need %d", len(pr.b), n, m.Scheme, want)}
+	}
+	m.Bias = pr.f32("bias")
+	if identity {
+		m.Mean = make([]float32, n)
+		m.Std = make([]float32, n)
+		for i := range m.Std {
+			m.Std[i] = 1
+		}
+	} else {
+		m.Mean = pr.f32s(n, "means")
+		m.Std = pr.f32s(n, "stds")
+	}
+	m.Weights = make([]float32, n)
+	switch m.Scheme {
+	case F32:
+		m.Weights = pr.f32s(n, "weights")
+	case Q8:
+		m.Q8 = simd.NewQ8(n)
+		copy(m.Q8.Scales, pr.f32s(simd.Blocks(n), "q8 scales"))
+		for i, v := range pr.take(n, "q8 weights") {
+			m.Q8.Q[i] = int8(v)
+		}
+		for k := range m.Q8.Sums {
+			var s int32
+			for _, q := range m.Q8.Q[k*simd.BlockSize : (k+1)*simd.BlockSize] {
+				s += int32(q)
+			}
+			m.Q8.Sums[k] = s
+		}
+		if pr.err == nil && allFinite(m.Q8.Scales) {
+			simd.DequantizeQ8(m.Weights, m.Q8)
+		}
+	case Q4:
+		m.Q4 = simd.NewQ4(n)
+		copy(m.Q4.Scales, pr.f32s(simd.Blocks(n), "q4 scales"))
+		copy(m.Q4.Q, pr.take(len(m.Q4.Q), "q4 weights"))
+		if pr.err == nil && allFinite(m.Q4.Scales) {
+			simd.DequantizeQ4(m.Weights, m.Q4)
+		}
+	}
+	if pr.err != nil {
+		return nil, pr.err
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%w (at byte %d)", err, l.meta)
+	}
+	return m, nil
+}
+
+// FileSize returns the number of bytes m's unsigned .lnm file takes with
+// scheme s (add 76 for a signature), without encoding it.
+func (m *Model) FileSize(s Scheme) int {
+	size := headerSize + crcSize
+	size += 8*3 + 2 + len(m.Target) + 2 + len(m.Loss) + 4 + 2 + len(s) + 2 + 1 + 4
+	for _, f := range m.Features {
+		size += 2 + len(f)
+	}
+	size += 4
+	for k := range m.Metrics {
+		size += 2 + len(k) + 8
+	}
+	c := *m
+	c.Scheme = s
+	return size + c.payloadSize(m.identityScaling())
+}
+
+// Clone returns a deep copy of m.
+func (m *Model) Clone() *Model {
+	c := *m
+	c.Features = slices.Clone(m.Features)
+	c.Mean = slices.Clone(m.Mean)
+	c.Std = slices.Clone(m.Std)
+	c.Weights = slices.Clone(m.Weights)
+	c.Q8 = simd.Q8{N: m.Q8.N, Q: slices.Clone(m.Q8.Q), Scales: slices.Clone(m.Q8.Scales), Sums: slices.Clone(m.Q8.Sums)}
+	c.Q4 = simd.Q4{N: m.Q4.N, Q: slices.Clone(m.Q4.Q), Scales: slices.Clone(m.Q4.Scales)}
+	if m.Metrics != nil {
+		c.Metrics = make(map[string]float64, len(m.Metrics))
+		for k, v := range m.Metrics {
+			c.Metrics[k] = v
+		}
+	}
+	return &c
+}
+
+// ReadFile reads and decodes the .lnm file at path. It returns the model and
+// the file's bytes (for Verify or a store); it does not verify a signature.
+// A file larger than MaxFileSize is refused before it is read whole.
+func ReadFile(path string) (*Model, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read model %q: %w", path, err)
+	}
+	m, err := Decode(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read model %q: %w", path, err)
+	}
+	return m, b, nil
+}
+
+// WriteFile writes file to path so that a crash leaves either the old file
+// or the new one: it writes a temporary file in the same directory, syncs
+// it, renames it over path and syncs the directory. The file is mode 0644.
+func WriteFile(path string, file []byte) error {
+	return writeAtomic(path, file, 0o644)
+}
+
+func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return err
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// FileFormat returns the format version a .lnm file's header declares, after
+// checking that its section lengths add up (not its CRC).
+func FileFormat(file []byte) (int, error) {
+	l, err := parseLayout(file)
+	if err != nil {
+		return 0, err
+	}
+	return l.version, nil
+}

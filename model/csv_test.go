@@ -1,0 +1,251 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/linnet-edge/linnet/scripts/gendata/synth"
+)
+
+func readAll(t *testing.T, text string, opt CSVOptions) (*Dataset, error) {
+	t.Helper()
+	r, err := NewCSVReader(strings.NewReader(text), opt)
+	if err != nil {
+		return nil, err
+	}
+	return ReadDataset(r)
+}
+
+func TestCSVRead(t *testing.T) {
+	text := "\ufeffa, \"b\" ,y\r\n1,2.5,3\r\n\r\n-4, \"5e2\" ,-0.125\n7,8,9"
+	d, err := readAll(t, text, CSVOptions{Target: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(d.Names, ",") != "a,b" || d.Label != "y" {
+		t.Fatalf("names %v target %q", d.Names, d.Label)
+	}
+	wantX := []float32{1, 2.5, -4, 500, 7, 8}
+	wantY := []float32{3, -0.125, 9}
+	if len(d.X) != len(wantX) || len(d.Y) != len(wantY) {
+		t.Fatalf("X %v Y %v", d.X, d.Y)
+	}
+	for i := range wantX {
+		if d.X[i] != wantX[i] {
+			t.Errorf("X[%d] = %v, want %v", i, d.X[i], wantX[i])
+		}
+	}
+	for i := range wantY {
+		if d.Y[i] != wantY[i] {
+			t.Errorf("Y[%d] = %v, want %v", i, d.Y[i], wantY[i])
+		}
+	}
+	// Schema order, extra columns ignored, no target.
+	d, err = readAll(t, "a,b,c\n1,2,3\n", CSVOptions{Features: []string{"c", "a"}})
+	if err != nil || d.X[0] != 3 || d.X[1] != 1 {
+		t.Fatalf("schema order: %v %v", d, err)
+	}
+}
+
+func TestCSVErrors(t *testing.T) {
+	for _, c := range []struct {
+		text       string
+		opt        CSVOptions
+		line, col  int
+		name, part string
+	}{
+		{"a,y\n1,2\n3,x\n", CSVOptions{Target: "y"}, 3, 2, "y", "not a number"},
+		{"a,y\n1,2\nNaN,1\n", CSVOptions{Target: "y"}, 3, 1, "a", "finite"},
+		{"a,y\n1,2\n1,-Inf\n", CSVOptions{Target: "y"}, 3, 2, "y", "finite"},
+		{"a,y\n1,2\n1e39,1\n", CSVOptions{Target: "y"}, 3, 1, "a", "range"},
+		{"a,y\n1,2\n,1\n", CSVOptions{Target: "y"}, 3, 1, "a", "empty"},
+		{"a,y\n1,2\n\n1,2,3\n", CSVOptions{Target: "y"}, 4, 0, "", "3 fields"},
+		{"a,,y\n", CSVOptions{}, 1, 2, "", "empty column name"},
+		{"a,a\n", CSVOptions{}, 1, 2, "a", "duplicate"},
+	} {
+		_, err := readAll(t, c.text, c.opt)
+		var ce *CSVError
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: error %v, want a *CSVError", c.text, err)
+			continue
+		}
+		if ce.Line != c.line || ce.Column != c.col || ce.Name != c.name || !strings.Contains(ce.Error(), c.part) {
+			t.Errorf("%q: %+v (%v), want line %d column %d name %q mentioning %q", c.text, ce, ce, c.line, c.col, c.name, c.part)
+		}
+	}
+	if _, err := readAll(t, "a,b\n", CSVOptions{Target: "y"}); err == nil || !strings.Contains(err.Error(), `"y"`) {
+		t.Errorf("missing target: %v", err)
+	}
+	if _, err := readAll(t, "a,b\n", CSVOptions{Features: []string{"c"}}); err == nil {
+		t.Error("missing feature accepted")
+	}
+	if _, err := readAll(t, "\n\n", CSVOptions{}); !errors.Is(err, ErrNoHeader) {
+		t.Errorf("empty input: %v", err)
+	}
+}
+
+func TestCSVDropNonFinite(t *testing.T) {
+	text := "a,y\n1,2\nNaN,1\n3,inf\n,4\n5,6\n"
+	r, err := NewCSVReader(strings.NewReader(text), CSVOptions{Target: "y", DropNonFinite: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ReadDataset(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Len() != 2 || r.Dropped() != 3 || d.Y[1] != 6 {
+		t.Errorf("rows %d dropped %d Y %v", d.Len(), r.Dropped(), d.Y)
+	}
+	// A value that is not a number at all still fails.
+	if _, err := readAll(t, "a,y\nx,1\n", CSVOptions{Target: "y", DropNonFinite: true}); err == nil {
+		t.Error("text accepted with DropNonFinite")
+	}
+}
+
+func TestCSVResetAndLongLines(t *testing.T) {
+	// A line longer than the reader's buffer.
+	var b strings.Builder
+	n := 200000
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("c" + strconv.Itoa(i))
+	}
+	b.WriteByte('\n')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(i % 1000))
+	}
+	b.WriteByte('\n')
+	r, err := NewCSVReader(strings.NewReader(b.String()), CSVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, n)
+	for pass := range 2 {
+		if _, err := r.Next(x); err != nil {
+			t.Fatalf("pass %d: %v", pass, err)
+		}
+		if x[n-1] != float32((n-1)%1000) {
+			t.Fatalf("last value %v", x[n-1])
+		}
+		if _, err := r.Next(x); err != io.EOF {
+			t.Fatalf("want EOF, got %v", err)
+		}
+		if err := r.Reset(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The fast path parses exactly as strconv.ParseFloat(s, 32) does.
+func TestParseFieldMatchesStrconv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(s string) {
+		got, reason := parseField([]byte(s))
+		want, err := strconv.ParseFloat(s, 32)
+		if err != nil {
+			if reason == "" {
+				t.Errorf("%q: parsed %v, strconv says %v", s, got, err)
+			}
+			return
+		}
+		if reason != "" || math.Float32bits(got) != math.Float32bits(float32(want)) {
+			t.Errorf("%q: %v (%s), strconv %v", s, got, reason, float32(want))
+		}
+	}
+	for _, s := range []string{"0", "-0", "1.", ".5", "16777215", "16777216", "16777217", "0.1", "3.4028235e38",
+		"1.0000000001", "99999.99", "-123.4567", "0.0000001", "12345678901234567890", "+7", "1e-45", "0x1p-3"} {
+		check(s)
+	}
+	for range 200000 {
+		v := rng.Float64() * math.Pow(10, float64(rng.IntN(14)-6))
+		if rng.IntN(2) == 0 {
+			v = -v
+		}
+		check(strconv.FormatFloat(v, 'f', rng.IntN(11), 64))
+	}
+}
+
+func FuzzCSV(f *testing.F) {
+	f.Add([]byte("a,b,y\n1,2,3\n4.5,-6,7e1\n"), true)
+	f.Add([]byte("a,y\r\n\"1\",NaN\r\n,\r\n"), false)
+	f.Add([]byte("\ufeffx\n1\n2\n3"), true)
+	f.Fuzz(func(t *testing.T, data []byte, drop bool) {
+		r, err := NewCSVReader(bytes.NewReader(data), CSVOptions{DropNonFinite: drop})
+		if err != nil {
+			return
+		}
+		x := make([]float32, len(r.Features()))
+		for {
+			_, err := r.Next(x)
+			if err != nil {
+				var ce *CSVError
+				if err != io.EOF && !errors.As(err, &ce) {
+					t.Fatalf("error %v is neither EOF nor a *CSVError", err)
+				}
+				return
+			}
+			for _, v := range x {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("non-finite value %v returned", v)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkCSV measures parsing speed in MB/s on the bench data set's
+// shape (32 features of 4 decimals); the aim is more than 100 MB/s.
+func BenchmarkCSV(b *testing.B) {
+	var buf bytes.Buffer
+	if _, err := synth.WriteCSV(&buf, "bench", 100000, 1); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := NewCSVReader(bytes.NewReader(data), CSVOptions{Target: "y"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := make([]float32, len(r.Features()))
+		for {
+			if _, err := r.Next(x); err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkCSVHouses is the houses data set: shorter numbers, 7 columns.
+func BenchmarkCSVHouses(b *testing.B) {
+	var buf bytes.Buffer
+	if _, err := synth.WriteCSV(&buf, "houses", 200000, 1); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		r, _ := NewCSVReader(bytes.NewReader(data), CSVOptions{Target: "price_k"})
+		x := make([]float32, len(r.Features()))
+		for {
+			if _, err := r.Next(x); err != nil {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,481 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/linnet-edge/linnet/simd"
+)
+
+// TrainConfig configures the batch trainer. The zero value, with a Loss,
+// trains with the Adaptive optimizer, which needs no tuning.
+type TrainConfig struct {
+	Loss  Loss    // default Squared
+	Delta float32 // Huber's threshold in target units; default 1.345 target standard deviations
+	OptimConfig
+
+	BatchSize int     // rows per step; default 32
+	Epochs    int     // passes over the training rows; default 20
+	Seed      uint64  // shuffling and the holdout split
+	Holdout   float64 // fraction of rows held out (see InHoldout); 0 for none
+	// Patience is how many epochs the holdout loss may fail to improve
+	// before training stops and keeps the best epoch's weights; default 3,
+	// negative never stops early. Without a holdout every epoch runs.
+	Patience int
+	// Stream reads the source once per epoch (plus one pass for the
+	// scaling statistics) instead of holding it in memory, so a file larger
+	// than memory can be trained on; the source must be a Rewinder and rows
+	// are used in file order. In memory, rows are shuffled once and the
+	// order of the mini-batches is shuffled every epoch.
+	Stream bool
+	// OnEpoch, if set, is called after every epoch (progress, loss curve).
+	//
+	// The model holds the mean of the weights over the steps of its best
+	// epoch (Polyak-Ruppert averaging), which cancels most of the noise of
+	// the last steps; the holdout loss is measured on that mean. With L1 it
+	// holds the last step's weights, whose zeros averaging would undo.
+	OnEpoch func(EpochStats)
+}
+
+// EpochStats describes one finished epoch. Losses are means per row in
+// target units (the MSE for squared loss): the training loss is measured
+// on each mini-batch before its step, the holdout loss after the epoch
+// (streaming: as the holdout rows go by). HoldoutLoss is NaN without a
+// holdout.
+type EpochStats struct {
+	Epoch       int // from 1
+	Epochs      int // as configured
+	TrainLoss   float64
+	HoldoutLoss float64
+	Rows        int64 // training rows seen so far, over all epochs
+	Elapsed     time.Duration
+}
+
+// TrainReport describes a finished training run.
+type TrainReport struct {
+	RowsTrain, RowsHoldout int64
+	Epochs                 []EpochStats
+	BestEpoch              int // the epoch whose weights the model holds
+	StoppedEarly           bool
+	Elapsed                time.Duration
+	RowsPerSec             float64 // training rows processed per second, all epochs
+}
+
+func (c *TrainConfig) fill() error {
+	if c.Loss == "" {
+		c.Loss = Squared
+	}
+	if err := checkLoss(c.Loss); err != nil {
+		return err
+	}
+	if err := c.OptimConfig.fill(); err != nil {
+		return err
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 32
+	}
+	if c.Epochs == 0 {
+		c.Epochs = 20
+	}
+	if c.Patience == 0 {
+		c.Patience = 3
+	}
+	if c.BatchSize < 1 || c.Epochs < 1 || c.Delta < 0 || !(c.Holdout >= 0 && c.Holdout < 1) {
+		return fmt.Errorf("train: batch size %d and epochs %d must be positive, delta %v not negative, holdout %v in [0, 1)",
+			c.BatchSize, c.Epochs, c.Delta, c.Holdout)
+	}
+	return nil
+}
+
+// ErrNoRows is returned when there is nothing to train on.
+var ErrNoRows = errors.New("no training rows")
+
+// trainer holds the standardized training rows and the parameters.
+type trainer struct {
+	cfg       TrainConfig
+	d, stride int // features; stride = d+1, the bias input last
+	mean, std []float32
+	ym, ys    float32 // target scaling: internal y = (y-ym)/ys; 0, 1 for logistic
+	delta     float32 // Huber's threshold, internal units
+	x, y      []float32
+	hx, hy    []float32 // holdout rows, same layout
+	p         []float32 // weights, then bias
+	avg       []float32 // mean of p over the current epoch's steps
+	steps     int       // steps in the current epoch
+	grad, z   []float32
+	r         []float32
+	opt       *optim
+	order     []int32 // mini-batch order
+	rng       *rand.Rand
+}
+
+func newTrainer(cfg TrainConfig, d int, st *Running) *trainer {
+	t := &trainer{cfg: cfg, d: d, stride: d + 1, ys: 1}
+	t.mean, t.std = st.Scaling()
+	if cfg.Loss != Logistic {
+		t.ym, t.ys = float32(st.YMean), float32(st.YStd())
+		if t.ys == 0 || math.IsInf(float64(t.ys), 0) {
+			t.ys = 1
+		}
+	}
+	if cfg.Loss == Huber {
+		if t.cfg.Delta == 0 {
+			t.cfg.Delta = 1.345 * t.ys
+		}
+		t.delta = t.cfg.Delta / t.ys
+	}
+	t.p = make([]float32, t.stride)
+	t.avg = make([]float32, t.stride)
+	t.grad = make([]float32, t.stride)
+	t.z = make([]float32, max(cfg.BatchSize, 1024))
+	t.r = make([]float32, cfg.BatchSize)
+	t.opt = newOptim(cfg.OptimConfig, cfg.Loss, d)
+	t.rng = rand.New(rand.NewPCG(cfg.Seed, 0x6c696e6e6574))
+	return t
+}
+
+// put writes x standardized, then the bias input 1, to dst.
+func (t *trainer) put(dst, x []float32, y float32) float32 {
+	for i, v := range x {
+		dst[i] = (v - t.mean[i]) / t.std[i]
+	}
+	dst[t.d] = 1
+	return (y - t.ym) / t.ys
+}
+
+// batch takes one step on rows xs (stride t.stride) with internal targets
+// ys and returns their summed loss before the step.
+func (t *trainer) batch(xs, ys []float32) float64 {
+	b := len(ys)
+	z := t.z[:b]
+	simd.Gemv(z, xs, t.p)
+	var sum float64
+	inv := 1 / float32(b)
+	for j := range z {
+		l, g := lossGrad(t.cfg.Loss, t.delta, z[j], ys[j])
+		sum += l
+		t.r[j] = g * inv
+	}
+	clear(t.grad)
+	for j := range z {
+		simd.Axpy(t.r[j], xs[j*t.stride:(j+1)*t.stride], t.grad)
+	}
+	t.opt.step(t.p, t.grad, float64(t.stride), nil)
+	// Running mean of the iterates: avg += (p - avg)/steps. L1's zeros
+	// would not survive averaging, so with L1 the last iterate is kept.
+	t.steps++
+	if t.cfg.L1 > 0 {
+		copy(t.avg, t.p)
+	} else {
+		a := 1 / float32(t.steps)
+		simd.ScaleAdd(a, t.p, 1-a, t.avg)
+	}
+	return sum
+}
+
+// epoch runs the mini-batches once in a new random order and returns the
+// mean training loss in internal units.
+func (t *trainer) epoch() float64 {
+	n := len(t.y)
+	b := t.cfg.BatchSize
+	nb := (n + b - 1) / b
+	if len(t.order) != nb {
+		t.order = make([]int32, nb)
+		for i := range t.order {
+			t.order[i] = int32(i)
+		}
+	}
+	t.rng.Shuffle(nb, func(i, j int) { t.order[i], t.order[j] = t.order[j], t.order[i] })
+	t.steps = 0
+	var sum float64
+	for _, k := range t.order {
+		lo := int(k) * b
+		hi := min(lo+b, n)
+		sum += t.batch(t.x[lo*t.stride:hi*t.stride], t.y[lo:hi])
+	}
+	return sum / float64(n)
+}
+
+// holdoutLoss returns the mean loss on the holdout rows, internal units.
+func (t *trainer) holdoutLoss() float64 {
+	n := len(t.hy)
+	if n == 0 {
+		return math.NaN()
+	}
+	var sum float64
+	for lo := 0; lo < n; lo += len(t.z) {
+		hi := min(lo+len(t.z), n)
+		z := t.z[:hi-lo]
+		simd.Gemv(z, t.hx[lo*t.stride:hi*t.stride], t.avg)
+		for j, v := range z {
+			l, _ := lossGrad(t.cfg.Loss, t.delta, v, t.hy[lo+j])
+			sum += l
+		}
+	}
+	return sum / float64(n)
+}
+
+// toTarget converts a mean loss from internal to target units: squared and
+// Huber losses scale with the square of the target's scale.
+func (t *trainer) toTarget(l float64) float64 {
+	return l * float64(t.ys) * float64(t.ys)
+}
+
+// model returns the parameters as a Model.
+func (t *trainer) model(src RowSource) *Model {
+	m := &Model{
+		Created:  time.Now().UTC(),
+		Features: append([]string(nil), src.Features()...),
+		Target:   src.Target(),
+		Loss:     t.cfg.Loss,
+		Mean:     t.mean,
+		Std:      t.std,
+		Weights:  make([]float32, t.d),
+		Scheme:   F32,
+		Metrics:  map[string]float64{},
+	}
+	if t.cfg.Loss == Huber {
+		m.Delta = t.cfg.Delta
+	}
+	for i := range m.Weights {
+		m.Weights[i] = t.p[i] * t.ys
+	}
+	m.Bias = t.ym + t.ys*t.p[t.d]
+	if t.cfg.Loss != Logistic {
+		m.Metrics["target_mean"] = float64(t.ym)
+		m.Metrics["target_std"] = float64(t.ys)
+	}
+	return m
+}
+
+// Train fits a model to the rows of src with cfg. Rows that InHoldout
+// puts in the holdout are kept out of training, used for early stopping
+// and reported as HoldoutLoss. The model's Version is left 0 for the
+// caller to set.
+func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainReport, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Stream {
+		rw, ok := src.(Rewinder)
+		if !ok {
+			return nil, nil, errors.New("train: streaming needs a source that can be rewound")
+		}
+		return trainStream(ctx, rw, cfg)
+	}
+	start := time.Now()
+	d := len(src.Features())
+	var tx, ty, hx, hy []float32
+	st := NewRunning(d)
+	x := make([]float32, d)
+	for i := int64(0); ; i++ {
+		y, err := src.Next(x)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkLabel(cfg.Loss, y); err != nil {
+			return nil, nil, rowError(src, i, err.Error())
+		}
+		if InHoldout(cfg.Seed, cfg.Holdout, i) {
+			hx, hy = append(hx, x...), append(hy, y)
+			continue
+		}
+		tx, ty = append(tx, x...), append(ty, y)
+		st.Add(x, y)
+	}
+	if len(ty) == 0 {
+		return nil, nil, ErrNoRows
+	}
+	t := newTrainer(cfg, d, st)
+	// Shuffle the rows once as they are standardized: each epoch then only
+	// shuffles the order of contiguous mini-batches, which keeps the reads
+	// sequential and the epoch fast.
+	n := len(ty)
+	perm := t.rng.Perm(n)
+	t.x, t.y = make([]float32, n*t.stride), make([]float32, n)
+	for j, i := range perm {
+		t.y[j] = t.put(t.x[j*t.stride:(j+1)*t.stride], tx[i*d:(i+1)*d], ty[i])
+	}
+	tx, ty = nil, nil
+	t.hx, t.hy = make([]float32, len(hy)*t.stride), make([]float32, len(hy))
+	for i := range hy {
+		t.hy[i] = t.put(t.hx[i*t.stride:(i+1)*t.stride], hx[i*d:(i+1)*d], hy[i])
+	}
+	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hy))}
+	trainStart := time.Now()
+	best, bad := math.Inf(1), 0
+	var bestP []float32
+	for e := 1; e <= cfg.Epochs; e++ {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		tl := t.epoch()
+		hl := t.holdoutLoss()
+		es := t.epochStats(e, tl, hl, int64(e)*int64(n), start)
+		rep.Epochs = append(rep.Epochs, es)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(es)
+		}
+		if math.IsNaN(hl) {
+			rep.BestEpoch = e
+			bestP = append(bestP[:0], t.avg...)
+			continue
+		}
+		if hl < best-1e-4*math.Abs(best) || bestP == nil {
+			best, bad, rep.BestEpoch = hl, 0, e
+			bestP = append(bestP[:0], t.avg...)
+			continue
+		}
+		if bad++; cfg.Patience > 0 && bad >= cfg.Patience {
+			rep.StoppedEarly = true
+			break
+		}
+	}
+	if bestP == nil {
+		bestP = t.avg
+	}
+	copy(t.p, bestP)
+	rep.Elapsed = time.Since(start)
+	rows := float64(len(rep.Epochs)) * float64(n)
+	rep.RowsPerSec = rows / time.Since(trainStart).Seconds()
+	m := t.model(src)
+	t.note(m, rep)
+	return m, rep, nil
+}
+
+func (t *trainer) epochStats(e int, tl, hl float64, rows int64, start time.Time) EpochStats {
+	if t.cfg.Loss != Logistic {
+		tl, hl = t.toTarget(tl), t.toTarget(hl)
+	}
+	return EpochStats{Epoch: e, Epochs: t.cfg.Epochs, TrainLoss: tl, HoldoutLoss: hl, Rows: rows, Elapsed: time.Since(start)}
+}
+
+// note records the best epoch's losses in the model's metrics.
+func (t *trainer) note(m *Model, rep *TrainReport) {
+	if rep.BestEpoch > 0 && rep.BestEpoch <= len(rep.Epochs) {
+		es := rep.Epochs[rep.BestEpoch-1]
+		m.Metrics["train_loss"] = es.TrainLoss
+		if !math.IsNaN(es.HoldoutLoss) {
+			m.Metrics["holdout_loss"] = es.HoldoutLoss
+		}
+	}
+	m.Metrics["epochs"] = float64(len(rep.Epochs))
+}
+
+// trainStream trains from a source read once per epoch.
+func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *TrainReport, error) {
+	start := time.Now()
+	d := len(src.Features())
+	x := make([]float32, d)
+	st := NewRunning(d)
+	var nHold int64
+	for i := int64(0); ; i++ {
+		y, err := src.Next(x)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkLabel(cfg.Loss, y); err != nil {
+			return nil, nil, rowError(src, i, err.Error())
+		}
+		if InHoldout(cfg.Seed, cfg.Holdout, i) {
+			nHold++
+			continue
+		}
+		st.Add(x, y)
+		if i&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if st.N == 0 {
+		return nil, nil, ErrNoRows
+	}
+	t := newTrainer(cfg, d, st)
+	b := cfg.BatchSize
+	bx, by := make([]float32, b*t.stride), make([]float32, b)
+	hrow := make([]float32, t.stride)
+	rep := &TrainReport{RowsTrain: st.N, RowsHoldout: nHold}
+	trainStart := time.Now()
+	best, bad := math.Inf(1), 0
+	var bestP []float32
+	for e := 1; e <= cfg.Epochs; e++ {
+		if err := src.Reset(); err != nil {
+			return nil, nil, err
+		}
+		var tl, hl float64
+		k := 0
+		t.steps = 0
+		for i := int64(0); ; i++ {
+			y, err := src.Next(x)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if InHoldout(cfg.Seed, cfg.Holdout, i) {
+				yy := t.put(hrow, x, y)
+				l, _ := lossGrad(cfg.Loss, t.delta, simd.DotF32(hrow, t.avg), yy)
+				hl += l
+				continue
+			}
+			by[k] = t.put(bx[k*t.stride:(k+1)*t.stride], x, y)
+			if k++; k == b {
+				tl += t.batch(bx, by)
+				k = 0
+				if i&0xffff == 0 {
+					if err := ctx.Err(); err != nil {
+						return nil, nil, err
+					}
+				}
+			}
+		}
+		if k > 0 {
+			tl += t.batch(bx[:k*t.stride], by[:k])
+		}
+		hm := math.NaN()
+		if nHold > 0 {
+			hm = hl / float64(nHold)
+		}
+		es := t.epochStats(e, tl/float64(st.N), hm, int64(e)*st.N, start)
+		rep.Epochs = append(rep.Epochs, es)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(es)
+		}
+		if math.IsNaN(hm) {
+			rep.BestEpoch = e
+			bestP = append(bestP[:0], t.avg...)
+			continue
+		}
+		if hm < best-1e-4*math.Abs(best) || bestP == nil {
+			best, bad, rep.BestEpoch = hm, 0, e
+			bestP = append(bestP[:0], t.avg...)
+			continue
+		}
+		if bad++; cfg.Patience > 0 && bad >= cfg.Patience {
+			rep.StoppedEarly = true
+			break
+		}
+	}
+	if bestP == nil {
+		bestP = t.avg
+	}
+	copy(t.p, bestP)
+	rep.Elapsed = time.Since(start)
+	rep.RowsPerSec = float64(len(rep.Epochs)) * float64(st.N) / time.Since(trainStart).Seconds()
+	m := t.model(src)
+	t.note(m, rep)
+	return m, rep, nil
+}

@@ -1,0 +1,53 @@
+// Package store owns linnet's bbolt file: every model version a gateway was
+// given (as the .lnm bytes it arrived as), the active pointer and the
+// history of activations, and the online learner's checkpoints.
+//
+// # Layout
+//
+// One bbolt file with four buckets:
+//
+//	models       version (8 bytes big-endian) -> .lnm file bytes
+//	meta         "active" -> version; "previous" -> the rollback stack
+//	history      sequence -> Event (JSON), the newest MaxHistory kept
+//	checkpoints  model version -> CRC-32C | saved time | learner state
+//
+// A checkpoint belongs to the model version that was active when it was
+// saved, so a new model never starts from another model's learner state,
+// and a rollback resumes the state the older model had.
+//
+// # Guarantees
+//
+// Every change is one bbolt transaction, committed with fsync (NoSync is
+// never set): after a crash or a SIGKILL the file holds either the state
+// before a call or the state after it. Models are checked (CRC-32C, and the
+// Ed25519 signature against Options.Trusted when the file is signed) when
+// they are stored, when they are activated and when they are read back.
+// Checkpoint values carry their own CRC-32C.
+//
+// Open takes bbolt's file lock with Options.Timeout (DefaultTimeout if 0),
+// so a second process (the CLI while the daemon runs) gets ErrLocked, naming
+// the file and, on Linux, the process that holds it, instead of hanging.
+// Open then checks the file (bbolt's page check and every stored model's
+// CRC). A damaged file gives ErrDamaged; with Options.Repair it is renamed
+// aside (path + ".damaged-<UTC time>") with an error log line, and a fresh
+// file is created holding whatever models could still be read, the last
+// good active one active, so a daemon starts instead of crash-looping.
+//
+// # Size
+//
+// The file never shrinks, and on 32-bit ARM the map must stay well under
+// 1 GB. Put keeps at most Options.Keep versions (pruning the oldest, never
+// the active one nor its predecessor), refuses models over
+// Options.MaxModelBytes, the history keeps Options.MaxHistory events, and
+// bbolt's MaxSize stops the file at Options.MaxBytes.
+//
+// # Memory and concurrency
+//
+// A Store is safe for concurrent use. Nothing it returns points into the
+// bbolt map: values are copied out before a transaction ends, and no
+// transaction is held across decoding, signature checks or I/O of the
+// caller's. The caller owns every slice it gets.
+//
+// Checkpoints cost two fsyncs each (slow on SD cards, and they wear
+// flash): a Checkpointer writes them at most every N updates or T seconds.
+package store

@@ -1,0 +1,40 @@
+package store
+
+import "errors"
+
+// Errors of opening and checking the file.
+var (
+	// ErrLocked is returned by Open when another process holds the file's
+	// lock for longer than Options.Timeout (usually the daemon).
+	ErrLocked = errors.New("store: file is locked by another process")
+	// ErrDamaged is returned by Open and Verify when the file fails its
+	// integrity check (bbolt pages, a stored model's CRC, a checkpoint's CRC).
+	ErrDamaged = errors.New("store: file is damaged")
+	// ErrClosed is returned when a Store is used after Close.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Errors of storing and activating models.
+var (
+	// ErrNotFound is returned when a model version is not in the store.
+	ErrNotFound = errors.New("store: no such model version")
+	// ErrNoActive is returned when no model has been activated yet.
+	ErrNoActive = errors.New("store: no active model")
+	// ErrNoPrevious is returned by Rollback when there is no earlier active
+	// version to return to.
+	ErrNoPrevious = errors.New("store: no previous version to roll back to")
+	// ErrVersionExists is returned by Put when the version is already stored
+	// with different bytes.
+	ErrVersionExists = errors.New("store: version already stored with different contents")
+	// ErrRejected is returned by Put and Activate when a model fails its
+	// checks: it does not decode, its signature does not verify, it is
+	// unsigned while Options.RequireSigned is set, or it is too large.
+	ErrRejected = errors.New("store: model rejected")
+)
+
+// Errors of checkpoints.
+var (
+	// ErrNoCheckpoint is returned by LoadCheckpoint when the active model has
+	// no checkpoint.
+	ErrNoCheckpoint = errors.New("store: no checkpoint for the active model")
+)

@@ -1,0 +1,417 @@
+package store
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/linnet-edge/linnet/model"
+)
+
+// Defaults for the zero Options.
+const (
+	DefaultTimeout       = time.Second
+	DefaultKeep          = 8
+	DefaultMaxModelBytes = 16 << 20
+	DefaultMaxHistory    = 1000
+	DefaultMaxBytes      = 512 << 20
+)
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// Timeout is how long Open waits for another process to release the
+	// file lock before it returns ErrLocked; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// ReadOnly opens the file without writing (shared lock); the file must
+	// exist. The integrity check runs, Repair does not.
+	ReadOnly bool
+	// Repair moves a damaged file aside and starts a fresh one from what can
+	// be recovered, instead of returning ErrDamaged (the daemon sets it).
+	Repair bool
+
+	// Trusted are the keys a signed model must verify against. With none, a
+	// signature is not checked (the CRC always is).
+	Trusted []ed25519.PublicKey
+	// RequireSigned refuses unsigned models (Put, Activate, Active).
+	RequireSigned bool
+
+	// Keep is how many model versions Put retains (the active one and its
+	// predecessor are kept on top); 0 means DefaultKeep, negative keeps all.
+	Keep int
+	// MaxModelBytes refuses larger model files; 0 means DefaultMaxModelBytes.
+	MaxModelBytes int
+	// MaxHistory is how many history events are kept; 0 means DefaultMaxHistory.
+	MaxHistory int
+	// MaxBytes stops the file from growing past it (bbolt's MaxSize); 0
+	// means DefaultMaxBytes.
+	MaxBytes int
+
+	// Logger receives the damaged-file report; nil discards.
+	Logger *slog.Logger
+	// Now is the clock for history and checkpoint times; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Keep == 0 {
+		o.Keep = DefaultKeep
+	}
+	if o.MaxModelBytes <= 0 {
+		o.MaxModelBytes = DefaultMaxModelBytes
+	}
+	if o.MaxHistory <= 0 {
+		o.MaxHistory = DefaultMaxHistory
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Store is an open store file. It is safe for concurrent use.
+type Store struct {
+	path string
+	opts Options
+
+	mu sync.RWMutex // guards db against Close
+	db *bolt.DB
+}
+
+var (
+	bucketModels      = []byte("models")
+	bucketMeta        = []byte("meta")
+	bucketHistory     = []byte("history")
+	bucketCheckpoints = []byte("checkpoints")
+
+	keyActive   = []byte("active")
+	keyPrevious = []byte("previous")
+	keyFormat   = []byte("format")
+)
+
+// storeFormat is the layout version written under meta/format.
+const storeFormat = 1
+
+// Open opens or creates the store at path (mode 0600). See the package
+// comment for the lock timeout, the integrity check and Repair.
+func Open(path string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	s, err := open(path, opts)
+	if err == nil || !errors.Is(err, ErrDamaged) || !opts.Repair || opts.ReadOnly {
+		return s, err
+	}
+	return repair(path, opts, err)
+}
+
+func open(path string, opts Options) (s *Store, err error) {
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
+	db, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s = &Store{path: path, opts: opts, db: db}
+	if !opts.ReadOnly {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			meta := tx.Bucket(bucketMeta)
+			if v := meta.Get(keyFormat); v == nil {
+				return meta.Put(keyFormat, u64(storeFormat))
+			} else if len(v) != 8 || binary.BigEndian.Uint64(v) != storeFormat {
+				return fmt.Errorf("%w: store format %x, this build reads %d", ErrDamaged, v, storeFormat)
+			}
+			return nil
+		})
+		if err != nil {
+			db.Close()
+			if !errors.Is(err, ErrDamaged) {
+				err = fmt.Errorf("%w: %v", ErrDamaged, err)
+			}
+			return nil, fmt.Errorf("open store %q: %w", path, err)
+		}
+	}
+	if err := s.Verify(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// openBolt opens the bbolt file, turning a lock timeout into ErrLocked and
+// a file bbolt cannot read (or panics on) into ErrDamaged.
+func openBolt(path string, opts Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("open store %q: %w: bbolt: %v", path, ErrDamaged, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:  opts.Timeout,
+		ReadOnly: opts.ReadOnly,
+		MaxSize:  opts.MaxBytes,
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		who := lockHolder(path)
+		if who != "" {
+			who = " (held by " + who + ")"
+		}
+		return nil, fmt.Errorf("%w: %q%s; gave up after %v (is the linnet daemon running? stop it or use its data)",
+			ErrLocked, path, who, opts.Timeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// bbolt reports other unreadable files (too small, bad page size) with
+	// plain errors.
+	return nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
+}
+
+// Path returns the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file. Later calls return ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// view and update run fn in a bbolt transaction, refusing after Close.
+// fn must copy out what it keeps: slices from Get die with the transaction.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return s.db.Update(fn)
+}
+
+// inspect runs fn in a transaction that sees a stable file and changes
+// nothing: bbolt's Check is only safe on a read transaction when no writer
+// runs, so a writable store takes the writer's transaction and rolls it back.
+func (s *Store) inspect(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	tx, err := s.db.Begin(!s.opts.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Verify checks the whole file: bbolt's page structure, every stored
+// model's CRC (and structure), the active pointer and every checkpoint's
+// CRC. Problems are joined in one error wrapping ErrDamaged. Signatures are
+// not checked here (a key change is not damage): use VerifyModels.
+func (s *Store) Verify() error {
+	var errs []error
+	copies := map[int64][]byte{}
+	var active int64
+	err := s.inspect(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("bbolt: %v", r)
+			}
+		}()
+		for e := range tx.Check() {
+			errs = append(errs, e)
+			if len(errs) > 20 {
+				break
+			}
+		}
+		if len(errs) > 0 {
+			return nil
+		}
+		if tx.Bucket(bucketModels) == nil {
+			return nil // a read-only open of a file never written by linnet
+		}
+		c := tx.Bucket(bucketModels).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				errs = append(errs, fmt.Errorf("model key %x is not a version", k))
+				continue
+			}
+			copies[version(k)] = bytes.Clone(v)
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyActive); v != nil {
+			if len(v) != 8 {
+				errs = append(errs, fmt.Errorf("active pointer %x", v))
+			} else {
+				active = version(v)
+			}
+		}
+		if _, err := readStack(tx); err != nil {
+			errs = append(errs, err)
+		}
+		cb := tx.Bucket(bucketCheckpoints).Cursor()
+		for k, v := cb.First(); k != nil; k, v = cb.Next() {
+			if _, _, err := decodeCheckpoint(v); err != nil {
+				errs = append(errs, fmt.Errorf("checkpoint of version %x: %w", k, err))
+			}
+		}
+		hb := tx.Bucket(bucketHistory).Cursor()
+		for k, v := hb.First(); k != nil; k, v = hb.Next() {
+			if _, err := decodeEvent(k, v); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+		errs = append(errs, err)
+	}
+	for v, b := range copies {
+		m, err := model.Decode(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("model %d: %w", v, err))
+		} else if m.Version != v {
+			errs = append(errs, fmt.Errorf("model stored as %d says version %d", v, m.Version))
+		}
+	}
+	if _, ok := copies[active]; active != 0 && !ok {
+		errs = append(errs, fmt.Errorf("active version %d is not stored", active))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrDamaged, errors.Join(errs...))
+	}
+	return nil
+}
+
+// repair moves the damaged file at path aside, creates a fresh store and
+// copies into it every model that can still be read, activating the last
+// good active one (or the newest). It logs one error line saying so.
+func repair(path string, opts Options, cause error) (*Store, error) {
+	models, active := salvage(path, opts)
+	aside := path + ".damaged-" + opts.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, aside); err != nil {
+		return nil, fmt.Errorf("move damaged store %q aside: %w (damage: %v)", path, err, cause)
+	}
+	s, err := open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("recreate store %q after damage: %w", path, err)
+	}
+	var kept []int64
+	for v, b := range models {
+		if _, err := s.Put(b, "recovery"); err == nil {
+			kept = append(kept, v)
+		}
+	}
+	if _, ok := models[active]; !ok || active == 0 {
+		active = 0
+		for _, v := range kept {
+			active = max(active, v)
+		}
+	}
+	if active != 0 {
+		if err := s.Activate(active, "recovery"); err != nil {
+			active = 0
+		}
+	}
+	opts.Logger.Error("store file damaged; moved aside and started a fresh one",
+		"component", "store", "path", path, "moved_to", aside, "damage", cause.Error(),
+		"recovered_versions", len(kept), "active", active)
+	return s, nil
+}
+
+// salvage reads what it can from a damaged file: every model that decodes
+// (and verifies, if signed and keys are trusted) and the active pointer.
+// bbolt may panic on a corrupt page; that ends the salvage, not the process.
+func salvage(path string, opts Options) (models map[int64][]byte, active int64) {
+	models = map[int64][]byte{}
+	func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() { _ = recover() }()
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: true})
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_ = db.View(func(tx *bolt.Tx) error {
+			if b := tx.Bucket(bucketMeta); b != nil {
+				if v := b.Get(keyActive); len(v) == 8 {
+					active = version(v)
+				}
+			}
+			b := tx.Bucket(bucketModels)
+			if b == nil {
+				return nil
+			}
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if len(k) == 8 {
+					models[version(k)] = bytes.Clone(v)
+				}
+			}
+			return nil
+		})
+	}()
+	for v, b := range models {
+		if m, err := model.Decode(b); err != nil || m.Version != v {
+			delete(models, v)
+		}
+	}
+	return models, active
+}
+
+func u64(v int64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, uint64(v))
+	return b
+}
+
+func version(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }
