@@ -100,6 +100,10 @@ type LearningConfig struct {
 	Enabled            bool          `toml:"enabled"`
 	RequantizeEvery    int           `toml:"requantize_every"`
 	CheckpointInterval time.Duration `toml:"checkpoint_interval"`
+	// CheckpointEvery also checkpoints every so many updates (0: only on
+	// the interval). Each checkpoint is a store commit (two fsyncs): keep
+	// both coarse on flash.
+	CheckpointEvery int `toml:"checkpoint_every"`
 }
 
 // MetricsConfig is the Prometheus and /healthz endpoint.
@@ -376,6 +380,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pipeline.Queue < c.Pipeline.Workers {
 		bad("pipeline.queue %d: want at least one slot per worker (%d)", c.Pipeline.Queue, c.Pipeline.Workers)
+	}
+	if c.Learning.CheckpointEvery < 0 {
+		bad("learning.checkpoint_every %d: want 0 (off) or more", c.Learning.CheckpointEvery)
 	}
 	if c.Learning.RequantizeEvery < 1 {
 		bad("learning.requantize_every %d: want at least 1", c.Learning.RequantizeEvery)

@@ -165,6 +165,17 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer func() { bgCancel(); bg.Wait() }()
 
+	st, err := s.openStore()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The store closes last, after the final checkpoint.
+		if err := st.Close(); err != nil {
+			s.log.Error("close store", "err", err)
+		}
+	}()
+
 	s.brokerURL = brokerURL(cfg.MQTT.Broker)
 	if cfg.MQTT.Broker == "" {
 		b, err := startBroker(cfg.MQTT.Embedded, s.log)
@@ -686,9 +697,13 @@ func (s *Service) learn(rs []reading) {
 		next, err = l.Serving()
 	}
 	loss := l.Progressive()
+	u := l.Updates()
 	s.learnMu.Unlock()
 	s.m.learn.Add(float64(n))
 	s.m.loss.Set(loss)
+	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && u/every > (u-int64(n))/every {
+		s.checkpoint()
+	}
 	if err != nil {
 		s.log.Error("re-quantize the learned model", "err", err)
 	} else if next != nil {
