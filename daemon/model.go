@@ -46,9 +46,9 @@ func NewLearner(m *model.Model) Learner {
 }
 
 func (a *modelLearner) Learn(x []float32, y float32) (float32, float64) { return a.l.Learn(x, y) }
-func (a *modelLearner) Progressive() float64                           { return a.l.Progressive() }
-func (a *modelLearner) Updates() int64                                 { return a.l.Updates() }
-func (a *modelLearner) MarshalBinary() ([]byte, error)                 { return a.l.MarshalBinary() }
+func (a *modelLearner) Progressive() float64                            { return a.l.Progressive() }
+func (a *modelLearner) Updates() int64                                  { return a.l.Updates() }
+func (a *modelLearner) MarshalBinary() ([]byte, error)                  { return a.l.MarshalBinary() }
 
 func (a *modelLearner) Serving() (Scorer, error) {
 	snap := a.l.Snapshot()
