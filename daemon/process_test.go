@@ -271,7 +271,9 @@ requantize_every = 50
 	waitStatus(t, status, func(s map[string]any) bool { return s["state"] == "offline" })
 
 	p2 := startProc(t, cfgPath)
-	st := waitStatus(t, status, func(s map[string]any) bool { return s["state"] == "online" && s["updates"] != nil && len(status.all) > 2 })
+	st := waitStatus(t, status, func(s map[string]any) bool {
+		return s["state"] == "online" && s["updates"] != nil && len(status.all) > 2
+	})
 	if st["updates"] != 200.0 {
 		t.Errorf("after restart the learner has %v updates, want 200 (the last checkpoint)", st["updates"])
 	}
