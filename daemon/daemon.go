@@ -95,6 +95,11 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 			return 0
 		}
 		return float64(s.pub.inflight.Load())
+	}, func() float64 {
+		if s.pub == nil {
+			return 0
+		}
+		return float64(s.pub.retries.Load())
 	})
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
@@ -186,6 +191,15 @@ func (s *Service) Run(ctx context.Context) error {
 		s.brokerURL = "tcp://" + cfg.MQTT.Embedded
 		s.log.Info("embedded broker listening", "addr", cfg.MQTT.Embedded)
 	}
+
+	opts, err := s.clientOptions()
+	if err != nil {
+		return err
+	}
+	s.client = paho.NewClient(opts)
+	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
+		s.m.pubErrors.Inc()
+	})
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -194,15 +208,6 @@ func (s *Service) Run(ctx context.Context) error {
 		s.metricsAddr = ln.Addr().String()
 		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
 	}
-
-	opts, err := s.clientOptions()
-	if err != nil {
-		return err
-	}
-	s.client = paho.NewClient(opts)
-	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, func(err error) {
-		s.m.pubErrors.Inc()
-	})
 	ackStop, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
 	ackDone := make(chan struct{})
