@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,17 +318,18 @@ func testBrokerRestart(t *testing.T, persist bool) {
 	// The consumer resubscribes on every connection too, so it keeps
 	// listening when the broker forgot its session.
 	subscribed := make(chan struct{}, 8)
-	var col *collector
+	var collecting atomic.Bool
 	sub := testClient(t, m.url(), "restart-sub", false, func(o *paho.ClientOptions) {
 		o.SetOnConnectHandler(func(c paho.Client) {
-			if col != nil {
+			if collecting.Load() {
 				c.Subscribe("linnet/+/prediction", 1, nil).WaitTimeout(patience)
 			}
 			subscribed <- struct{}{}
 		})
 	})
-	col = collect(t, sub, "linnet/+/prediction")
-	pub := testClient(t, m.url(), "restart-pub", false)
+	col := collect(t, sub, "linnet/+/prediction")
+	collecting.Store(true)
+	pub := testClient(t, m.url(), "restart-pub", false, func(o *paho.ClientOptions) { o.SetWriteTimeout(2 * time.Second) })
 	<-subscribed
 
 	const n = 600
