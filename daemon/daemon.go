@@ -48,6 +48,9 @@ type Service struct {
 
 	metricsAddr string
 	brokerURL   string
+
+	processed atomic.Int64 // messages the workers finished, for the watchdog
+	lastBeat  int64        // processed at the last watchdog tick, housekeeping only
 }
 
 type sub struct {
@@ -340,11 +343,17 @@ func (s *Service) housekeep(ctx context.Context) {
 	}
 }
 
-// healthyWorkers reports whether the pipeline moves: a queue that is full
-// means the workers are stuck (or the broker is away and the in-flight
-// bound is reached, which a restart would not cure either, so the watchdog
-// only fires on a wedged process).
-func (s *Service) healthyWorkers() bool { return true }
+// healthyWorkers reports whether the pipeline moves: it is wedged when,
+// while connected, messages wait in the queues and no worker finished one
+// since the last watchdog tick. Then the watchdog ping is withheld and
+// systemd restarts the service. (While the broker is away the workers may
+// wait on the in-flight bound; that is not counted as wedged.)
+func (s *Service) healthyWorkers() bool {
+	done := s.processed.Load()
+	moved := done != s.lastBeat
+	s.lastBeat = done
+	return moved || s.queueDepth() == 0 || !s.connected.Load()
+}
 
 func (s *Service) health() error {
 	var p []string
@@ -555,6 +564,7 @@ func (s *Service) worker(ctx context.Context, q <-chan job) {
 			continue // drain deadline passed: drop what is left
 		}
 		buf = s.process(ctx, j, buf[:0])
+		s.processed.Add(1)
 	}
 }
 

@@ -518,3 +518,52 @@ func TestHotSwap(t *testing.T) {
 		t.Errorf("answers by version: %v", versions)
 	}
 }
+
+// blockingScorer holds every Predict until release is closed.
+type blockingScorer struct {
+	*fakeScorer
+	release chan struct{}
+}
+
+func (b *blockingScorer) Predict(x []float32) float32 {
+	<-b.release
+	return b.fakeScorer.Predict(x)
+}
+
+// The queue-full policy: the handler never blocks; a message that finds
+// its worker's queue full is dropped, counted and reported, and the
+// queued ones are answered once the worker moves again.
+func TestQueueFullPolicy(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := testConfig(t, m.url())
+	cfg.Pipeline.Workers, cfg.Pipeline.Queue = 1, 4
+	bs := &blockingScorer{fakeScorer: newFake(), release: make(chan struct{})}
+	d := startDaemon(t, cfg, bs)
+	c := testClient(t, m.url(), "filler", true)
+	errs := collect(t, c, "linnet/gw-test/errors")
+	preds := collect(t, c, "linnet/+/prediction")
+	const n = 20
+	for i := 0; i < n; i++ {
+		publish(t, c, "linnet/busy/features", readingJSON(i, []float32{1, 2, 3}, false))
+	}
+	// One reading is with the (blocked) worker, 4 wait in its queue, the
+	// rest were dropped: the handler kept going (the publishes above were
+	// all acknowledged) and the status still flows.
+	const dropped = n - 4 - 1
+	errs.waitAll(t, dropped)
+	if got := testutil.ToFloat64(d.s.m.rejected.WithLabelValues(ReasonQueueFull)); got != dropped {
+		t.Errorf("queue_full %v, want %d", got, dropped)
+	}
+	if got := d.s.queueDepth(); got != 4 {
+		t.Errorf("queue depth %v, want 4", got)
+	}
+	close(bs.release)
+	preds.waitAll(t, n-dropped)
+	errs.mu.Lock()
+	for _, e := range errs.all {
+		if e["reason"] != ReasonQueueFull {
+			t.Errorf("error %v", e)
+		}
+	}
+	errs.mu.Unlock()
+}
