@@ -567,3 +567,25 @@ func TestQueueFullPolicy(t *testing.T) {
 	}
 	errs.mu.Unlock()
 }
+
+// The embedded default: no broker configured and an empty store serve the
+// demo model on the embedded broker.
+func TestEmbeddedDemoModel(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.MQTT.Broker = ""
+	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, d.s.BrokerURL(), "demo", true)
+	col := collect(t, c, "linnet/+/prediction")
+	publish(t, c, "linnet/house-1/features", []byte(`{"id":1,"features":{"area_m2":118.3,"rooms":4,"age_years":70,"distance_m":3302,"lot_m2":2734,"income_eur":26939}}`))
+	col.waitID(t, "1")
+	col.mu.Lock()
+	p := col.byID["1"][0]
+	col.mu.Unlock()
+	if p["model_version"] != 1.0 {
+		t.Errorf("demo prediction %v", p)
+	}
+	if price := p["prediction"].(float64); price < 100 || price > 400 {
+		t.Errorf("demo price %v k for a 118 m2 house", price)
+	}
+}

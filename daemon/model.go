@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"crypto/ed25519"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,19 @@ import (
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
+
+// demoModel is activated on an empty store when linnet runs on its
+// embedded defaults (no broker configured), so `linnet run` answers at
+// once. It is version 1, so any trained model is newer. Made with
+//
+//	go run ./scripts/gendata -kind houses -rows 5000 -seed 1 -out demo.csv
+//	linnet train --data demo.csv --target price_k --quantize q8 --version 1 --seed 1 --out daemon/demo.lnm
+//
+// Features area_m2, rooms, age_years, distance_m, lot_m2, income_eur;
+// target price_k (test r2 0.86).
+//
+//go:embed demo.lnm
+var demoModel []byte
 
 // modelScorer serves a decoded model through its Predictor (immutable and
 // safe for concurrent use).
@@ -117,6 +131,17 @@ func (s *Service) loadModel(st *store.Store) error {
 		}
 	}
 	m, _, err := st.Active()
+	if errors.Is(err, store.ErrNoActive) && cfg.MQTT.Broker == "" && s.cur.Load() == nil {
+		v, perr := st.Put(demoModel, "demo")
+		if perr == nil {
+			perr = st.Activate(v, "demo")
+		}
+		if perr != nil {
+			return fmt.Errorf("activate the demo model: %w", perr)
+		}
+		s.log.Info("empty store: activated the demo model (houses: price_k from 6 features; replace it with --model)")
+		m, _, err = st.Active()
+	}
 	if errors.Is(err, store.ErrNoActive) {
 		if s.cur.Load() == nil {
 			s.log.Warn("no active model: readings are rejected until one is activated", "store", st.Path())
