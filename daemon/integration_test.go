@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -587,5 +588,40 @@ func TestEmbeddedDemoModel(t *testing.T) {
 	}
 	if price := p["prediction"].(float64); price < 100 || price > 400 {
 		t.Errorf("demo price %v k for a 118 m2 house", price)
+	}
+}
+
+// linnet send against a daemon: every row answered, the report adds up.
+func TestSend(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.MQTT.Broker = ""
+	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startDaemon(t, cfg, newFake())
+	dir := t.TempDir()
+	var csv bytes.Buffer
+	csv.WriteString("a,b,c,y\n")
+	for _, x := range testRows(300, 4) {
+		fmt.Fprintf(&csv, "%v,%v,%v,1\n", x[0], x[1], x[2])
+	}
+	csv.WriteString("3e38,3e38,3e38,1\n") // finite, but the prediction is not: rejected
+	path := dir + "/rows.csv"
+	if err := os.WriteFile(path, csv.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range []int{1, 50} {
+		sc := DefaultSendConfig()
+		sc.MQTT.Broker = d.s.BrokerURL()
+		sc.Data, sc.Target, sc.Batch, sc.Rate = path, "y", batch, 0
+		if batch > 1 {
+			sc.Rate = 2000
+		}
+		r, err := Send(context.Background(), sc)
+		if err != nil {
+			t.Fatalf("batch %d: %v", batch, err)
+		}
+		wantPred, wantRej := 300, 1
+		if r.Sent != 301 || r.Predictions != wantPred || r.Rejected != wantRej || r.Duplicates != 0 || r.Latency.P99 <= 0 {
+			t.Errorf("batch %d: %+v", batch, r)
+		}
 	}
 }
