@@ -96,6 +96,9 @@ type jsonReading struct {
 }
 
 func decodeJSON(payload []byte, s *schema, maxBatch int) ([]reading, bool, *reject) {
+	if r, ok := fastReading(payload, s); ok {
+		return []reading{r}, false, nil
+	}
 	var top jsonReading
 	if err := json.Unmarshal(payload, &top); err != nil {
 		return nil, false, rejectf(ReasonMalformed, "json: %v", err)

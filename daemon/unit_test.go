@@ -266,3 +266,40 @@ func TestSystemdNotify(t *testing.T) {
 	read("STOPPING=1")
 	_ = context.Background
 }
+
+// FuzzFastReading: what the fast JSON path accepts, encoding/json decodes
+// to the same reading.
+func FuzzFastReading(f *testing.F) {
+	for _, seed := range []string{`{"features":[1,2,3]}`, `{"id":7,"ts":"2024","features":{"a":1,"b":-2.5e3,"c":0},"label":1}`,
+		` { "features" : [ 1 , 2 , 3 ] , "id" : "x" } `, `{"features":[1,2,3],"features":[1,2,3]}`, `{"ID":1,"features":[1,2,3]}`,
+		`{"features":[01,2,3]}`, `{"features":[1e400,2,3]}`, `{"features":{"a":1,"a":2,"b":3}}`, `{"id":"\u0041","features":[1,2,3]}`} {
+		f.Add([]byte(seed))
+	}
+	s := newSchema([]string{"a", "b", "c"}, true)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := fastReading(b, s)
+		if !ok {
+			return
+		}
+		var top jsonReading
+		if err := json.Unmarshal(b, &top); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json: %v", b, err)
+		}
+		if top.Batch != nil {
+			t.Fatalf("fast path accepted a batch %q", b)
+		}
+		slow, rj := jsonToReading(&top, s)
+		if rj != nil {
+			t.Fatalf("fast path accepted %q, slow path rejects: %v", b, rj)
+		}
+		if string(fast.id) != string(slow.id) || string(fast.ts) != string(slow.ts) || fast.hasLabel != slow.hasLabel ||
+			math.Float32bits(fast.label) != math.Float32bits(slow.label) || fmt.Sprint(fast.x) != fmt.Sprint(slow.x) {
+			t.Fatalf("%q: fast %+v, slow %+v", b, fast, slow)
+		}
+		for i := range fast.x {
+			if math.Float32bits(fast.x[i]) != math.Float32bits(slow.x[i]) {
+				t.Fatalf("%q: feature %d fast %v slow %v", b, i, fast.x[i], slow.x[i])
+			}
+		}
+	})
+}
