@@ -625,3 +625,44 @@ func TestSend(t *testing.T) {
 		}
 	}
 }
+
+// The in-flight bound: while the broker is away, at most mqtt.max_inflight
+// predictions wait unacknowledged (the gauge shows it), the workers wait
+// instead of piling up memory, and everything is delivered once the broker
+// is back.
+func TestInflightBound(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := testConfig(t, m.url())
+	cfg.MQTT.MaxInflight = 5
+	cfg.MQTT.MaxReconnect = 200 * time.Millisecond
+	cfg.Pipeline.Workers, cfg.Pipeline.Queue = 1, 64
+	bs := &blockingScorer{fakeScorer: newFake(), release: make(chan struct{})}
+	d := startDaemon(t, cfg, bs)
+	sub := testClient(t, m.url(), "inflight-sub", false)
+	col := collect(t, sub, "linnet/+/prediction")
+	c := testClient(t, m.url(), "inflight-pub", true)
+	const n = 30
+	for i := 0; i < n; i++ {
+		publish(t, c, "linnet/away/features", readingJSON(i, []float32{1, 2, 3}, false))
+	}
+	for d.s.queueDepth() < n-1 { // one is with the blocked worker
+		time.Sleep(5 * time.Millisecond)
+	}
+	m.stop()
+	for d.s.connected.Load() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(bs.release)
+	// The worker publishes until the bound, then waits for a slot.
+	for d.s.pub.inflight.Load() < 5 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, q := d.s.pub.inflight.Load(), d.s.queueDepth(); got != 5 || q < n-7 {
+		t.Errorf("in flight %d (bound 5), queued %v", got, q)
+	}
+	m.start()
+	col.waitIDs(t, n)
+	if got := testutil.ToFloat64(d.s.m.pubErrors); got != 0 {
+		t.Errorf("publish errors %v", got)
+	}
+}
