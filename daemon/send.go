@@ -36,11 +36,13 @@ type SendConfig struct {
 	Wait       time.Duration
 }
 
-// DefaultSendConfig returns the settings linnet send starts from.
+// DefaultSendConfig returns the settings linnet send starts from. The
+// window stays under mosquitto's default max_queued_messages (1000), past
+// which a stock broker drops messages silently.
 func DefaultSendConfig() SendConfig {
 	d := Default()
 	return SendConfig{MQTT: d.MQTT, Device: "send", Features: "linnet/{device}/features",
-		Prediction: "linnet/{device}/prediction", Errors: "linnet/+/errors", Batch: 1, Window: 2000, Wait: 30 * time.Second}
+		Prediction: "linnet/{device}/prediction", Errors: "linnet/+/errors", Batch: 1, Window: 500, Wait: 30 * time.Second}
 }
 
 // SendReport is linnet send --json: a stable contract.
