@@ -262,6 +262,11 @@ requantize_every = 50
 	if got := p.metric(t, "linnet_checkpoints_total"); got != 2 {
 		t.Fatalf("checkpoints %v, want 2 (at 100 and 200 updates)", got)
 	}
+	// The serving copy: the model at start, then re-quantized from the
+	// master weights every 50 updates.
+	if got := p.metric(t, "linnet_model_swaps_total"); got != 1+n/50 {
+		t.Errorf("serving swaps %v, want %d", got, 1+n/50)
+	}
 	lossBefore := p.metric(t, "linnet_progressive_loss")
 
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
