@@ -21,9 +21,10 @@ import (
 // Service is one running linnet daemon. Build it with New, give it a model
 // (SetScorer, or the store on Run), then Run it once.
 type Service struct {
-	cfg *Config
-	log *slog.Logger
-	m   *metrics
+	cfg  *Config
+	base *slog.Logger // for other components (broker, store)
+	log  *slog.Logger
+	m    *metrics
 
 	cur     atomic.Pointer[serving]
 	learnMu sync.Mutex // serializes the learner; never held across I/O
@@ -77,7 +78,7 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log.With("component", "daemon"), ready: make(chan struct{}), notify: newNotifier()}
+	s := &Service{cfg: cfg, base: log, log: log.With("component", "daemon"), ready: make(chan struct{}), notify: newNotifier()}
 	for _, sc := range cfg.Subscriptions {
 		lvl, _ := deviceLevel(sc.Topic)
 		f := sc.Topic
@@ -186,7 +187,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.brokerURL = brokerURL(cfg.MQTT.Broker)
 	if cfg.MQTT.Broker == "" {
-		b, err := startBroker(cfg.MQTT.Embedded, s.log)
+		b, err := startBroker(cfg.MQTT.Embedded, s.base)
 		if err != nil {
 			return err
 		}

@@ -93,7 +93,7 @@ func (s *Service) openStore() (*store.Store, error) {
 	}
 	path := filepath.Join(cfg.DataDir, "linnet.db")
 	st, err := store.Open(path, store.Options{Timeout: 5 * time.Second, Repair: true, Trusted: keys,
-		Logger: s.log.With("component", "store")})
+		Logger: s.base.With("component", "store")})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
