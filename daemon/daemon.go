@@ -158,6 +158,10 @@ func (s *Service) topic(tmpl, device string) string {
 // disconnect under mqtt.disconnect_timeout, stop the embedded broker.
 func (s *Service) Run(ctx context.Context) error {
 	cfg := s.cfg
+	// A background part (embedded broker, metrics server) that fails stops
+	// the service the same orderly way as a signal.
+	ctx, failed := context.WithCancel(ctx)
+	defer failed()
 	s.runCtx = ctx
 	bgCtx, bgCancel := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
@@ -169,6 +173,8 @@ func (s *Service) Run(ctx context.Context) error {
 			defer bg.Done()
 			if err := f(bgCtx); err != nil {
 				bgErrOnce.Do(func() { bgErr = fmt.Errorf("%s: %w", name, err) })
+				s.log.Error("stopping: part failed", "part", name, "err", err)
+				failed()
 			}
 		}()
 	}
