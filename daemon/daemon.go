@@ -50,8 +50,9 @@ type Service struct {
 	metricsAddr string
 	brokerURL   string
 
-	processed atomic.Int64 // messages the workers finished, for the watchdog
-	lastBeat  int64        // processed at the last watchdog tick, housekeeping only
+	processed   atomic.Int64 // messages the workers finished, for the watchdog
+	connectedAt atomic.Int64 // unix ns of the last connection
+	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
 }
 
 type sub struct {
@@ -399,6 +400,13 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.connected.Store(false)
 			s.m.connected.Set(0)
+			if up := time.Since(time.Unix(0, s.connectedAt.Load())); up < 5*time.Second {
+				// A broker drops the older of two clients with one id: two
+				// processes sharing it kick each other in a loop (PITFALLS).
+				s.log.Warn("connection lost soon after connecting: is another client using this client id?",
+					"err", err, "client_id", s.cfg.MQTT.ClientID, "connected_for", up.Round(time.Millisecond))
+				return
+			}
 			s.log.Warn("connection lost", "err", err)
 		})
 	if m.Username != "" {
@@ -425,6 +433,7 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 // session, or a broker that lost its state, nothing is subscribed any more,
 // so subscribe every time and check the SUBACK.
 func (s *Service) onConnect(c paho.Client) {
+	s.connectedAt.Store(time.Now().UnixNano())
 	if n := s.connects.Add(1); n > 1 {
 		s.m.reconnects.Inc()
 	}
