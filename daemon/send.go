@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,7 +171,11 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 
 	m := cfg.MQTT
 	if m.ClientID == "" {
-		m.ClientID = fmt.Sprintf("linnet-send-%d", os.Getpid())
+		// Unique per run: a one-shot client reusing an id can lose its
+		// subscriptions to the cleanup of the previous session with it.
+		var r [4]byte
+		_, _ = rand.Read(r[:])
+		m.ClientID = fmt.Sprintf("linnet-send-%d-%x", os.Getpid(), r)
 	}
 	o := paho.NewClientOptions().AddBroker(brokerURL(m.Broker)).SetClientID(m.ClientID).SetCleanSession(true).
 		SetOrderMatters(false).SetKeepAlive(m.KeepAlive).SetConnectTimeout(m.ConnectTimeout).SetWriteTimeout(m.OpTimeout).
