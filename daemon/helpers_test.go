@@ -186,7 +186,6 @@ func testConfig(t *testing.T, url string) *Config {
 	c.Metrics.Listen = "127.0.0.1:0"
 	c.Pipeline.Workers = 2
 	c.Learning.CheckpointInterval = time.Hour
-	c.MQTT.OpTimeout = 2 * time.Second
 	return c
 }
 
