@@ -1,0 +1,46 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// embeddedBroker is the default broker when none is configured: mochi on a
+// loopback address, allowing every client (it listens where only this
+// machine can reach it; configure a real broker for anything wider).
+type embeddedBroker struct {
+	srv *mqtt.Server
+}
+
+func startBroker(addr string, log *slog.Logger) (*embeddedBroker, error) {
+	// Fail early and clearly when the port is taken: mochi reports it only
+	// from Serve.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	ln.Close()
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "broker")})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{Type: "tcp", ID: "linnet", Address: addr})); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if err := srv.Serve(); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	return &embeddedBroker{srv: srv}, nil
+}
+
+// Run keeps the broker until ctx ends, then closes it.
+func (b *embeddedBroker) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return b.srv.Close()
+}

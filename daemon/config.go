@@ -1,0 +1,466 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole service configuration. It is built in layers —
+// Default, then a TOML file, then LINNET_* environment variables, then
+// command-line flags — and validated whole by Validate before anything
+// starts. scripts/linnet.toml documents every key.
+type Config struct {
+	// Gateway names this instance in topics and its MQTT client id. Empty
+	// means the machine id (or the host name) at validation.
+	Gateway string `toml:"gateway"`
+	// DataDir holds the model store. Relative paths are under the working
+	// directory.
+	DataDir string `toml:"data_dir"`
+	// Model, when set, is a .lnm file imported and activated at start.
+	Model string `toml:"model"`
+	// Trust lists Ed25519 public key files accepted for OTA models.
+	Trust    []string `toml:"trust"`
+	LogLevel string   `toml:"log_level"`
+
+	MQTT          MQTTConfig     `toml:"mqtt"`
+	Topics        TopicsConfig   `toml:"topics"`
+	Subscriptions []Subscription `toml:"subscriptions"`
+	Payload       PayloadConfig  `toml:"payload"`
+	Pipeline      PipelineConfig `toml:"pipeline"`
+	Learning      LearningConfig `toml:"learning"`
+	Metrics       MetricsConfig  `toml:"metrics"`
+}
+
+// MQTTConfig is the broker connection.
+type MQTTConfig struct {
+	// Broker is a URL: tcp://, mqtt://, ssl://, tls:// or mqtts://. Empty
+	// starts the embedded broker on Embedded and connects to it.
+	Broker   string `toml:"broker"`
+	Embedded string `toml:"embedded_listen"`
+	ClientID string `toml:"client_id"` // default "linnet-" + gateway
+
+	Username     string `toml:"username"`
+	PasswordFile string `toml:"password_file"` // the password is never in the config itself
+	CAFile       string `toml:"ca_file"`
+	CertFile     string `toml:"cert_file"`
+	KeyFile      string `toml:"key_file"`
+
+	QoS          int    `toml:"qos"`
+	CleanSession bool   `toml:"clean_session"`
+	ShareGroup   string `toml:"share_group"` // subscribe through $share/<group>/
+
+	KeepAlive         time.Duration `toml:"keepalive"`
+	ConnectTimeout    time.Duration `toml:"connect_timeout"`
+	OpTimeout         time.Duration `toml:"op_timeout"`         // deadline on every token wait
+	DisconnectTimeout time.Duration `toml:"disconnect_timeout"` // keep under systemd's TimeoutStopSec
+	MaxReconnect      time.Duration `toml:"max_reconnect_interval"`
+	MaxInflight       int           `toml:"max_inflight"` // outgoing QoS>0 publishes not yet acknowledged
+}
+
+// TopicsConfig holds output topics; {device} and {gateway} are replaced.
+type TopicsConfig struct {
+	Prediction string `toml:"prediction"`
+	Errors     string `toml:"errors"`
+	Status     string `toml:"status"`
+}
+
+// Subscription is one input topic filter and the payload format on it.
+// The device id is the filter's first '+' level.
+type Subscription struct {
+	Topic  string `toml:"topic"`
+	Format string `toml:"format"` // json, csv or raw
+}
+
+// PayloadConfig bounds what one message may hold.
+type PayloadConfig struct {
+	MaxBytes int `toml:"max_bytes"`
+	MaxBatch int `toml:"max_batch"`
+}
+
+// PipelineConfig sizes the workers and their queues.
+type PipelineConfig struct {
+	Workers      int           `toml:"workers"` // 0: one per CPU
+	Queue        int           `toml:"queue"`   // messages, split across workers
+	DrainTimeout time.Duration `toml:"drain_timeout"`
+}
+
+// LearningConfig drives online learning from labelled readings.
+type LearningConfig struct {
+	Enabled            bool          `toml:"enabled"`
+	RequantizeEvery    int           `toml:"requantize_every"`
+	CheckpointInterval time.Duration `toml:"checkpoint_interval"`
+	// CheckpointEvery also checkpoints every so many updates (0: only on
+	// the interval). Each checkpoint is a store commit (two fsyncs): keep
+	// both coarse on flash.
+	CheckpointEvery int `toml:"checkpoint_every"`
+}
+
+// MetricsConfig is the Prometheus and /healthz endpoint.
+type MetricsConfig struct {
+	Listen string `toml:"listen"` // loopback host:port; empty disables
+}
+
+// Default returns the configuration used when nothing is set: the embedded
+// broker, QoS 1, a persistent session, metrics on loopback.
+func Default() *Config {
+	w := runtime.GOMAXPROCS(0)
+	return &Config{
+		DataDir:  "linnet-data",
+		LogLevel: "info",
+		MQTT: MQTTConfig{
+			Embedded:          "127.0.0.1:1883",
+			QoS:               1,
+			KeepAlive:         30 * time.Second,
+			ConnectTimeout:    10 * time.Second,
+			OpTimeout:         10 * time.Second,
+			DisconnectTimeout: 5 * time.Second,
+			MaxReconnect:      30 * time.Second,
+			MaxInflight:       4096,
+		},
+		Topics: TopicsConfig{
+			Prediction: "linnet/{device}/prediction",
+			Errors:     "linnet/{gateway}/errors",
+			Status:     "linnet/{gateway}/status",
+		},
+		Subscriptions: []Subscription{{Topic: "linnet/+/features", Format: "json"}},
+		Payload:       PayloadConfig{MaxBytes: 256 << 10, MaxBatch: 4096},
+		Pipeline:      PipelineConfig{Workers: w, Queue: 8192, DrainTimeout: 5 * time.Second},
+		Learning:      LearningConfig{Enabled: true, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
+		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
+	}
+}
+
+// LoadConfig layers the file at path (if not empty) and the environment
+// (lookup is os.LookupEnv outside tests) over Default. It does not
+// validate: flags go on top first, then call Validate.
+func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		// A file that sets subscriptions replaces the default list.
+		c.Subscriptions = nil
+		md, err := toml.Decode(string(b), c)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return nil, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+		}
+		if c.Subscriptions == nil {
+			c.Subscriptions = Default().Subscriptions
+		}
+	}
+	if lookup != nil {
+		if err := applyEnv(reflect.ValueOf(c).Elem(), "LINNET", lookup); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// applyEnv sets every scalar field from PREFIX_<TOML KEY> when present:
+// LINNET_GATEWAY, LINNET_MQTT_BROKER, LINNET_PIPELINE_WORKERS...
+// Lists of strings are comma separated; subscriptions are file-only.
+func applyEnv(v reflect.Value, prefix string, lookup func(string) (string, bool)) error {
+	var errs []error
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name, lookup); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		s, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		if err := setScalar(fv, s); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, s, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func setScalar(v reflect.Value, s string) error {
+	switch {
+	case v.Type() == reflect.TypeOf(time.Duration(0)):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		v.SetString(s)
+	case v.Kind() == reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(n))
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		var parts []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// ConfigError lists every problem Validate found.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "invalid config:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// Validate checks the whole configuration, fills derived defaults (gateway,
+// client id) and reports every problem at once as a *ConfigError.
+func (c *Config) Validate() error {
+	var p []string
+	bad := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+
+	if c.Gateway == "" {
+		c.Gateway = machineID()
+	}
+	if c.Gateway == "" || strings.ContainsAny(c.Gateway, "/+#$ \t\n") || len(c.Gateway) > 64 {
+		bad("gateway %q: want 1 to 64 characters without / + # $ or spaces", c.Gateway)
+	}
+	if c.DataDir == "" {
+		bad("data_dir: empty")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.Model != "" {
+		checkFile(c.Model, "model", bad)
+	}
+	for _, k := range c.Trust {
+		checkFile(k, "trust", bad)
+	}
+
+	m := &c.MQTT
+	if m.ClientID == "" {
+		m.ClientID = "linnet-" + c.Gateway
+	}
+	if len(m.ClientID) > 128 {
+		bad("mqtt.client_id: longer than 128 bytes")
+	}
+	tlsURL := false
+	if m.Broker == "" {
+		if _, _, err := net.SplitHostPort(m.Embedded); err != nil {
+			bad("mqtt.embedded_listen %q: %v", m.Embedded, err)
+		}
+	} else if u, err := url.Parse(m.Broker); err != nil {
+		bad("mqtt.broker %q: %v", m.Broker, err)
+	} else {
+		switch u.Scheme {
+		case "tcp", "mqtt":
+		case "ssl", "tls", "mqtts":
+			tlsURL = true
+		default:
+			bad("mqtt.broker %q: scheme %q: want tcp, mqtt, ssl, tls or mqtts", m.Broker, u.Scheme)
+		}
+		if u.Host == "" {
+			bad("mqtt.broker %q: no host", m.Broker)
+		}
+	}
+	if (m.CAFile != "" || m.CertFile != "" || m.KeyFile != "") && m.Broker != "" && !tlsURL {
+		bad("mqtt: ca_file/cert_file/key_file set but broker %q is not ssl://, tls:// or mqtts://", m.Broker)
+	}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		bad("mqtt: cert_file and key_file go together")
+	}
+	for _, f := range []struct{ name, path string }{
+		{"mqtt.ca_file", m.CAFile}, {"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile}, {"mqtt.password_file", m.PasswordFile},
+	} {
+		if f.path != "" {
+			checkFile(f.path, f.name, bad)
+		}
+	}
+	if m.PasswordFile != "" && m.Username == "" {
+		bad("mqtt.password_file set without mqtt.username")
+	}
+	if m.QoS < 0 || m.QoS > 2 {
+		bad("mqtt.qos %d: want 0, 1 or 2", m.QoS)
+	}
+	if m.ShareGroup != "" && strings.ContainsAny(m.ShareGroup, "/+#") {
+		bad("mqtt.share_group %q: no / + or #", m.ShareGroup)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"mqtt.keepalive", m.KeepAlive}, {"mqtt.connect_timeout", m.ConnectTimeout}, {"mqtt.op_timeout", m.OpTimeout},
+		{"mqtt.disconnect_timeout", m.DisconnectTimeout}, {"mqtt.max_reconnect_interval", m.MaxReconnect},
+		{"pipeline.drain_timeout", c.Pipeline.DrainTimeout}, {"learning.checkpoint_interval", c.Learning.CheckpointInterval},
+	} {
+		if d.v <= 0 {
+			bad("%s %v: want a positive duration", d.name, d.v)
+		}
+	}
+	if m.KeepAlive > 0 && m.KeepAlive < time.Second {
+		bad("mqtt.keepalive %v: MQTT counts it in whole seconds", m.KeepAlive)
+	}
+	if m.MaxInflight < 1 {
+		bad("mqtt.max_inflight %d: want at least 1", m.MaxInflight)
+	}
+
+	if !strings.Contains(c.Topics.Prediction, "{device}") {
+		bad("topics.prediction %q: must contain {device}", c.Topics.Prediction)
+	}
+	for _, t := range []struct{ name, v string }{
+		{"topics.prediction", c.Topics.Prediction}, {"topics.errors", c.Topics.Errors}, {"topics.status", c.Topics.Status},
+	} {
+		if t.v == "" || strings.ContainsAny(t.v, "+#") {
+			bad("%s %q: want a topic name without wildcards", t.name, t.v)
+		}
+	}
+	if len(c.Subscriptions) == 0 {
+		bad("subscriptions: none")
+	}
+	for i, s := range c.Subscriptions {
+		if _, err := deviceLevel(s.Topic); err != nil {
+			bad("subscriptions[%d].topic %q: %v", i, s.Topic, err)
+		}
+		switch s.Format {
+		case "json", "csv", "raw":
+		default:
+			bad("subscriptions[%d].format %q: want json, csv or raw", i, s.Format)
+		}
+	}
+	if c.Payload.MaxBytes < 16 {
+		bad("payload.max_bytes %d: want at least 16", c.Payload.MaxBytes)
+	}
+	if c.Payload.MaxBatch < 1 {
+		bad("payload.max_batch %d: want at least 1", c.Payload.MaxBatch)
+	}
+	if c.Pipeline.Workers == 0 {
+		c.Pipeline.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > 1024 {
+		bad("pipeline.workers %d: want 1 to 1024", c.Pipeline.Workers)
+	}
+	if c.Pipeline.Queue < c.Pipeline.Workers {
+		bad("pipeline.queue %d: want at least one slot per worker (%d)", c.Pipeline.Queue, c.Pipeline.Workers)
+	}
+	if c.Learning.CheckpointEvery < 0 {
+		bad("learning.checkpoint_every %d: want 0 (off) or more", c.Learning.CheckpointEvery)
+	}
+	if c.Learning.RequantizeEvery < 1 {
+		bad("learning.requantize_every %d: want at least 1", c.Learning.RequantizeEvery)
+	}
+	if l := c.Metrics.Listen; l != "" {
+		host, _, err := net.SplitHostPort(l)
+		if err != nil {
+			bad("metrics.listen %q: %v", l, err)
+		} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			bad("metrics.listen %q: want a loopback address (127.0.0.1, [::1] or localhost)", l)
+		}
+	}
+	if len(p) > 0 {
+		return &ConfigError{Problems: p}
+	}
+	return nil
+}
+
+func checkFile(path, name string, bad func(string, ...any)) {
+	f, err := os.Open(path)
+	if err != nil {
+		bad("%s: %v", name, err)
+		return
+	}
+	f.Close()
+}
+
+// deviceLevel returns the index of the first '+' level of an input filter,
+// where the device id is read from.
+func deviceLevel(filter string) (int, error) {
+	if filter == "" {
+		return 0, errors.New("empty")
+	}
+	if strings.HasPrefix(filter, "$share/") {
+		return 0, errors.New("set mqtt.share_group instead of a $share/ filter")
+	}
+	dev := -1
+	for i, l := range strings.Split(filter, "/") {
+		switch {
+		case l == "#":
+			return 0, errors.New("'#' cannot name the device; use '+'")
+		case l == "+":
+			if dev < 0 {
+				dev = i
+			}
+		case strings.ContainsAny(l, "+#"):
+			return 0, fmt.Errorf("level %q mixes a wildcard with text", l)
+		}
+	}
+	if dev < 0 {
+		return 0, errors.New("needs a '+' level for the device id")
+	}
+	return dev, nil
+}
+
+// machineID is the default gateway id: a stable per-machine value, so two
+// gateways never share a client id (a kick/reconnect storm), and one
+// gateway keeps its persistent session across restarts.
+func machineID() string {
+	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
+		if b, err := os.ReadFile(p); err == nil {
+			if id := strings.TrimSpace(string(b)); len(id) >= 12 {
+				return "gw-" + id[:12]
+			}
+		}
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// TOML returns the configuration as TOML, for run --print-config.
+func (c *Config) TOML() ([]byte, error) {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

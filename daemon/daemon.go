@@ -1,0 +1,818 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/linnet-edge/linnet/simd"
+)
+
+// Service is one running linnet daemon. Build it with New, give it a model
+// (SetScorer, or the store on Run), then Run it once.
+type Service struct {
+	cfg  *Config
+	base *slog.Logger // for other components (broker, store)
+	log  *slog.Logger
+	m    *metrics
+
+	cur     atomic.Pointer[serving]
+	learnMu sync.Mutex // serializes the learner; never held across I/O
+	learner Learner
+	ckpt    Checkpointer
+	sinceQ  int // updates since the last re-quantization, under learnMu
+
+	subs     []sub
+	queues   []chan job
+	intakeMu sync.RWMutex
+	closed   bool // intake closed, under intakeMu
+	errQ     chan errReport
+
+	runCtx    context.Context
+	client    paho.Client
+	pub       *publisher
+	connects  atomic.Int64
+	connected atomic.Bool
+	ready     chan struct{}
+	readyOnce sync.Once
+	notify    *notifier
+
+	metricsAddr string
+	brokerURL   string
+
+	processed   atomic.Int64 // messages the workers finished, for the watchdog
+	connectedAt atomic.Int64 // unix ns of the last connection
+	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
+}
+
+type sub struct {
+	filter string // as subscribed, $share prefix included
+	match  string // the plain filter, matched against incoming topics
+	format string
+	level  int // the device's topic level
+}
+
+type job struct {
+	sub     *sub
+	topic   string
+	device  string
+	payload []byte
+}
+
+type errReport struct {
+	topic string
+	rj    *reject
+}
+
+// New checks cfg (see Config.Validate) and builds a service.
+func New(cfg *Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, base: log, log: log.With("component", "daemon"), ready: make(chan struct{}), notify: newNotifier()}
+	for _, sc := range cfg.Subscriptions {
+		lvl, _ := deviceLevel(sc.Topic)
+		f := sc.Topic
+		if cfg.MQTT.ShareGroup != "" {
+			f = "$share/" + cfg.MQTT.ShareGroup + "/" + f
+		}
+		s.subs = append(s.subs, sub{filter: f, match: sc.Topic, format: sc.Format, level: lvl})
+	}
+	n := cfg.Pipeline.Workers
+	per := cfg.Pipeline.Queue / n
+	s.queues = make([]chan job, n)
+	for i := range s.queues {
+		s.queues[i] = make(chan job, per)
+	}
+	s.errQ = make(chan errReport, 1024)
+	s.m = newMetrics(s.queueDepth, func() float64 { return float64(per * n) }, func() float64 {
+		if s.pub == nil {
+			return 0
+		}
+		return float64(s.pub.inflight.Load())
+	}, func() float64 {
+		if s.pub == nil {
+			return 0
+		}
+		return float64(s.pub.retries.Load())
+	})
+	for op, k := range simd.Kernels() {
+		s.m.kernels.WithLabelValues(op, k).Set(1)
+	}
+	return s, nil
+}
+
+// SetScorer swaps the serving model atomically: a worker that already
+// holds the old one finishes its message with it, nothing is dropped.
+func (s *Service) SetScorer(sc Scorer) {
+	s.cur.Store(newServing(sc))
+	s.m.version.Set(float64(sc.Version()))
+	s.m.swaps.Inc()
+}
+
+// SetLearner enables online learning with l (built on the serving model)
+// and checkpoints through c (may be nil).
+func (s *Service) SetLearner(l Learner, c Checkpointer) {
+	s.learnMu.Lock()
+	s.learner, s.ckpt = l, c
+	s.learnMu.Unlock()
+}
+
+// Ready is closed once the service is connected and subscribed the first
+// time.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// MetricsAddr is the metrics listener's address, once Ready.
+func (s *Service) MetricsAddr() string { return s.metricsAddr }
+
+// BrokerURL is the broker the service connects to, once Ready.
+func (s *Service) BrokerURL() string { return s.brokerURL }
+
+func (s *Service) queueDepth() float64 {
+	n := 0
+	for _, q := range s.queues {
+		n += len(q)
+	}
+	return float64(n)
+}
+
+func (s *Service) topic(tmpl, device string) string {
+	t := strings.ReplaceAll(tmpl, "{gateway}", s.cfg.Gateway)
+	if device != "" {
+		t = strings.ReplaceAll(t, "{device}", device)
+	}
+	return t
+}
+
+// Run serves until ctx ends, then shuts down in order: stop intake, drain
+// the queues under pipeline.drain_timeout, checkpoint, publish offline,
+// disconnect under mqtt.disconnect_timeout, stop the embedded broker.
+func (s *Service) Run(ctx context.Context) error {
+	cfg := s.cfg
+	// A background part (embedded broker, metrics server) that fails stops
+	// the service the same orderly way as a signal.
+	ctx, failed := context.WithCancel(ctx)
+	defer failed()
+	s.runCtx = ctx
+	bgCtx, bgCancel := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	var bgErr error
+	var bgErrOnce sync.Once
+	goBG := func(name string, f func(context.Context) error) {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			if err := f(bgCtx); err != nil {
+				bgErrOnce.Do(func() { bgErr = fmt.Errorf("%s: %w", name, err) })
+				s.log.Error("stopping: part failed", "part", name, "err", err)
+				failed()
+			}
+		}()
+	}
+	defer func() { bgCancel(); bg.Wait() }()
+
+	st, err := s.openStore()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The store closes last, after the final checkpoint.
+		if err := st.Close(); err != nil {
+			s.log.Error("close store", "err", err)
+		}
+	}()
+
+	s.brokerURL = brokerURL(cfg.MQTT.Broker)
+	if cfg.MQTT.Broker == "" {
+		b, err := startBroker(cfg.MQTT.Embedded, s.base)
+		if err != nil {
+			return err
+		}
+		goBG("embedded broker", b.Run)
+		s.brokerURL = "tcp://" + cfg.MQTT.Embedded
+		s.log.Info("embedded broker listening", "addr", cfg.MQTT.Embedded)
+	}
+
+	opts, err := s.clientOptions()
+	if err != nil {
+		return err
+	}
+	s.client = paho.NewClient(opts)
+	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
+		s.m.pubErrors.Inc()
+	})
+	if cfg.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		s.metricsAddr = ln.Addr().String()
+		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
+	}
+	ackStop, ackCancel := context.WithCancel(context.Background())
+	defer ackCancel()
+	ackDone := make(chan struct{})
+	go func() { s.pub.ack(ackStop); close(ackDone) }()
+
+	workCtx, workCancel := context.WithCancel(context.Background())
+	defer workCancel()
+	var workers sync.WaitGroup
+	for _, q := range s.queues {
+		workers.Add(1)
+		go func() { defer workers.Done(); s.worker(workCtx, q) }()
+	}
+	repDone := make(chan struct{})
+	go func() { s.reporter(workCtx); close(repDone) }()
+
+	// With ConnectRetry the token completes only once connected; OnConnect
+	// subscribes and signals readiness, so nothing waits here.
+	s.client.Connect()
+	s.log.Info("connecting", "broker", s.brokerURL, "client_id", cfg.MQTT.ClientID, "gateway", cfg.Gateway,
+		"qos", cfg.MQTT.QoS, "clean_session", cfg.MQTT.CleanSession, "share_group", cfg.MQTT.ShareGroup)
+
+	s.housekeep(ctx)
+
+	// Shutdown, in order.
+	s.notify.send("STOPPING=1")
+	s.log.Info("stopping: closing intake")
+	if cfg.MQTT.ShareGroup != "" && s.client.IsConnectionOpen() {
+		// Leave the group so the broker gives our share to the others
+		// instead of queueing it for this session.
+		filters := make([]string, len(s.subs))
+		for i, sb := range s.subs {
+			filters[i] = sb.filter
+		}
+		if err := waitToken(context.Background(), s.client.Unsubscribe(filters...), cfg.MQTT.OpTimeout); err != nil {
+			s.log.Warn("unsubscribe", "err", err)
+		}
+	}
+	s.intakeMu.Lock()
+	s.closed = true
+	for _, q := range s.queues {
+		close(q)
+	}
+	s.intakeMu.Unlock()
+
+	drained := make(chan struct{})
+	go func() { workers.Wait(); close(drained) }()
+	dt := time.NewTimer(cfg.Pipeline.DrainTimeout)
+	select {
+	case <-drained:
+		dt.Stop()
+	case <-dt.C:
+		s.log.Warn("drain deadline passed; abandoning queued messages", "left", s.queueDepth())
+		workCancel()
+		<-drained
+	}
+	close(s.errQ)
+	// The reporter publishes what is left unless the drain deadline passed.
+	<-repDone
+
+	s.checkpoint()
+
+	// No publisher is left: let the acker finish under the deadline.
+	close(s.pub.tokens)
+	at := time.NewTimer(cfg.MQTT.DisconnectTimeout)
+	select {
+	case <-ackDone:
+		at.Stop()
+	case <-at.C:
+		s.log.Warn("unacknowledged publishes left at shutdown", "inflight", s.pub.inflight.Load())
+		ackCancel()
+		<-ackDone
+	}
+
+	if s.client.IsConnectionOpen() {
+		t := s.client.Publish(s.topic(cfg.Topics.Status, ""), 1, true, s.status("offline"))
+		if err := waitToken(context.Background(), t, cfg.MQTT.OpTimeout); err != nil {
+			s.log.Warn("publish offline status", "err", err)
+		}
+	}
+	s.disconnect()
+	s.m.connected.Set(0)
+	s.log.Info("stopped")
+	bgCancel()
+	bg.Wait()
+	return bgErr
+}
+
+// disconnect calls paho's Disconnect, which can hang (PITFALLS, #501), in a
+// goroutine bounded by mqtt.disconnect_timeout.
+func (s *Service) disconnect() {
+	d := s.cfg.MQTT.DisconnectTimeout
+	done := make(chan struct{})
+	go func() {
+		s.client.Disconnect(uint(d.Milliseconds() / 2))
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Warn("disconnect did not finish in time", "timeout", d)
+	}
+}
+
+// housekeep runs until ctx ends: checkpoints, status refreshes, watchdog.
+func (s *Service) housekeep(ctx context.Context) {
+	ck := time.NewTicker(s.cfg.Learning.CheckpointInterval)
+	defer ck.Stop()
+	var wd <-chan time.Time
+	if iv := watchdogInterval(); iv > 0 {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		wd = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ck.C:
+			if s.checkpoint() && s.connected.Load() {
+				// The status message carries the progressive loss.
+				s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
+			}
+		case <-wd:
+			if s.healthyWorkers() {
+				s.notify.send("WATCHDOG=1")
+			}
+		}
+	}
+}
+
+// healthyWorkers reports whether the pipeline moves: it is wedged when,
+// while connected, messages wait in the queues and no worker finished one
+// since the last watchdog tick. Then the watchdog ping is withheld and
+// systemd restarts the service. (While the broker is away the workers may
+// wait on the in-flight bound; that is not counted as wedged.)
+func (s *Service) healthyWorkers() bool {
+	done := s.processed.Load()
+	moved := done != s.lastBeat
+	s.lastBeat = done
+	return moved || s.queueDepth() == 0 || !s.connected.Load()
+}
+
+func (s *Service) health() error {
+	var p []string
+	if !s.connected.Load() {
+		p = append(p, "not connected to the broker")
+	}
+	if s.cur.Load() == nil {
+		p = append(p, "no model")
+	}
+	if len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
+}
+
+func (s *Service) clientOptions() (*paho.ClientOptions, error) {
+	m := &s.cfg.MQTT
+	o := paho.NewClientOptions().
+		AddBroker(s.brokerURL).
+		SetClientID(m.ClientID).
+		SetCleanSession(m.CleanSession).
+		SetOrderMatters(true). // the handler never blocks, and order per device is kept
+		SetAutoAckDisabled(true).
+		SetKeepAlive(m.KeepAlive).
+		SetPingTimeout(m.OpTimeout).
+		SetConnectTimeout(m.ConnectTimeout).
+		SetWriteTimeout(m.OpTimeout).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(m.MaxReconnect).
+		SetBinaryWill(s.topic(s.cfg.Topics.Status, ""), s.status("offline"), 1, true).
+		SetCustomOpenConnectionFn(openConn).
+		SetDefaultPublishHandler(s.onMessage).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			s.connected.Store(false)
+			s.m.connected.Set(0)
+			if up := time.Since(time.Unix(0, s.connectedAt.Load())); up < 5*time.Second {
+				// A broker drops the older of two clients with one id: two
+				// processes sharing it kick each other in a loop (PITFALLS).
+				s.log.Warn("connection lost soon after connecting: is another client using this client id?",
+					"err", err, "client_id", s.cfg.MQTT.ClientID, "connected_for", up.Round(time.Millisecond))
+				return
+			}
+			s.log.Warn("connection lost", "err", err)
+		})
+	if m.Username != "" {
+		o.SetUsername(m.Username)
+		if m.PasswordFile != "" {
+			pw, err := readPassword(m.PasswordFile)
+			if err != nil {
+				return nil, err
+			}
+			o.SetPassword(pw)
+		}
+	}
+	tc, err := tlsConfig(m)
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		o.SetTLSConfig(tc)
+	}
+	return o, nil
+}
+
+// onConnect runs in its own goroutine on every (re)connection: with a clean
+// session, or a broker that lost its state, nothing is subscribed any more,
+// so subscribe every time and check the SUBACK.
+func (s *Service) onConnect(c paho.Client) {
+	s.connectedAt.Store(time.Now().UnixNano())
+	if n := s.connects.Add(1); n > 1 {
+		s.m.reconnects.Inc()
+	}
+	s.intakeMu.RLock()
+	closed := s.closed
+	s.intakeMu.RUnlock()
+	if closed {
+		return
+	}
+	filters := make(map[string]byte, len(s.subs))
+	for _, sb := range s.subs {
+		filters[sb.filter] = byte(s.cfg.MQTT.QoS)
+	}
+	backoff := time.Second
+	for {
+		err := subscribe(s.runCtx, c, filters, s.cfg.MQTT.OpTimeout)
+		if err == nil {
+			break
+		}
+		s.m.subackFail.Inc()
+		s.log.Error("subscribe", "err", err)
+		if s.runCtx.Err() != nil || !c.IsConnectionOpen() {
+			return // the next connection tries again
+		}
+		select {
+		case <-time.After(backoff):
+		case <-s.runCtx.Done():
+			return
+		}
+		backoff = min(2*backoff, s.cfg.MQTT.MaxReconnect)
+	}
+	s.connected.Store(true)
+	s.m.connected.Set(1)
+	t := c.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
+	if err := waitToken(s.runCtx, t, s.cfg.MQTT.OpTimeout); err != nil {
+		s.log.Warn("publish status", "err", err)
+	}
+	s.log.Info("connected and subscribed", "broker", s.brokerURL, "connection", s.connects.Load())
+	s.readyOnce.Do(func() {
+		close(s.ready)
+		s.notify.send("READY=1\nSTATUS=serving")
+	})
+}
+
+// onMessage is paho's handler. It must never block (a blocked handler
+// stalls the client: missed pings, reconnect loops, PITFALLS #208): it
+// only routes the message to its device's queue and returns.
+//
+// Queue-full policy: drop the new message, count it as queue_full and
+// report it on the errors topic. The broker is not slowed down by a stuck
+// gateway, and what is dropped is visible. Messages are acknowledged here,
+// after the enqueue; once intake is closed at shutdown they are not
+// acknowledged, so the broker delivers them again to the persistent
+// session when the daemon comes back.
+func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
+	s.intakeMu.RLock()
+	defer s.intakeMu.RUnlock()
+	if s.closed {
+		return
+	}
+	defer msg.Ack()
+	s.m.in.Inc()
+	topic := msg.Topic()
+	var sb *sub
+	for i := range s.subs {
+		if matchTopic(s.subs[i].match, topic) {
+			sb = &s.subs[i]
+			break
+		}
+	}
+	if sb == nil {
+		s.report(topic, rejectf(ReasonBadTopic, "no subscription matches"))
+		return
+	}
+	device, ok := levelAt(topic, sb.level)
+	if !ok || device == "" {
+		s.report(topic, rejectf(ReasonBadTopic, "no device level"))
+		return
+	}
+	payload := msg.Payload()
+	if len(payload) > s.cfg.Payload.MaxBytes {
+		s.report(topic, rejectf(ReasonOversize, "%d bytes, at most %d", len(payload), s.cfg.Payload.MaxBytes))
+		return
+	}
+	q := s.queues[hashString(device)%uint32(len(s.queues))]
+	select {
+	case q <- job{sub: sb, topic: topic, device: device, payload: payload}:
+	default:
+		s.report(topic, rejectf(ReasonQueueFull, "intake queue full, message dropped"))
+	}
+}
+
+// hashString is FNV-1a: a device always lands on the same worker, which
+// keeps its readings (and so its learning updates) in order.
+func hashString(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// report counts a rejection and queues its errors-topic message without
+// blocking; when that queue is full the message is dropped (and counted).
+func (s *Service) report(topic string, rj *reject) {
+	s.m.rejected.WithLabelValues(rj.reason).Inc()
+	select {
+	case s.errQ <- errReport{topic: topic, rj: rj}:
+	default:
+		s.m.errDropped.Inc()
+	}
+}
+
+func (s *Service) reporter(ctx context.Context) {
+	errTopic := s.topic(s.cfg.Topics.Errors, "")
+	var b []byte
+	for r := range s.errQ {
+		b = b[:0]
+		b = append(b, `{"topic":`...)
+		b = appendJSONString(b, r.topic)
+		if r.rj.id != nil {
+			b = append(b, `,"id":`...)
+			b = append(b, r.rj.id...)
+		}
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, r.rj.reason)
+		b = append(b, `,"detail":`...)
+		b = appendJSONString(b, r.rj.detail)
+		b = append(b, `,"ts":`...)
+		b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
+		b = append(b, '}')
+		if err := s.pub.publish(ctx, errTopic, false, append([]byte(nil), b...)); err != nil {
+			s.m.errDropped.Inc()
+		}
+	}
+}
+
+func (s *Service) worker(ctx context.Context, q <-chan job) {
+	var buf []byte
+	for j := range q {
+		if ctx.Err() != nil {
+			s.m.pubErrors.Inc()
+			continue // drain deadline passed: drop what is left
+		}
+		buf = s.process(ctx, j, buf[:0])
+		s.processed.Add(1)
+	}
+}
+
+// process decodes, predicts, publishes and learns for one message.
+func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
+	start := time.Now()
+	sv := s.cur.Load()
+	if sv == nil {
+		s.report(j.topic, rejectf(ReasonNoModel, "no active model"))
+		return buf
+	}
+	rs, batch, rj := decode(j.sub.format, j.payload, sv.schema, s.cfg.Payload.MaxBatch)
+	if rj != nil {
+		s.report(j.topic, rj)
+		return buf
+	}
+	preds := make([]float32, len(rs))
+	if sv.batch != nil && len(rs) > 1 {
+		n := len(sv.schema.features)
+		rows := make([]float32, 0, len(rs)*n)
+		for i := range rs {
+			rows = append(rows, rs[i].x...)
+		}
+		sv.batch.PredictBatch(preds, rows)
+	} else {
+		for i := range rs {
+			preds[i] = sv.scorer.Predict(rs[i].x)
+		}
+	}
+	for i, p := range preds {
+		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
+			s.report(j.topic, &reject{reason: ReasonNonFinite, detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), id: rs[i].id})
+			return buf
+		}
+	}
+	version := sv.scorer.Version()
+	logistic := sv.schema.logistic
+	now := time.Now().UnixMilli()
+	if batch {
+		buf = append(buf, `{"device":`...)
+		buf = appendJSONString(buf, j.device)
+		buf = append(buf, `,"model_version":`...)
+		buf = strconv.AppendInt(buf, version, 10)
+		buf = append(buf, `,"ts":`...)
+		buf = strconv.AppendInt(buf, now, 10)
+		buf = append(buf, `,"batch":[`...)
+		for i := range rs {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, '{')
+			if rs[i].id != nil {
+				buf = append(buf, `"id":`...)
+				buf = append(buf, rs[i].id...)
+				buf = append(buf, ',')
+			}
+			buf = appendPredictionFields(buf, preds[i], logistic)
+			if rs[i].ts != nil {
+				buf = append(buf, `,"ts":`...)
+				buf = append(buf, rs[i].ts...)
+			}
+			buf = append(buf, '}')
+		}
+		buf = append(buf, "]}"...)
+	} else {
+		r := &rs[0]
+		buf = append(buf, '{')
+		if r.id != nil {
+			buf = append(buf, `"id":`...)
+			buf = append(buf, r.id...)
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `"device":`...)
+		buf = appendJSONString(buf, j.device)
+		buf = append(buf, ',')
+		buf = appendPredictionFields(buf, preds[0], logistic)
+		buf = append(buf, `,"model_version":`...)
+		buf = strconv.AppendInt(buf, version, 10)
+		buf = append(buf, `,"ts":`...)
+		if r.ts != nil {
+			buf = append(buf, r.ts...)
+		} else {
+			buf = strconv.AppendInt(buf, now, 10)
+		}
+		buf = append(buf, '}')
+	}
+	s.m.predictions.Add(float64(len(rs)))
+	s.m.predictSec.Observe(time.Since(start).Seconds())
+	if err := s.pub.publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...)); err != nil {
+		s.m.pubErrors.Inc()
+		return buf
+	}
+	s.learn(rs)
+	return buf
+}
+
+func appendPredictionFields(b []byte, p float32, logistic bool) []byte {
+	b = append(b, `"prediction":`...)
+	b = appendFloat32(b, p)
+	if logistic {
+		b = append(b, `,"class":`...)
+		if p >= 0.5 {
+			b = append(b, '1')
+		} else {
+			b = append(b, '0')
+		}
+	}
+	return b
+}
+
+// learn feeds labelled readings to the learner (predict, then learn) and
+// swaps in a re-quantized serving copy every learning.requantize_every
+// updates.
+func (s *Service) learn(rs []reading) {
+	if !s.cfg.Learning.Enabled {
+		return
+	}
+	labelled := false
+	for i := range rs {
+		if rs[i].hasLabel {
+			labelled = true
+			break
+		}
+	}
+	if !labelled {
+		return
+	}
+	s.learnMu.Lock()
+	l := s.learner
+	if l == nil {
+		s.learnMu.Unlock()
+		return
+	}
+	n := 0
+	for i := range rs {
+		if rs[i].hasLabel {
+			l.Learn(rs[i].x, rs[i].label)
+			n++
+		}
+	}
+	s.sinceQ += n
+	var next Scorer
+	var err error
+	if s.sinceQ >= s.cfg.Learning.RequantizeEvery {
+		s.sinceQ = 0
+		next, err = l.Serving()
+	}
+	loss := l.Progressive()
+	u := l.Updates()
+	s.learnMu.Unlock()
+	s.m.learn.Add(float64(n))
+	s.m.loss.Set(loss)
+	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && u/every > (u-int64(n))/every {
+		s.checkpoint()
+	}
+	if err != nil {
+		s.log.Error("re-quantize the learned model", "err", err)
+	} else if next != nil {
+		s.SetScorer(next)
+	}
+}
+
+// checkpoint saves the learner's state through the store; it reports
+// whether one was written.
+func (s *Service) checkpoint() bool {
+	s.learnMu.Lock()
+	l, c := s.learner, s.ckpt
+	if l == nil || c == nil {
+		s.learnMu.Unlock()
+		return false
+	}
+	b, err := l.MarshalBinary()
+	s.learnMu.Unlock()
+	if err == nil {
+		err = c.SaveCheckpoint(b)
+	}
+	if err != nil {
+		s.log.Error("checkpoint", "err", err)
+		return false
+	}
+	s.m.checkpoints.Inc()
+	return true
+}
+
+// status is the retained status message (and, with "offline", the will).
+func (s *Service) status(state string) []byte {
+	b := []byte(`{"state":`)
+	b = appendJSONString(b, state)
+	b = append(b, `,"gateway":`...)
+	b = appendJSONString(b, s.cfg.Gateway)
+	b = append(b, `,"model_version":`...)
+	if sv := s.cur.Load(); sv != nil {
+		b = strconv.AppendInt(b, sv.scorer.Version(), 10)
+		b = append(b, `,"scheme":`...)
+		b = appendJSONString(b, sv.scorer.Scheme())
+		b = append(b, `,"features":`...)
+		b = strconv.AppendInt(b, int64(len(sv.schema.features)), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"kernels":{`...)
+	first := true
+	for _, op := range simd.Ops() {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, op)
+		b = append(b, ':')
+		b = appendJSONString(b, simd.Kernels()[op])
+	}
+	b = append(b, '}')
+	s.learnMu.Lock()
+	if s.learner != nil {
+		b = append(b, `,"updates":`...)
+		b = strconv.AppendInt(b, s.learner.Updates(), 10)
+		if l := s.learner.Progressive(); !math.IsNaN(l) && !math.IsInf(l, 0) {
+			b = append(b, `,"progressive_loss":`...)
+			b = strconv.AppendFloat(b, l, 'g', 6, 64)
+		}
+	}
+	s.learnMu.Unlock()
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
+	return append(b, '}')
+}
+
+// Run builds a service from cfg and runs it until ctx ends.
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	s, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}

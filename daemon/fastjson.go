@@ -1,0 +1,237 @@
+package daemon
+
+import (
+	"strconv"
+	"unsafe"
+)
+
+// fastReading decodes the common shape of a single JSON reading —
+// {"id":..,"ts":..,"label":..,"features":[...] or {...}} with plain ASCII
+// strings and numbers — without encoding/json, which is a fifth of the
+// daemon's CPU per reading. It accepts only what it is sure of: anything
+// else (escapes, nulls, other keys, a batch, any error to report) returns
+// ok == false and the caller decodes with encoding/json, which then gives
+// the same reading or the rejection. FuzzFastReading checks that whatever
+// it accepts, encoding/json decodes to the same reading.
+func fastReading(b []byte, s *schema) (r reading, ok bool) {
+	p := fastParser{b: b}
+	p.ws()
+	if !p.eat('{') {
+		return r, false
+	}
+	var haveID, haveTS, haveLabel, haveFeatures bool
+	for {
+		p.ws()
+		key, ok := p.str()
+		if !ok {
+			return r, false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return r, false
+		}
+		p.ws()
+		switch string(key) {
+		case "id", "ts":
+			start := p.i
+			if p.i < len(b) && b[p.i] == '"' {
+				_, ok = p.str()
+			} else {
+				_, ok = p.num()
+			}
+			raw := b[start:p.i]
+			if key[0] == 'i' {
+				if !ok || haveID || len(raw) > 128 {
+					return r, false
+				}
+				haveID, r.id = true, raw
+			} else {
+				if !ok || haveTS || len(raw) > 64 {
+					return r, false
+				}
+				haveTS, r.ts = true, raw
+			}
+		case "label":
+			v, ok := p.num()
+			if !ok || haveLabel {
+				return r, false
+			}
+			y, rj := checkLabel(v, s)
+			if rj != nil {
+				return r, false
+			}
+			haveLabel, r.label, r.hasLabel = true, y, true
+		case "features":
+			if haveFeatures || !p.features(&r, s) {
+				return r, false
+			}
+			haveFeatures = true
+		default:
+			return r, false
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		if !p.eat('}') {
+			return r, false
+		}
+		break
+	}
+	p.ws()
+	return r, haveFeatures && p.i == len(b)
+}
+
+type fastParser struct {
+	b []byte
+	i int
+}
+
+func (p *fastParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *fastParser) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII without escapes and returns its
+// contents.
+func (p *fastParser) str() ([]byte, bool) {
+	if !p.eat('"') {
+		return nil, false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return p.b[start : p.i-1], true
+		case c < 0x20 || c == '\\' || c >= 0x80:
+			return nil, false
+		}
+		p.i++
+	}
+	return nil, false
+}
+
+// num reads a number in JSON's grammar and parses it as encoding/json
+// does (strconv.ParseFloat, 64 bits); out of range is not ok.
+func (p *fastParser) num() (float64, bool) {
+	b, start := p.b, p.i
+	digits := func() int {
+		n := 0
+		for p.i < len(b) && b[p.i] >= '0' && b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	p.eat('-')
+	if p.eat('0') {
+		// no leading zeros
+	} else if digits() == 0 {
+		return 0, false
+	}
+	if p.eat('.') && digits() == 0 {
+		return 0, false
+	}
+	if p.i < len(b) && (b[p.i] == 'e' || b[p.i] == 'E') {
+		p.i++
+		if !p.eat('+') {
+			p.eat('-')
+		}
+		if digits() == 0 {
+			return 0, false
+		}
+	}
+	tok := b[start:p.i]
+	v, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(tok), len(tok)), 64)
+	return v, err == nil
+}
+
+func (p *fastParser) features(r *reading, s *schema) bool {
+	n := len(s.features)
+	r.x = make([]float32, n)
+	if p.eat('[') {
+		p.ws()
+		if p.eat(']') {
+			return n == 0
+		}
+		for k := 0; ; k++ {
+			p.ws()
+			v, ok := p.num()
+			if !ok || k >= n {
+				return false
+			}
+			x, ok := finite32(v)
+			if !ok {
+				return false
+			}
+			r.x[k] = x
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			return p.eat(']') && k == n-1
+		}
+	}
+	if !p.eat('{') {
+		return false
+	}
+	var set []bool
+	if n <= 64 {
+		var buf [64]bool
+		set = buf[:n]
+	} else {
+		set = make([]bool, n)
+	}
+	count := 0
+	p.ws()
+	if p.eat('}') {
+		return n == 0
+	}
+	for {
+		p.ws()
+		name, ok := p.str()
+		if !ok {
+			return false
+		}
+		i, ok := s.index[string(name)]
+		if !ok || set[i] {
+			return false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return false
+		}
+		p.ws()
+		v, ok := p.num()
+		if !ok {
+			return false
+		}
+		x, ok := finite32(v)
+		if !ok {
+			return false
+		}
+		r.x[i], set[i] = x, true
+		count++
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		return p.eat('}') && count == n
+	}
+}
