@@ -48,6 +48,8 @@ type Service struct {
 
 	metricsAddr string
 	brokerURL   string
+
+	ota *otaManager // over-the-air updates (ota.go)
 }
 
 type sub struct {
@@ -99,6 +101,7 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
+	s.ota = newOTA(s) // OTA hook
 	return s, nil
 }
 
@@ -178,7 +181,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.brokerURL = brokerURL(cfg.MQTT.Broker)
 	if cfg.MQTT.Broker == "" {
-		b, err := startBroker(cfg.MQTT.Embedded, s.log)
+		b, err := startBroker(cfg.MQTT.Embedded, s.maxPacket(), s.log)
 		if err != nil {
 			return err
 		}
@@ -218,6 +221,12 @@ func (s *Service) Run(ctx context.Context) error {
 	repDone := make(chan struct{})
 	go func() { s.reporter(workCtx); close(repDone) }()
 
+	// OTA hook: routes before Connect; the OTA goroutine stops with ctx
+	// and is waited for before intake closes.
+	if err := s.ota.start(ctx, s.client, st); err != nil {
+		return err
+	}
+
 	// With ConnectRetry the token completes only once connected; OnConnect
 	// subscribes and signals readiness, so nothing waits here.
 	s.client.Connect()
@@ -225,6 +234,7 @@ func (s *Service) Run(ctx context.Context) error {
 		"qos", cfg.MQTT.QoS, "clean_session", cfg.MQTT.CleanSession, "share_group", cfg.MQTT.ShareGroup)
 
 	s.housekeep(ctx)
+	s.ota.wait() // OTA hook
 
 	// Shutdown, in order.
 	s.notify.send("STOPPING=1")
@@ -416,6 +426,9 @@ func (s *Service) onConnect(c paho.Client) {
 	for _, sb := range s.subs {
 		filters[sb.filter] = byte(s.cfg.MQTT.QoS)
 	}
+	for f, q := range s.ota.filters() { // OTA hook
+		filters[f] = q
+	}
 	backoff := time.Second
 	for {
 		err := subscribe(s.runCtx, c, filters, s.cfg.MQTT.OpTimeout)
@@ -584,6 +597,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			return buf
 		}
 	}
+	s.observe(sv, rs, preds) // OTA hook: shadow-run readings, guarded rollout
 	version := sv.scorer.Version()
 	logistic := sv.schema.logistic
 	now := time.Now().UnixMilli()
@@ -707,7 +721,7 @@ func (s *Service) learn(rs []reading) {
 	if err != nil {
 		s.log.Error("re-quantize the learned model", "err", err)
 	} else if next != nil {
-		s.SetScorer(next)
+		s.setLearnedScorer(l, next) // OTA hook: unless an OTA switch replaced l
 	}
 }
 

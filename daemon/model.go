@@ -46,9 +46,9 @@ func NewLearner(m *model.Model) Learner {
 }
 
 func (a *modelLearner) Learn(x []float32, y float32) (float32, float64) { return a.l.Learn(x, y) }
-func (a *modelLearner) Progressive() float64                           { return a.l.Progressive() }
-func (a *modelLearner) Updates() int64                                 { return a.l.Updates() }
-func (a *modelLearner) MarshalBinary() ([]byte, error)                 { return a.l.MarshalBinary() }
+func (a *modelLearner) Progressive() float64                            { return a.l.Progressive() }
+func (a *modelLearner) Updates() int64                                  { return a.l.Updates() }
+func (a *modelLearner) MarshalBinary() ([]byte, error)                  { return a.l.MarshalBinary() }
 
 func (a *modelLearner) Serving() (Scorer, error) {
 	snap := a.l.Snapshot()
@@ -152,7 +152,7 @@ func (s *Service) loadModel(st *store.Store) error {
 	default:
 		s.log.Error("load checkpoint; learning starts from the model", "err", err)
 	}
-	s.SetLearner(l, st)
+	s.SetLearner(l, versionedCheckpoint{st, m.Version}) // OTA hook: see ota.go
 	s.m.loss.Set(l.Progressive())
 	return nil
 }
