@@ -51,10 +51,13 @@ import (
 //  7. store and activate in one store transaction (store.Install), then the
 //     atomic swap of the serving model and a fresh learner.
 //
-// Idempotence: a payload identical to one already decided, with the same
-// active version, is ignored without a result. After a restart the first
-// arrival of the active model's own file gives one "already_active" result
-// per topic (not recorded in the history: nothing changed).
+// Idempotence: a retained delivery (the broker sends the retained model at
+// every subscription, so at every connection) of a payload already decided
+// by this process, with the same active version, is ignored without a
+// result. After a restart the first retained arrival of the active model's
+// own file gives one "already_active" result per topic, not recorded in the
+// history (nothing changed). A live publish is always answered, so a push
+// of the same file again gets "already_active".
 //
 // Every other decision is published on ota.result_topic as
 // {"version":..,"accepted":bool,"reason":..,"detail":..,...}, counted in
@@ -167,9 +170,10 @@ func (o *OTAConfig) validate(bad func(string, ...any)) {
 
 // otaMsg is one message waiting in the mailbox.
 type otaMsg struct {
-	topic   string
-	payload []byte // nil when oversize
-	size    int
+	topic    string
+	payload  []byte // nil when oversize
+	size     int
+	retained bool // delivered from the broker's retained store (at subscribe)
 }
 
 // otaResult is one decision, as published.
@@ -277,7 +281,7 @@ func (o *otaManager) handle(_ paho.Client, msg paho.Message) {
 	if len(p) == 0 {
 		return // a cleared retained message
 	}
-	m := otaMsg{topic: msg.Topic(), size: len(p)}
+	m := otaMsg{topic: msg.Topic(), size: len(p), retained: msg.Retained()}
 	if len(p) <= o.cfg.MaxBytes {
 		m.payload = p
 	}
@@ -345,8 +349,8 @@ func (o *otaManager) process(ctx context.Context, msg otaMsg) {
 		o.log.Error("read the active version", "err", err)
 		return
 	}
-	if a, ok := o.seen[sum]; ok && a == active {
-		return // decided already, and nothing changed since
+	if a, ok := o.seen[sum]; ok && a == active && msg.retained {
+		return // a retained copy of a payload decided already, and nothing changed since
 	}
 	c, reason, detail := o.check(msg.payload, active)
 	if c != nil {
