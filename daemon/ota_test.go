@@ -8,8 +8,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,4 +480,148 @@ func TestOTAConfigValidate(t *testing.T) {
 	if err != nil || c2.OTA.GuardMargin != 0.5 {
 		t.Errorf("env override: %v %v", err, c2.OTA.GuardMargin)
 	}
+}
+
+// buildLinnet builds the linnet binary into the test's directory.
+func buildLinnet(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "linnet")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/linnet")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// Acceptance 5: the daemon, a built binary, is SIGKILLed at random moments
+// around the apply of a retained model, 30 times. After each kill the
+// store verifies and its active model is the old or the new one, signed by
+// the trusted key; restarted, the daemon serves.
+func TestOTASigkillDuringApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and kills it 30 times")
+	}
+	bin := buildLinnet(t)
+	m := startMosquitto(t, "")
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "v1.lnm")
+	if err := os.WriteFile(v1, lnm(t, linModel(100, trueW, trueBias), otaKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "ota.pub")
+	pub := otaKey.Public().(ed25519.PublicKey)
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := testClient(t, m.url(), "ota-kill", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(200, []float32{1, 1, 1}, 0), otaKey))
+
+	start := func(data string) *exec.Cmd {
+		cmd := exec.Command(bin, "run", "--broker", m.url(), "--data-dir", data, "--gateway", "gw-kill",
+			"--model", v1, "--trust", pubPath, "--metrics", "")
+		var log bytes.Buffer
+		cmd.Stderr = &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+			if t.Failed() && log.Len() > 0 {
+				t.Logf("daemon log (%s):\n%s", data, log.Bytes()[max(0, log.Len()-3000):])
+			}
+		})
+		return cmd
+	}
+	// Calibrate: how long from exec to the result of the apply.
+	t0 := time.Now()
+	cal := start(t.TempDir())
+	res.expect(t, 200, true, OTAApplied)
+	span := time.Since(t0)
+	cal.Process.Kill()
+	cal.Wait()
+	t.Logf("exec to applied result: %v", span)
+
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	outcome := map[int64]int{}
+	id := 0
+	const kills = 30
+	for i := 0; i < kills; i++ {
+		data := t.TempDir()
+		// A third of the kills anywhere from exec to a little after the
+		// apply, the others closer to the result, where the apply runs.
+		var delay time.Duration
+		switch i % 3 {
+		case 0:
+			delay = time.Duration(r.Float64() * 1.2 * float64(span))
+		case 1:
+			delay = time.Duration((0.8 + 0.25*r.Float64()) * float64(span))
+		case 2:
+			delay = time.Duration((0.6 + 0.4*r.Float64()) * float64(span))
+		}
+		cmd := start(data)
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+
+		active := int64(0)
+		if _, err := os.Stat(filepath.Join(data, "linnet.db")); err == nil {
+			st, err := store.Open(filepath.Join(data, "linnet.db"), store.Options{Trusted: []ed25519.PublicKey{pub}, RequireSigned: true})
+			if err != nil {
+				t.Fatalf("kill %d after %v: store: %v", i, delay, err)
+			}
+			if mod, file, err := st.Active(); err == nil {
+				active = mod.Version
+				if err := model.Verify(file, []ed25519.PublicKey{pub}); err != nil {
+					t.Errorf("kill %d: active model does not verify: %v", i, err)
+				}
+			} else if err != store.ErrNoActive {
+				t.Errorf("kill %d: active: %v", i, err)
+			}
+			st.Close()
+		}
+		if active != 0 && active != 100 && active != 200 {
+			t.Fatalf("kill %d: active version %d", i, active)
+		}
+		outcome[active]++
+
+		// Restarted, it serves (the old model, or the new one).
+		cmd = start(data)
+		id++
+		for {
+			publish(t, c, "linnet/kill/features", readingJSON(id, []float32{1, 2, 3}, false))
+			ok := func() bool {
+				deadline := time.After(patience)
+				for {
+					preds.mu.Lock()
+					got := preds.byID[fmt.Sprint(id)]
+					preds.mu.Unlock()
+					if len(got) > 0 {
+						if v := got[0]["model_version"]; v != 100.0 && v != 200.0 {
+							t.Fatalf("kill %d: served by %v", i, v)
+						}
+						return true
+					}
+					select {
+					case <-preds.cond:
+					case <-deadline:
+						return false
+					}
+				}
+			}()
+			if ok {
+				break
+			}
+			t.Fatalf("kill %d: no prediction after the restart", i)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("kill %d: restarted daemon exited: %v", i, err)
+		}
+	}
+	t.Logf("%d kills: active after the kill: none yet %d, old (100) %d, new (200) %d", kills, outcome[0], outcome[100], outcome[200])
 }
