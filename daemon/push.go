@@ -26,9 +26,11 @@ type PushOptions struct {
 	// Rollback marks the file as a signed rollback, so gateways accept it
 	// although its version is older than their active one.
 	Rollback bool
-	// Timeout bounds the whole wait for results (and every broker
-	// operation).
+	// Timeout bounds the wait for results after the publish.
 	Timeout time.Duration
+	// OpTimeout bounds each broker operation (connect, subscribe,
+	// publish); 0 means 10s.
+	OpTimeout time.Duration
 	// Expect stops waiting after this many results from distinct gateways
 	// (fleet pushes; a gateway push stops at its first result).
 	Expect int
@@ -83,6 +85,9 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 10 * time.Second
+	}
 	if o.Gateway != "" && strings.ContainsAny(o.Gateway, "/+#") {
 		return nil, fmt.Errorf("gateway %q: no / + or #", o.Gateway)
 	}
@@ -116,9 +121,9 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	opts := paho.NewClientOptions().AddBroker(brokerURL(o.Broker)).SetClientID("linnet-push-" + hex.EncodeToString(id[:])).
-		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(o.Timeout).SetWriteTimeout(o.Timeout)
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(o.OpTimeout).SetWriteTimeout(o.OpTimeout)
 	c := paho.NewClient(opts)
-	if err := waitToken(ctx, c.Connect(), o.Timeout); err != nil {
+	if err := waitToken(ctx, c.Connect(), o.OpTimeout); err != nil {
 		return nil, fmt.Errorf("connect %s: %w", o.Broker, err)
 	}
 	defer func() {
@@ -147,10 +152,10 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 		}
 	})
 	// Subscribe to the results before publishing, so none is missed.
-	if err := subscribe(ctx, c, map[string]byte{resTopic: 1}, o.Timeout); err != nil {
+	if err := subscribe(ctx, c, map[string]byte{resTopic: 1}, o.OpTimeout); err != nil {
 		return nil, err
 	}
-	if err := waitToken(ctx, c.Publish(rep.Topic, 1, true, file), o.Timeout); err != nil {
+	if err := waitToken(ctx, c.Publish(rep.Topic, 1, true, file), o.OpTimeout); err != nil {
 		return rep, fmt.Errorf("publish to %s: %w", rep.Topic, err)
 	}
 	deadline := time.NewTimer(o.Timeout)
