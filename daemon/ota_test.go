@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -516,7 +517,20 @@ func TestOTASigkillDuringApply(t *testing.T) {
 	c := testClient(t, m.url(), "ota-kill", true)
 	res := watchResults(t, c)
 	preds := collect(t, c, "linnet/+/prediction")
-	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(200, []float32{1, 1, 1}, 0), otaKey))
+	// The new model goes out with the CLI: unsigned file, signed by push.
+	v2 := filepath.Join(dir, "v2.lnm")
+	keyPath := filepath.Join(dir, "ota.key")
+	if err := os.WriteFile(v2, lnm(t, linModel(200, []float32{1, 1, 1}, 0), nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, otaKey.Seed(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "push", "--broker", m.url(), "--key", keyPath, "--model", v2, "--timeout", "1ms", "--json").Output()
+	var rep PushReport
+	if err != nil || json.Unmarshal(out, &rep) != nil || rep.Topic != "linnet/ota/model" || rep.Version != 200 || rep.Signer != model.KeyID(pub) {
+		t.Fatalf("linnet push: %v %s", err, out)
+	}
 
 	start := func(data string) *exec.Cmd {
 		cmd := exec.Command(bin, "run", "--broker", m.url(), "--data-dir", data, "--gateway", "gw-kill",
@@ -537,14 +551,41 @@ func TestOTASigkillDuringApply(t *testing.T) {
 		})
 		return cmd
 	}
-	// Calibrate: how long from exec to the result of the apply.
+	// The retained model arrives right after the daemon subscribed, when
+	// it also publishes its "online" status: kills are timed from there.
+	status := collect(t, c, "linnet/gw-kill/status")
+	onlines := func() int {
+		status.mu.Lock()
+		defer status.mu.Unlock()
+		n := 0
+		for _, s := range status.all {
+			if s["state"] == "online" {
+				n++
+			}
+		}
+		return n
+	}
+	waitOnline := func(n int) {
+		deadline := time.After(patience)
+		for onlines() <= n {
+			select {
+			case <-status.cond:
+			case <-deadline:
+				t.Fatal("daemon not online")
+			}
+		}
+	}
+	// Calibrate: from exec to online, and from online to the result.
 	t0 := time.Now()
 	cal := start(t.TempDir())
+	waitOnline(0)
+	tOn := time.Since(t0)
 	res.expect(t, 200, true, OTAApplied)
 	span := time.Since(t0)
+	apply := max(span-tOn, time.Millisecond)
 	cal.Process.Kill()
 	cal.Wait()
-	t.Logf("exec to applied result: %v", span)
+	t.Logf("exec to online %v, online to applied result %v", tOn, apply)
 
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	outcome := map[int64]int{}
@@ -553,17 +594,17 @@ func TestOTASigkillDuringApply(t *testing.T) {
 	for i := 0; i < kills; i++ {
 		data := t.TempDir()
 		// A third of the kills anywhere from exec to a little after the
-		// apply, the others closer to the result, where the apply runs.
-		var delay time.Duration
-		switch i % 3 {
-		case 0:
-			delay = time.Duration(r.Float64() * 1.2 * float64(span))
-		case 1:
-			delay = time.Duration((0.8 + 0.25*r.Float64()) * float64(span))
-		case 2:
-			delay = time.Duration((0.6 + 0.4*r.Float64()) * float64(span))
-		}
+		// apply; the others between "online" and a little after the
+		// calibrated result, where the model is checked and installed.
+		n := onlines()
 		cmd := start(data)
+		var delay time.Duration
+		if i%3 == 0 {
+			delay = time.Duration(r.Float64() * 1.2 * float64(span))
+		} else {
+			waitOnline(n)
+			delay = time.Duration(r.Float64() * 1.5 * float64(apply))
+		}
 		time.Sleep(delay)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
