@@ -666,3 +666,54 @@ func TestOTASigkillDuringApply(t *testing.T) {
 	}
 	t.Logf("%d kills: active after the kill: none yet %d, old (100) %d, new (200) %d", kills, outcome[0], outcome[100], outcome[200])
 }
+
+// A guard interrupted by a restart starts its window again from the
+// store's history, and an allowed schema change skips the guard.
+func TestOTAGuardResumesAndSchemaChange(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	cfg.OTA.GuardWindow = 100
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-resume", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	rows := testRows(500, 8)
+	id := 0
+	sendLabelled := func(n int) {
+		for k := 0; k < n; k++ {
+			x := rows[id%len(rows)]
+			publish(t, c, "linnet/r/features", fmt.Appendf(nil, `{"id":%d,"features":[%v,%v,%v],"label":%v}`, id, x[0], x[1], x[2], trueY(x)))
+			id++
+		}
+		preds.waitIDs(t, id)
+	}
+	sendLabelled(20)
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(200, []float32{0.7, -1.2, 2.5}, trueBias), otaKey))
+	res.expect(t, 200, true, OTAApplied)
+	sendLabelled(60) // not a whole window
+	d.stop(t)
+
+	d = startDaemon(t, cfg, nil)
+	res.expect(t, 200, false, OTAAlreadyActive) // the retained copy
+	sendLabelled(100)
+	r := res.expect(t, 200, false, OTARolledBack)
+	if !bytes.Contains(fmt.Append(nil, r["detail"]), []byte("over 100 labelled")) {
+		t.Errorf("the window did not start again: %v", r["detail"])
+	}
+	assertActive(t, d, 100)
+	d.stop(t)
+
+	// With ota.allow_schema_change a new schema is applied, unguarded (the
+	// refusal without it is in TestOTARejections).
+	cfg.OTA.AllowSchemaChange = true
+	d = startDaemon(t, cfg, nil)
+	res.expect(t, 200, false, OTAWithdrawn) // the retained copy, after a restart too
+	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, []float32{1, 2}, 0, "a", "z"), otaKey))
+	res.expect(t, 300, true, OTAApplied)
+	assertActive(t, d, 300)
+	if d.s.ota.guard.p.Load() != nil {
+		t.Error("guard armed across a schema change")
+	}
+	publish(t, c, "linnet/r/features", []byte(`{"id":"z","features":{"a":1,"z":2}}`))
+	preds.waitID(t, "z")
+}
