@@ -91,7 +91,7 @@ type PayloadConfig struct {
 
 // PipelineConfig sizes the workers and their queues.
 type PipelineConfig struct {
-	Workers      int           `toml:"workers"`
+	Workers      int           `toml:"workers"` // 0: one per CPU
 	Queue        int           `toml:"queue"` // messages, split across workers
 	DrainTimeout time.Duration `toml:"drain_timeout"`
 }
@@ -382,6 +382,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Payload.MaxBatch < 1 {
 		bad("payload.max_batch %d: want at least 1", c.Payload.MaxBatch)
+	}
+	if c.Pipeline.Workers == 0 {
+		c.Pipeline.Workers = runtime.GOMAXPROCS(0)
 	}
 	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > 1024 {
 		bad("pipeline.workers %d: want 1 to 1024", c.Pipeline.Workers)

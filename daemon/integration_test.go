@@ -467,3 +467,48 @@ func TestStatusOnlineOffline(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// Hot swap: a new model replaces the serving one atomically while readings
+// flow; every reading is answered once, by one version or the other, and
+// each answer is that version's prediction.
+func TestHotSwap(t *testing.T) {
+	cfg := testConfig(t, "")
+	cfg.MQTT.Broker = ""
+	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	v7 := newFake()
+	v8 := &fakeScorer{version: 8, names: v7.names, w: []float32{-1, 0.5, 3}, bias: -2}
+	d := startDaemon(t, cfg, v7)
+	c := testClient(t, d.s.BrokerURL(), "swapper", true)
+	col := collect(t, c, "linnet/+/prediction")
+	const n = 1000
+	rows := testRows(n, 21)
+	for i := 0; i < n; i++ {
+		if i == n/2 {
+			col.waitIDs(t, n/4)
+			d.s.SetScorer(v8)
+		}
+		c.Publish(fmt.Sprintf("linnet/h%d/features", i%5), 1, false, readingJSON(i, rows[i], false))
+	}
+	col.waitIDs(t, n)
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	versions := map[float64]int{}
+	for i := 0; i < n; i++ {
+		ps := col.byID[fmt.Sprint(i)]
+		if len(ps) != 1 {
+			t.Fatalf("reading %d: %d predictions", i, len(ps))
+		}
+		v := ps[0]["model_version"].(float64)
+		versions[v]++
+		sc := v7
+		if v == 8 {
+			sc = v8
+		}
+		if got, want := ps[0]["prediction"].(float64), float64(sc.Predict(rows[i])); !near(got, want) {
+			t.Errorf("reading %d: %v from version %v, want %v", i, got, v, want)
+		}
+	}
+	if versions[7] < n/4 || versions[8] < n/2 {
+		t.Errorf("answers by version: %v", versions)
+	}
+}
