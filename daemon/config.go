@@ -92,7 +92,7 @@ type PayloadConfig struct {
 // PipelineConfig sizes the workers and their queues.
 type PipelineConfig struct {
 	Workers      int           `toml:"workers"` // 0: one per CPU
-	Queue        int           `toml:"queue"` // messages, split across workers
+	Queue        int           `toml:"queue"`   // messages, split across workers
 	DrainTimeout time.Duration `toml:"drain_timeout"`
 }
 
