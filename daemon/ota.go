@@ -209,6 +209,10 @@ type otaManager struct {
 	verdict chan *guard
 
 	done chan struct{}
+
+	// shadowStarted, when set (tests), is called as the shadow run starts:
+	// a test blocks there to show that predictions go on meanwhile.
+	shadowStarted func()
 }
 
 func newOTA(s *Service) *otaManager {

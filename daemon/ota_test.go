@@ -717,3 +717,56 @@ func TestOTAGuardResumesAndSchemaChange(t *testing.T) {
 	publish(t, c, "linnet/r/features", []byte(`{"id":"z","features":{"a":1,"z":2}}`))
 	preds.waitID(t, "z")
 }
+
+// A shadow run that takes long (blocked here) holds up neither the paho
+// client nor the workers: readings are answered by the old model meanwhile.
+func TestOTASlowShadowRunDoesNotBlock(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	s, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.ota.shadowStarted = func() { close(entered); <-release }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	<-s.Ready()
+	c := testClient(t, m.url(), "ota-slow", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(200, []float32{1, 1, 1}, 0), otaKey))
+	select {
+	case <-entered:
+	case <-time.After(patience):
+		t.Fatal("shadow run not started")
+	}
+	rows := testRows(200, 3)
+	for i, x := range rows {
+		publish(t, c, "linnet/slow/features", readingJSON(i, x, false))
+	}
+	preds.waitIDs(t, len(rows))
+	preds.mu.Lock()
+	for i := range rows {
+		if v := preds.byID[fmt.Sprint(i)][0]["model_version"]; v != 100.0 {
+			t.Errorf("reading %d served by %v during the shadow run", i, v)
+		}
+	}
+	preds.mu.Unlock()
+	close(release)
+	res.expect(t, 200, true, OTAApplied)
+	publish(t, c, "linnet/slow/features", readingJSON(1000, rows[0], false))
+	preds.waitID(t, "1000")
+	preds.mu.Lock()
+	defer preds.mu.Unlock()
+	if v := preds.byID["1000"][0]["model_version"]; v != 200.0 {
+		t.Errorf("after the apply: served by %v", v)
+	}
+}

@@ -73,6 +73,9 @@ func (r *recent) snapshot() ([]string, [][]float32) {
 // / 10, 1e-6). With no reading yet, or readings that lack some of m's
 // features (a schema change), there is nothing to run and m passes.
 func (o *otaManager) shadowRun(m *model.Model) string {
+	if o.shadowStarted != nil {
+		o.shadowStarted()
+	}
 	names, rows := o.rec.snapshot()
 	if len(rows) == 0 {
 		return ""
