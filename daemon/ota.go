@@ -36,9 +36,10 @@ import (
 //     then treated as unsigned; a bad signature from a trusted key id never
 //     passes;
 //  4. its version is newer than the active one; an older one only if the
-//     file carries the rollback flag and a verified signature; a version an
-//     automatic rollback withdrew is refused (the retained message would
-//     otherwise bring it back at every connection);
+//     file carries the rollback flag and a verified signature; a version a
+//     rollback withdrew (automatic, or the version a signed rollback
+//     replaced) is refused: a retained message would otherwise bring it
+//     back at every connection;
 //  5. its features are the serving model's, same names in the same order,
 //     and it is a classifier exactly when the serving model is (positional,
 //     CSV and raw readings depend on the order), unless
@@ -84,7 +85,7 @@ const (
 	OTABadSignature     = "bad_signature"     // a trusted key's id, but the signature fails
 	OTANotNewer         = "not_newer"         // version not above the active one
 	OTARollbackUnsigned = "rollback_unsigned" // older version flagged rollback without a verified signature
-	OTAWithdrawn        = "withdrawn"         // this version was rolled back automatically before
+	OTAWithdrawn        = "withdrawn"         // this version was rolled back before
 	OTASchema           = "schema"            // features or kind differ from the serving model
 	OTAShadow           = "shadow"            // the shadow run found NaN/Inf or absurd outputs
 	OTAStore            = "store"             // the store refused it (e.g. the version exists with other bytes)
@@ -413,7 +414,7 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 		if w, err := o.st.Withdrawn(v); err != nil {
 			return c, OTAStore, err.Error()
 		} else if w {
-			return c, OTAWithdrawn, fmt.Sprintf("version %d was rolled back automatically on this gateway; publish a new version", v)
+			return c, OTAWithdrawn, fmt.Sprintf("version %d was rolled back on this gateway; publish a new version", v)
 		}
 	}
 

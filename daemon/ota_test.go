@@ -329,6 +329,10 @@ func TestOTARejections(t *testing.T) {
 		t.Errorf("rollback not flagged: %v", r)
 	}
 	assertActive(t, d, 100)
+	// The version it rolled back from does not come back.
+	otaPublish(t, c, "linnet/ota/model", good)
+	res.expect(t, 200, false, OTAWithdrawn)
+	assertActive(t, d, 100)
 }
 
 func TestOTAUnsignedAllowed(t *testing.T) {

@@ -28,11 +28,13 @@ var keyWithdrawn = []byte("withdrawn")
 // file without the pointer or the pointer without the file. The version it
 // replaces is pushed on the rollback stack. reason is recorded with the
 // activation. When the version is already stored with other bytes, Install
-// returns ErrVersionExists unless replace is set (a signed rollback carries
-// a flag the stored original lacks). It returns the version that was active
-// before (0 if none). Installing the active version's own bytes again does
-// nothing.
-func (s *Store) Install(file []byte, source, reason string, replace bool) (prev int64, err error) {
+// returns ErrVersionExists, unless rollback is set: a signed rollback
+// carries a flag the stored original lacks, so its bytes replace the
+// stored ones, and the version it replaces is marked withdrawn in the same
+// transaction (see Withdrawn), so no retained copy brings it back. It
+// returns the version that was active before (0 if none). Installing the
+// active version's own bytes again does nothing.
+func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev int64, err error) {
 	m, err := s.check(file)
 	if err != nil {
 		return 0, err
@@ -55,7 +57,7 @@ func (s *Store) Install(file []byte, source, reason string, replace bool) (prev 
 			if err := s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source}); err != nil {
 				return err
 			}
-		case !same && !replace:
+		case !same && !rollback:
 			return fmt.Errorf("%w: version %d", ErrVersionExists, v)
 		case !same:
 			if err := b.Put(u64(v), file); err != nil {
@@ -81,6 +83,11 @@ func (s *Store) Install(file []byte, source, reason string, replace bool) (prev 
 			}
 			if err := tx.Bucket(bucketMeta).Put(keyActive, u64(v)); err != nil {
 				return err
+			}
+			if rollback && prev != 0 {
+				if err := withdraw(tx, prev); err != nil {
+					return err
+				}
 			}
 		}
 		if err := s.addEvent(tx, Event{Action: ActionActivate, Version: v, Previous: prev, Source: source, Reason: reason}); err != nil {
@@ -142,18 +149,8 @@ func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
 		if err := tx.Bucket(bucketMeta).Put(keyActive, u64(target)); err != nil {
 			return err
 		}
-		w, err := readWithdrawn(tx)
-		if err != nil {
+		if err := withdraw(tx, v); err != nil {
 			return err
-		}
-		if !slices.Contains(w, v) {
-			w = append(w, v)
-			if len(w) > maxStack {
-				w = w[len(w)-maxStack:]
-			}
-			if err := writeVersions(tx, keyWithdrawn, w); err != nil {
-				return err
-			}
 		}
 		return s.addEvent(tx, Event{Action: ActionRollback, Version: target, Previous: v, Source: source, Reason: reason})
 	})
@@ -163,8 +160,9 @@ func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
 	return target, nil
 }
 
-// Withdrawn reports whether an automatic rollback withdrew version v (the
-// newest 64 withdrawn versions are remembered).
+// Withdrawn reports whether a rollback (automatic, or a signed rollback
+// file) withdrew version v (the newest 64 withdrawn versions are
+// remembered).
 func (s *Store) Withdrawn(v int64) (bool, error) {
 	var w []int64
 	err := s.view(func(tx *bolt.Tx) error {
@@ -195,6 +193,19 @@ func (s *Store) SaveCheckpointFor(v int64, state []byte) error {
 		}
 		return tx.Bucket(bucketCheckpoints).Put(u64(v), val)
 	})
+}
+
+// withdraw adds v to the withdrawn versions (the newest maxStack kept).
+func withdraw(tx *bolt.Tx, v int64) error {
+	w, err := readWithdrawn(tx)
+	if err != nil || slices.Contains(w, v) {
+		return err
+	}
+	w = append(w, v)
+	if len(w) > maxStack {
+		w = w[len(w)-maxStack:]
+	}
+	return writeVersions(tx, keyWithdrawn, w)
 }
 
 func readWithdrawn(tx *bolt.Tx) ([]int64, error) {

@@ -79,6 +79,9 @@ func TestInstallWithdraw(t *testing.T) {
 	if _, f, err := s.Active(); err != nil || !model.IsRollback(f) {
 		t.Errorf("active after rollback: %v", err)
 	}
+	if w, _ := s.Withdrawn(200); !w {
+		t.Error("a signed rollback did not withdraw the version it replaced")
+	}
 	if err := s.Record(Event{Action: ActionReject, Version: 5, Source: SourceOTA, Reason: "older"}); err != nil {
 		t.Fatal(err)
 	}
