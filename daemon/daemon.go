@@ -382,6 +382,7 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(m.MaxReconnect).
 		SetBinaryWill(s.topic(s.cfg.Topics.Status, ""), s.status("offline"), 1, true).
+		SetCustomOpenConnectionFn(openConn).
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {

@@ -72,7 +72,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	c.MQTT.OpTimeout = 0
 	c.Topics.Prediction = "linnet/out"
 	c.Subscriptions = []Subscription{{Topic: "linnet/#", Format: "xml"}}
-	c.Pipeline.Workers = 0
+	c.Pipeline.Workers = -1
 	c.Metrics.Listen = "0.0.0.0:9464"
 	err := c.Validate()
 	var ce *ConfigError
