@@ -203,6 +203,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.client = paho.NewClient(opts)
+	// OTA hook: routes before Connect; the OTA goroutine stops with ctx
+	// and is waited for before intake closes.
+	if err := s.ota.start(ctx, s.client, st); err != nil {
+		return err
+	}
 	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, func(err error) {
 		s.m.pubErrors.Inc()
 	})
@@ -220,12 +225,6 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	repDone := make(chan struct{})
 	go func() { s.reporter(workCtx); close(repDone) }()
-
-	// OTA hook: routes before Connect; the OTA goroutine stops with ctx
-	// and is waited for before intake closes.
-	if err := s.ota.start(ctx, s.client, st); err != nil {
-		return err
-	}
 
 	// With ConnectRetry the token completes only once connected; OnConnect
 	// subscribes and signals readiness, so nothing waits here.
