@@ -47,8 +47,11 @@ gateways accept although its version is older than their active one.`,
 			if !asJSON {
 				o.OnResult = func(r daemon.PushResult) {
 					verdict := "refused"
-					if r.Accepted {
+					switch {
+					case r.Accepted:
 						verdict = "accepted"
+					case r.Reason == daemon.OTAAlreadyActive:
+						verdict = "unchanged"
 					}
 					fmt.Fprintf(e.stdout, "%s: version %d %s (%s), active %d: %s\n", r.Gateway, *r.Version, verdict, r.Reason, r.Active, r.Detail)
 				}
