@@ -461,7 +461,7 @@ func (o *otaManager) apply(c *candidate, active int64) (string, string) {
 	}
 	o.serve(c.m, v)
 	if prevServing != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
-		slices.Equal(prevServing.schema.features, c.m.Features) {
+		slices.Equal(prevServing.schema.features, c.m.Features) && prevServing.schema.logistic == (c.m.Loss == model.Logistic) {
 		o.guard.set(newGuard(v, active, prevServing.scorer, oldL, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(c.m)))
 	} else {
 		o.guard.set(nil)

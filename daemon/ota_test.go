@@ -774,3 +774,19 @@ func TestOTASlowShadowRunDoesNotBlock(t *testing.T) {
 		t.Errorf("after the apply: served by %v", v)
 	}
 }
+
+// A gateway with an empty store takes its first model over the air.
+func TestOTAFirstModel(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	cfg.Model = ""
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-first", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(100, trueW, trueBias), otaKey))
+	res.expect(t, 100, true, OTAApplied)
+	assertActive(t, d, 100)
+	publish(t, c, "linnet/first/features", readingJSON(1, []float32{1, 2, 3}, false))
+	preds.waitID(t, "1")
+}
