@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -591,6 +592,7 @@ func TestOTASigkillDuringApply(t *testing.T) {
 	cal.Wait()
 	t.Logf("exec to online %v, online to applied result %v", tOn, apply)
 
+	var ons []time.Duration
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	outcome := map[int64]int{}
 	id := 0
@@ -598,14 +600,19 @@ func TestOTASigkillDuringApply(t *testing.T) {
 	for i := 0; i < kills; i++ {
 		data := t.TempDir()
 		// A third of the kills anywhere from exec to a little after the
-		// apply; the others between "online" and a little after the
-		// calibrated result, where the model is checked and installed.
+		// apply; a third around the calibrated moment the daemon went
+		// online (its start-up time varies by a few ms from run to run,
+		// so these straddle the apply); a third after this run's own
+		// "online", within the calibrated time to the result.
 		n := onlines()
 		cmd := start(data)
 		var delay time.Duration
-		if i%3 == 0 {
+		switch i % 3 {
+		case 0:
 			delay = time.Duration(r.Float64() * 1.2 * float64(span))
-		} else {
+		case 1:
+			delay = time.Duration((0.85 + 0.3*r.Float64()) * float64(tOn))
+		case 2:
 			waitOnline(n)
 			delay = time.Duration(r.Float64() * 1.5 * float64(apply))
 		}
@@ -634,8 +641,16 @@ func TestOTASigkillDuringApply(t *testing.T) {
 		}
 		outcome[active]++
 
-		// Restarted, it serves (the old model, or the new one).
+		// Restarted, it serves (the old model, or the new one). Its time
+		// to online refines the estimate the next kills are aimed with
+		// (the calibration run starts colder than the later ones).
+		n = onlines()
+		t1 := time.Now()
 		cmd = start(data)
+		waitOnline(n)
+		ons = append(ons, time.Since(t1))
+		slices.Sort(ons)
+		tOn = ons[len(ons)/2]
 		id++
 		for {
 			publish(t, c, "linnet/kill/features", readingJSON(id, []float32{1, 2, 3}, false))
@@ -668,7 +683,8 @@ func TestOTASigkillDuringApply(t *testing.T) {
 			t.Errorf("kill %d: restarted daemon exited: %v", i, err)
 		}
 	}
-	t.Logf("%d kills: active after the kill: none yet %d, old (100) %d, new (200) %d", kills, outcome[0], outcome[100], outcome[200])
+	t.Logf("%d kills: active after the kill: none yet %d, old (100) %d, new (200) %d; median exec to online %v",
+		kills, outcome[0], outcome[100], outcome[200], tOn)
 }
 
 // A guard interrupted by a restart starts its window again from the
