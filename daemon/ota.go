@@ -32,9 +32,9 @@ import (
 //  1. size under ota.max_bytes (checked before anything else);
 //  2. the file decodes (structure, CRC-32C);
 //  3. its Ed25519 signature verifies with a --trust key; an unsigned file
-//     only with ota.allow_unsigned, and a file signed by an unknown key is
-//     then treated as unsigned; a bad signature from a trusted key id never
-//     passes;
+//     passes only with ota.allow_unsigned; a signature that does not verify
+//     (unknown key, or altered bytes) never passes, since the store would
+//     refuse the file anyway;
 //  4. its version is newer than the active one; an older one only if the
 //     file carries the rollback flag and a verified signature; a version a
 //     rollback withdrew (automatic, or the version a signed rollback
@@ -386,8 +386,6 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 		switch {
 		case err == nil:
 			verified = true
-		case errors.Is(err, model.ErrUntrustedKey) && o.cfg.AllowUnsigned:
-			// No weaker than an unsigned file, which is allowed.
 		case errors.Is(err, model.ErrUntrustedKey):
 			return c, OTAUntrustedKey, fmt.Sprintf("signed by key %s, not among the %d trusted", model.SignerID(file), len(o.keys))
 		case errors.Is(err, model.ErrBadSignature):

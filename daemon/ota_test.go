@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -346,6 +347,8 @@ func TestOTAUnsignedAllowed(t *testing.T) {
 	rb, _ := model.MarkRollback(lnm(t, linModel(50, trueW, trueBias), nil))
 	otaPublish(t, c, "linnet/gw-test/ota/model", rb)
 	res.expect(t, 50, false, OTARollbackUnsigned)
+	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, trueW, trueBias), otherKey))
+	res.expect(t, 300, false, OTAUntrustedKey)
 	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, trueW, trueBias), nil))
 	res.expect(t, 300, true, OTAApplied)
 	assertActive(t, d, 300)
@@ -631,7 +634,7 @@ func TestOTASigkillDuringApply(t *testing.T) {
 				if err := model.Verify(file, []ed25519.PublicKey{pub}); err != nil {
 					t.Errorf("kill %d: active model does not verify: %v", i, err)
 				}
-			} else if err != store.ErrNoActive {
+			} else if !errors.Is(err, store.ErrNoActive) {
 				t.Errorf("kill %d: active: %v", i, err)
 			}
 			st.Close()
