@@ -399,6 +399,8 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 
 	v := m.Version
 	switch {
+	case v <= 0:
+		return c, OTAMalformed, fmt.Sprintf("model version %d is not positive", v)
 	case v == active:
 		if cur, err := o.st.Get(v); err == nil && string(cur) == string(file) {
 			return c, OTAAlreadyActive, fmt.Sprintf("version %d is already active", v)
