@@ -809,3 +809,50 @@ func TestOTAFirstModel(t *testing.T) {
 	publish(t, c, "linnet/first/features", readingJSON(1, []float32{1, 2, 3}, false))
 	preds.waitID(t, "1")
 }
+
+func TestRecentReadings(t *testing.T) {
+	r := recent{limit: 4}
+	sc := newSchema([]string{"a", "b"}, false)
+	mk := func(vs ...float32) []reading {
+		rs := make([]reading, len(vs))
+		for i, v := range vs {
+			rs[i].x = []float32{v, -v}
+		}
+		return rs
+	}
+	r.add(sc, mk(1, 2, 3))
+	r.add(sc, mk(4, 5, 6, 7, 8, 9)) // wraps; only the newest 4 stay
+	names, rows := r.snapshot()
+	got := map[float32]bool{}
+	for _, x := range rows {
+		got[x[0]] = true
+	}
+	if len(names) != 2 || len(rows) != 4 || !got[6] || !got[7] || !got[8] || !got[9] {
+		t.Errorf("rows %v", rows)
+	}
+	rows[0][0] = 100 // a copy
+	if _, again := r.snapshot(); again[0][0] == 100 {
+		t.Error("snapshot shares memory")
+	}
+	// Another schema starts over; the same names under a new pointer do not.
+	r.add(newSchema([]string{"a", "b"}, false), mk(10))
+	if _, rows := r.snapshot(); len(rows) != 4 {
+		t.Errorf("same names: %d rows", len(rows))
+	}
+	r.add(newSchema([]string{"a", "c"}, false), mk(11))
+	if names, rows := r.snapshot(); len(rows) != 1 || names[1] != "c" {
+		t.Errorf("new schema: %v %v", names, rows)
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	s := &Service{cfg: Default(), ota: &otaManager{cfg: defaultOTA()}}
+	s.ota.rec.limit = 256
+	sv := newServing(newFake())
+	rs := []reading{{x: []float32{1, 2, 3}}}
+	preds := []float32{0}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.observe(sv, rs, preds)
+	}
+}

@@ -44,6 +44,9 @@ func (r *recent) add(sc *schema, rs []reading) {
 		}
 		r.schema = sc
 	}
+	if len(rs) > r.size {
+		rs = rs[len(rs)-r.size:] // a big batch: only its tail stays anyway
+	}
 	for i := range rs {
 		if len(r.rows) < r.size {
 			r.rows = append(r.rows, slices.Clone(rs[i].x))
