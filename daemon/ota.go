@@ -63,7 +63,10 @@ import (
 // Every other decision is published on ota.result_topic as
 // {"version":..,"accepted":bool,"reason":..,"detail":..,...}, counted in
 // linnet_ota_results_total{reason} and recorded in the store's history
-// (reject events, or the activation / rollback itself).
+// (reject events, or the activation / rollback itself). Refusals are
+// recorded 20 at once, then one per 6 s: past that a flood of bad files is
+// still published and counted (linnet_ota_unrecorded_total) but does not
+// become a flood of store commits.
 //
 // Guarded rollout (rollout.go): after a switch from an earlier version with
 // the same schema, the labelled readings of the next ota.guard_window
@@ -195,9 +198,11 @@ type otaManager struct {
 	cfg OTAConfig
 	log *slog.Logger
 
-	keys    []ed25519.PublicKey
-	st      *store.Store
-	results *prometheus.CounterVec
+	keys       []ed25519.PublicKey
+	st         *store.Store
+	results    *prometheus.CounterVec
+	unrecorded prometheus.Counter
+	recBudget  budget // OTA goroutine only
 
 	mu      sync.Mutex
 	pending map[string]otaMsg
@@ -225,7 +230,10 @@ func newOTA(s *Service) *otaManager {
 	o.rec.limit = o.cfg.ShadowReadings
 	o.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_ota_results_total",
 		Help: "Over-the-air model decisions, by reason (applied, rejections, automatic rollbacks)."}, []string{"reason"})
-	s.m.reg.MustRegister(o.results)
+	o.unrecorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_ota_unrecorded_total",
+		Help: "OTA refusals published and counted but not written to the store's history (rate limit: each record is a commit, two fsyncs)."})
+	o.recBudget = budget{capacity: 20, every: 6 * time.Second}
+	s.m.reg.MustRegister(o.results, o.unrecorded)
 	for _, r := range OTAReasons {
 		o.results.WithLabelValues(r)
 	}
@@ -509,9 +517,13 @@ func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail s
 	if res.Version != nil {
 		v = *res.Version
 	}
-	switch reason {
-	case OTAApplied, OTARolledBack, OTAAlreadyActive, OTAGuardPassed:
+	switch {
+	case reason == OTAApplied || reason == OTARolledBack || reason == OTAAlreadyActive || reason == OTAGuardPassed:
 		// The store recorded the change itself, or nothing changed.
+	case !o.recBudget.take(time.Now()):
+		// A flood of bad files must not turn into a flood of commits
+		// (two fsyncs each, on flash).
+		o.unrecorded.Inc()
 	default:
 		if err := o.st.Record(store.Event{Action: store.ActionReject, Version: v, Source: store.SourceOTA,
 			Reason: reason + ": " + clipDetail(detail)}); err != nil {
@@ -594,4 +606,27 @@ func (s *Service) maxPacket() int {
 		n = max(n, s.cfg.OTA.MaxBytes)
 	}
 	return n + 64<<10
+}
+
+// budget is a token bucket: capacity records at once, then one per every.
+type budget struct {
+	capacity int
+	every    time.Duration
+	tokens   int
+	last     time.Time
+}
+
+func (b *budget) take(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens, b.last = b.capacity, now
+	}
+	if n := int(now.Sub(b.last) / b.every); n > 0 {
+		b.tokens = min(b.capacity, b.tokens+n)
+		b.last = b.last.Add(time.Duration(n) * b.every)
+	}
+	if b.tokens == 0 {
+		return false
+	}
+	b.tokens--
+	return true
 }

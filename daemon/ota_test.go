@@ -856,3 +856,28 @@ func BenchmarkObserve(b *testing.B) {
 		s.observe(sv, rs, preds)
 	}
 }
+
+func TestRecordBudget(t *testing.T) {
+	b := budget{capacity: 3, every: time.Second}
+	t0 := time.Unix(1000, 0)
+	got := 0
+	for i := 0; i < 10; i++ {
+		if b.take(t0) {
+			got++
+		}
+	}
+	if got != 3 {
+		t.Errorf("burst %d, want 3", got)
+	}
+	if b.take(t0.Add(999*time.Millisecond)) || !b.take(t0.Add(time.Second)) || b.take(t0.Add(1500*time.Millisecond)) {
+		t.Error("refill not one per second")
+	}
+	for i := 0; i < 3; i++ {
+		if !b.take(t0.Add(time.Hour)) {
+			t.Fatal("not refilled to capacity")
+		}
+	}
+	if b.take(t0.Add(time.Hour)) {
+		t.Error("refilled beyond capacity")
+	}
+}
