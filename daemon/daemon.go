@@ -49,6 +49,9 @@ type Service struct {
 	metricsAddr string
 	brokerURL   string
 
+	processed atomic.Int64 // messages the workers finished, for the watchdog
+	lastBeat  int64        // processed at the last watchdog tick, housekeeping only
+
 	ota *otaManager // over-the-air updates (ota.go)
 }
 
@@ -97,6 +100,11 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 			return 0
 		}
 		return float64(s.pub.inflight.Load())
+	}, func() float64 {
+		if s.pub == nil {
+			return 0
+		}
+		return float64(s.pub.retries.Load())
 	})
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
@@ -189,6 +197,15 @@ func (s *Service) Run(ctx context.Context) error {
 		s.brokerURL = "tcp://" + cfg.MQTT.Embedded
 		s.log.Info("embedded broker listening", "addr", cfg.MQTT.Embedded)
 	}
+
+	opts, err := s.clientOptions()
+	if err != nil {
+		return err
+	}
+	s.client = paho.NewClient(opts)
+	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
+		s.m.pubErrors.Inc()
+	})
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -197,20 +214,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.metricsAddr = ln.Addr().String()
 		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
 	}
-
-	opts, err := s.clientOptions()
-	if err != nil {
-		return err
-	}
-	s.client = paho.NewClient(opts)
 	// OTA hook: routes before Connect; the OTA goroutine stops with ctx
-	// and is waited for before intake closes.
+	// and is waited for before intake closes. After the last error return,
+	// so that one leaves nothing running.
 	if err := s.ota.start(ctx, s.client, st); err != nil {
 		return err
 	}
-	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, func(err error) {
-		s.m.pubErrors.Inc()
-	})
 	ackStop, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
 	ackDone := make(chan struct{})
@@ -344,11 +353,17 @@ func (s *Service) housekeep(ctx context.Context) {
 	}
 }
 
-// healthyWorkers reports whether the pipeline moves: a queue that is full
-// means the workers are stuck (or the broker is away and the in-flight
-// bound is reached, which a restart would not cure either, so the watchdog
-// only fires on a wedged process).
-func (s *Service) healthyWorkers() bool { return true }
+// healthyWorkers reports whether the pipeline moves: it is wedged when,
+// while connected, messages wait in the queues and no worker finished one
+// since the last watchdog tick. Then the watchdog ping is withheld and
+// systemd restarts the service. (While the broker is away the workers may
+// wait on the in-flight bound; that is not counted as wedged.)
+func (s *Service) healthyWorkers() bool {
+	done := s.processed.Load()
+	moved := done != s.lastBeat
+	s.lastBeat = done
+	return moved || s.queueDepth() == 0 || !s.connected.Load()
+}
 
 func (s *Service) health() error {
 	var p []string
@@ -562,6 +577,7 @@ func (s *Service) worker(ctx context.Context, q <-chan job) {
 			continue // drain deadline passed: drop what is left
 		}
 		buf = s.process(ctx, j, buf[:0])
+		s.processed.Add(1)
 	}
 }
 

@@ -186,6 +186,7 @@ func testConfig(t *testing.T, url string) *Config {
 	c.Metrics.Listen = "127.0.0.1:0"
 	c.Pipeline.Workers = 2
 	c.Learning.CheckpointInterval = time.Hour
+	c.MQTT.OpTimeout = 2 * time.Second
 	return c
 }
 
@@ -339,9 +340,9 @@ func publish(t *testing.T, c paho.Client, topic string, payload []byte) {
 // counts summarises a daemon's counters for failure messages.
 func (d *runningDaemon) counts() string {
 	m := d.s.m
-	s := fmt.Sprintf("in=%v predictions=%v pub_errors=%v reconnects=%v inflight=%v queue=%v",
+	s := fmt.Sprintf("in=%v predictions=%v pub_errors=%v reconnects=%v inflight=%v retries=%v queue=%v",
 		testutil.ToFloat64(m.in), testutil.ToFloat64(m.predictions), testutil.ToFloat64(m.pubErrors),
-		testutil.ToFloat64(m.reconnects), d.s.pub.inflight.Load(), d.s.queueDepth())
+		testutil.ToFloat64(m.reconnects), d.s.pub.inflight.Load(), d.s.pub.retries.Load(), d.s.queueDepth())
 	for _, r := range Reasons {
 		if v := testutil.ToFloat64(m.rejected.WithLabelValues(r)); v > 0 {
 			s += fmt.Sprintf(" %s=%v", r, v)
@@ -384,6 +385,44 @@ func (c *collector) waitID(t *testing.T, id string) {
 		case <-c.cond:
 		case <-deadline:
 			t.Fatalf("no message with id %q", id)
+		}
+	}
+}
+
+// waitReconnected waits until the daemon connected again after its first
+// connection and subscribed.
+func (d *runningDaemon) waitReconnected(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		if d.s.connects.Load() >= 2 && d.s.connected.Load() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("daemon did not reconnect: %s", d.counts())
+}
+
+// waitIDSet waits until every id in ids arrived.
+func (c *collector) waitIDSet(t *testing.T, ids map[int]bool) {
+	t.Helper()
+	deadline := time.After(patience)
+	for {
+		c.mu.Lock()
+		missing := 0
+		for id := range ids {
+			if len(c.byID[fmt.Sprint(id)]) == 0 {
+				missing++
+			}
+		}
+		c.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		select {
+		case <-c.cond:
+		case <-deadline:
+			t.Fatalf("%d readings got no prediction", missing)
 		}
 	}
 }

@@ -34,7 +34,7 @@ type metrics struct {
 	swaps       prometheus.Counter
 }
 
-func newMetrics(queueDepth, queueCap, inflight func() float64) *metrics {
+func newMetrics(queueDepth, queueCap, inflight, retries func() float64) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.in = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_messages_in_total", Help: "MQTT messages received on the input subscriptions."})
@@ -63,6 +63,7 @@ func newMetrics(queueDepth, queueCap, inflight func() float64) *metrics {
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_depth", Help: "Messages waiting for a worker."}, queueDepth))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_capacity", Help: "Messages the intake queues hold before dropping."}, queueCap))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_mqtt_inflight", Help: "Outgoing publishes not yet acknowledged by the broker (bounded by mqtt.max_inflight)."}, inflight))
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_publish_retries_total", Help: "QoS 1 publishes sent again after op_timeout without an acknowledgement while connected."}, retries))
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

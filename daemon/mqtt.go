@@ -87,17 +87,32 @@ var errTimeout = errors.New("no answer from the broker in time")
 // takes a slot before Publish; one acker goroutine frees slots in order as
 // tokens complete. When all slots are taken, workers wait, the intake
 // queue fills, and the queue-full policy applies.
+//
+// A QoS>0 token that has not completed after retryAfter while the client
+// is connected is published again: across a broker restart paho can lose
+// track of a message that was in flight (its token never completes and the
+// message is never resent). The copy is a duplicate at worst, which the
+// consumer removes by id; a lost prediction it cannot recover.
 type publisher struct {
-	c        paho.Client
-	qos      byte
-	slots    chan struct{}
-	tokens   chan paho.Token
-	inflight atomic.Int64
-	onErr    func(error)
+	c          paho.Client
+	qos        byte
+	retryAfter time.Duration
+	slots      chan struct{}
+	tokens     chan pending
+	inflight   atomic.Int64
+	retries    atomic.Int64
+	onErr      func(error)
 }
 
-func newPublisher(c paho.Client, qos byte, max int, onErr func(error)) *publisher {
-	return &publisher{c: c, qos: qos, slots: make(chan struct{}, max), tokens: make(chan paho.Token, max), onErr: onErr}
+type pending struct {
+	t        paho.Token
+	topic    string
+	retained bool
+	payload  []byte
+}
+
+func newPublisher(c paho.Client, qos byte, max int, retryAfter time.Duration, onErr func(error)) *publisher {
+	return &publisher{c: c, qos: qos, retryAfter: retryAfter, slots: make(chan struct{}, max), tokens: make(chan pending, max), onErr: onErr}
 }
 
 // publish queues one message; it waits only for a free slot, and gives up
@@ -109,21 +124,35 @@ func (p *publisher) publish(ctx context.Context, topic string, retained bool, pa
 		return ctx.Err()
 	}
 	p.inflight.Add(1)
-	p.tokens <- p.c.Publish(topic, p.qos, retained, payload)
+	p.tokens <- pending{t: p.c.Publish(topic, p.qos, retained, payload), topic: topic, retained: retained, payload: payload}
 	return nil
 }
 
 // ack frees slots as tokens complete, until tokens is closed and empty or
 // stop ends (the shutdown deadline: remaining ones are counted as errors).
 func (p *publisher) ack(stop context.Context) {
-	for t := range p.tokens {
-		select {
-		case <-t.Done():
-			if err := t.Error(); err != nil {
-				p.onErr(err)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for pd := range p.tokens {
+		t := pd.t
+	wait:
+		for {
+			timer.Reset(p.retryAfter)
+			select {
+			case <-t.Done():
+				if err := t.Error(); err != nil {
+					p.onErr(err)
+				}
+				break wait
+			case <-timer.C:
+				if p.qos > 0 && p.c.IsConnectionOpen() {
+					p.retries.Add(1)
+					t = p.c.Publish(pd.topic, p.qos, pd.retained, pd.payload)
+				}
+			case <-stop.Done():
+				p.onErr(fmt.Errorf("publish abandoned at shutdown"))
+				break wait
 			}
-		case <-stop.Done():
-			p.onErr(fmt.Errorf("publish abandoned at shutdown"))
 		}
 		p.inflight.Add(-1)
 		<-p.slots

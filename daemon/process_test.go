@@ -286,6 +286,29 @@ requantize_every = 50
 		t.Errorf("updates after restart %v, want 50", got)
 	}
 	t.Logf("progressive loss before the kill %.4g, resumed status %v", lossBefore, st["progressive_loss"])
+
+	// SIGTERM: the ordered shutdown checkpoints, publishes offline and
+	// exits 0; the next start resumes with nothing lost.
+	status.mu.Lock()
+	before := len(status.all)
+	status.mu.Unlock()
+	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p2.log)
+	}
+	if !strings.Contains(p2.log.String(), "stopped") {
+		t.Errorf("no orderly stop in the log:\n%s", p2.log)
+	}
+	waitStatus(t, status, func(s map[string]any) bool { return s["state"] == "offline" && len(status.all) > before })
+	startProc(t, cfgPath)
+	st = waitStatus(t, status, func(s map[string]any) bool {
+		return s["state"] == "online" && len(status.all) > before+1
+	})
+	if st["updates"] != 200.0+50 { // 200 from the checkpoint, 50 learned since
+		t.Errorf("after SIGTERM and restart the learner has %v updates, want 250", st["updates"])
+	}
 }
 
 // waitStatus waits for a status message that ok accepts and returns it.

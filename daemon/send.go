@@ -209,7 +209,7 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 	c.AddRoute(cfg.Errors, onErr)
 
 	topic := strings.ReplaceAll(cfg.Features, "{device}", cfg.Device)
-	pub := newPublisher(c, byte(m.QoS), cfg.Window, func(error) {})
+	pub := newPublisher(c, byte(m.QoS), cfg.Window, m.OpTimeout, func(error) {})
 	ackCtx, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
 	acked := make(chan struct{})

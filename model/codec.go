@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -34,7 +36,10 @@ import (
 //	  scaling                               uint8: 0 identity (Mean 0, Std 1,
 //	                                        not stored), 1 stored in the payload
 //	  feature count n                       uint32
-//	  feature names                         str x n
+//	  naming                                uint8: 0 listed, 1 generated
+//	  feature names (naming 0)              str x n
+//	  name prefix (naming 1)                str: feature i is prefix+i in
+//	                                        decimal (wide hashed models)
 //	  metric count                          uint32
 //	  metrics, sorted by name               (str, float64) x count
 //	payload  P bytes
@@ -74,6 +79,9 @@ const (
 
 	scalingIdentity = 0
 	scalingStored   = 1
+
+	namesListed    = 0
+	namesGenerated = 1
 )
 
 var (
@@ -112,8 +120,14 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		meta = append(meta, scalingStored)
 	}
 	meta = binary.LittleEndian.AppendUint32(meta, uint32(n))
-	for _, f := range m.Features {
-		meta = appendStr(meta, f)
+	if prefix, ok := generatedPrefix(m.Features); ok {
+		meta = append(meta, namesGenerated)
+		meta = appendStr(meta, prefix)
+	} else {
+		meta = append(meta, namesListed)
+		for _, f := range m.Features {
+			meta = appendStr(meta, f)
+		}
 	}
 	keys := make([]string, 0, len(m.Metrics))
 	for k := range m.Metrics {
@@ -160,14 +174,44 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	return out, nil
 }
 
+// generatedPrefix reports whether names are prefix+"0", prefix+"1", ... and
+// returns the prefix: a wide model's names then cost a few bytes, not a few
+// bytes per feature, and the file shrinks with its weights.
+func generatedPrefix(names []string) (string, bool) {
+	if len(names) == 0 || !strings.HasSuffix(names[0], "0") {
+		return "", false
+	}
+	prefix := names[0][:len(names[0])-1]
+	var buf [20]byte
+	for i, f := range names {
+		d := strconv.AppendInt(buf[:0], int64(i), 10)
+		if len(f) != len(prefix)+len(d) || !strings.HasPrefix(f, prefix) || f[len(prefix):] != string(d) {
+			return "", false
+		}
+	}
+	return prefix, true
+}
+
+// generateNames returns prefix+"0" ... prefix+(n-1).
+func generateNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = prefix + strconv.Itoa(i)
+	}
+	return names
+}
+
 // payloadSize is the number of payload bytes m encodes to.
 func (m *Model) payloadSize(identity bool) int {
-	n := len(m.Features)
+	return payloadSize(m.Scheme, len(m.Features), identity)
+}
+
+func payloadSize(scheme Scheme, n int, identity bool) int {
 	s := 4
 	if !identity {
 		s += 8 * n
 	}
-	return s + weightBytes(m.Scheme, n)
+	return s + weightBytes(scheme, n)
 }
 
 // weightBytes is the size of n weights stored with scheme s.
@@ -485,12 +529,27 @@ func decodeV1(b []byte, l layout) (*Model, error) {
 	if mr.err == nil && scaling != scalingIdentity && scaling != scalingStored {
 		mr.fail("unknown scaling kind %d", scaling)
 	}
-	n := mr.count(MaxFeatures, 2, "features")
-	if mr.err == nil {
+	// A listed name takes at least 2 bytes, which bounds n by the metadata
+	// left; generated names are bounded by the payload check below, before
+	// they are made.
+	n := mr.count(MaxFeatures, 0, "features")
+	naming := mr.u8("naming kind")
+	var prefix string
+	switch {
+	case mr.err != nil:
+	case naming == namesListed:
+		if uint64(n)*2 > uint64(len(mr.b)-mr.off) {
+			mr.fail("%d feature names cannot fit in the %d bytes left", n, len(mr.b)-mr.off)
+			break
+		}
 		m.Features = make([]string, n)
 		for i := range m.Features {
 			m.Features[i] = mr.str("feature name")
 		}
+	case naming == namesGenerated:
+		prefix = mr.str("feature name prefix")
+	default:
+		mr.fail("unknown naming kind %d", naming)
 	}
 	if k := mr.count(maxMetrics, 10, "metrics"); mr.err == nil && k > 0 {
 		m.Metrics = make(map[string]float64, k)
@@ -515,8 +574,11 @@ func decodeV1(b []byte, l layout) (*Model, error) {
 	// before allocating any of it.
 	pr := &reader{b: b[l.pay:l.crc], base: l.pay}
 	identity := scaling == scalingIdentity
-	if want := m.payloadSize(identity); want != len(pr.b) {
+	if want := payloadSize(m.Scheme, n, identity); want != len(pr.b) {
 		return nil, &FormatError{l.pay, fmt.Sprintf("payload is %d bytes, %d %s features need %d", len(pr.b), n, m.Scheme, want)}
+	}
+	if naming == namesGenerated {
+		m.Features = generateNames(prefix, n)
 	}
 	m.Bias = pr.f32("bias")
 	if identity {
@@ -570,9 +632,13 @@ func decodeV1(b []byte, l layout) (*Model, error) {
 // scheme s (add 76 for a signature), without encoding it.
 func (m *Model) FileSize(s Scheme) int {
 	size := headerSize + crcSize
-	size += 8*3 + 2 + len(m.Target) + 2 + len(m.Loss) + 4 + 2 + len(s) + 2 + 1 + 4
-	for _, f := range m.Features {
-		size += 2 + len(f)
+	size += 8*3 + 2 + len(m.Target) + 2 + len(m.Loss) + 4 + 2 + len(s) + 2 + 1 + 4 + 1
+	if prefix, ok := generatedPrefix(m.Features); ok {
+		size += 2 + len(prefix)
+	} else {
+		for _, f := range m.Features {
+			size += 2 + len(f)
+		}
 	}
 	size += 4
 	for k := range m.Metrics {
@@ -610,6 +676,9 @@ func ReadFile(path string) (*Model, []byte, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxFileSize {
+		return nil, nil, fmt.Errorf("read model %q: %w: %d bytes, limit %d", path, ErrTooLarge, st.Size(), MaxFileSize)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("read model %q: %w", path, err)

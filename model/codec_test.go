@@ -165,13 +165,25 @@ func TestIdentityScalingOmitted(t *testing.T) {
 	}
 }
 
-// TestFileSizes reports the file size of each scheme for a wide model with
-// and without stored scaling; the weights section must shrink about 3.6x
-// (q8) and 6.4x (q4).
+// TestFileSizes reports the file size of each scheme: for a 13-feature
+// sensor model (names, scaling and metadata dominate) and for 4096- and
+// 65536-wide hashed models (generated names, no scaling), where the file
+// shrinks with its weights. The weights section alone shrinks 3.56x (q8)
+// and 6.4x (q4).
 func TestFileSizes(t *testing.T) {
-	for _, identity := range []bool{false, true} {
-		m := testModel(4096, Squared, 5)
-		if identity {
+	for _, c := range []struct {
+		n      int
+		hashed bool
+		q8, q4 float64 // minimum f32/q8 and f32/q4 ratios
+	}{
+		{13, false, 1.0, 1.0},
+		{4096, false, 1.15, 1.2},
+		{4096, true, 3.4, 6.0},
+		{65536, true, 3.5, 6.3},
+	} {
+		m := testModel(c.n, Squared, 5)
+		if c.hashed {
+			m.Features = generateNames("h", c.n)
 			for i := range m.Mean {
 				m.Mean[i], m.Std[i] = 0, 1
 			}
@@ -179,12 +191,43 @@ func TestFileSizes(t *testing.T) {
 		f := len(mustMarshal(t, m))
 		q8 := len(mustMarshal(t, mustQuantize(t, m, Q8)))
 		q4 := len(mustMarshal(t, mustQuantize(t, m, Q4)))
-		t.Logf("4096 features, identity scaling %v: f32 %d B, q8 %d B (%.2fx), q4 %d B (%.2fx); weights alone %.2fx, %.2fx",
-			identity, f, q8, float64(f)/float64(q8), q4, float64(f)/float64(q4),
-			4*4096/float64(weightBytes(Q8, 4096)), 4*4096/float64(weightBytes(Q4, 4096)))
+		r8, r4 := float64(f)/float64(q8), float64(f)/float64(q4)
+		t.Logf("%5d features, hashed %-5v: f32 %7d B, q8 %7d B (%.2fx), q4 %7d B (%.2fx)", c.n, c.hashed, f, q8, r8, q4, r4)
+		if r8 < c.q8 || r4 < c.q4 {
+			t.Errorf("%d features: ratios %.2f, %.2f below %.2f, %.2f", c.n, r8, r4, c.q8, c.q4)
+		}
 		// "f32" is one byte longer than "q8" and "q4" in the metadata.
-		if w := 4*4096 + 1; f-q8 != w-weightBytes(Q8, 4096) || f-q4 != w-weightBytes(Q4, 4096) {
-			t.Errorf("size differences %d, %d are not the weight sections' %d, %d", f-q8, f-q4, w-weightBytes(Q8, 4096), w-weightBytes(Q4, 4096))
+		if w := 4*c.n + 1; f-q8 != w-weightBytes(Q8, c.n) || f-q4 != w-weightBytes(Q4, c.n) {
+			t.Errorf("size differences %d, %d are not the weight sections' %d, %d", f-q8, f-q4, w-weightBytes(Q8, c.n), w-weightBytes(Q4, c.n))
+		}
+	}
+}
+
+func TestGeneratedNames(t *testing.T) {
+	for _, c := range []struct {
+		names []string
+		ok    bool
+	}{
+		{[]string{"f0", "f1", "f2"}, true},
+		{[]string{"0", "1"}, true},
+		{generateNames("x_", 1000), true},
+		{[]string{"f0", "f2"}, false},
+		{[]string{"f0", "f01"}, false},
+		{[]string{"f1"}, false},
+		{[]string{"a", "b"}, false},
+	} {
+		_, ok := generatedPrefix(c.names)
+		if ok != c.ok {
+			t.Errorf("%v: generated %v", c.names, ok)
+		}
+		if !ok {
+			continue
+		}
+		m := testModel(len(c.names), Squared, 1)
+		m.Features = c.names
+		got, err := Decode(mustMarshal(t, m))
+		if err != nil || !reflect.DeepEqual(got.Features, c.names) {
+			t.Errorf("%v: round trip %v %v", c.names, got, err)
 		}
 	}
 }

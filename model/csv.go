@@ -40,6 +40,8 @@ type CSVOptions struct {
 	// value in a column that is read, instead of failing; Dropped counts
 	// them.
 	DropNonFinite bool
+	// Binary requires the target to be 0 or 1 (a logistic model's label).
+	Binary bool
 }
 
 // CSVReader streams rows of numbers from a CSV file with a header line.
@@ -63,7 +65,6 @@ type CSVReader struct {
 	line     int // the line last returned
 	dropped  int64
 	bytes    int64 // bytes consumed
-	fieldBuf [][]byte
 }
 
 const (
@@ -94,7 +95,7 @@ func (c *CSVReader) readHeader() error {
 		if err != nil {
 			return err
 		}
-		if len(bytes.TrimSpace(l)) > 0 {
+		if !isBlank(l) {
 			line = l
 			break
 		}
@@ -150,7 +151,6 @@ func (c *CSVReader) readHeader() error {
 			c.features = append(c.features, name)
 		}
 	}
-	c.fieldBuf = make([][]byte, 0, len(fields))
 	return nil
 }
 
@@ -201,17 +201,24 @@ func (c *CSVReader) Next(x []float32) (y float32, err error) {
 		if isBlank(line) {
 			continue
 		}
-		c.fieldBuf = splitFields(line, c.fieldBuf[:0])
-		if len(c.fieldBuf) != len(c.cols) {
-			return 0, &CSVError{Line: c.line, Reason: fmt.Sprintf("has %d fields, the header has %d", len(c.fieldBuf), len(c.cols))}
-		}
+		// One pass over the line: each field is parsed as it is found,
+		// with no per-field slices (see scanField).
 		drop := false
-		for i, f := range c.fieldBuf {
-			k := c.cols[i]
+		pos := 0
+		for i, k := range c.cols {
+			if pos > len(line) {
+				return 0, c.fieldCountError(line)
+			}
 			if k == colSkip {
+				j := bytes.IndexByte(line[pos:], ',')
+				if j < 0 {
+					j = len(line) - pos
+				}
+				pos += j + 1
 				continue
 			}
-			v, reason := parseField(f)
+			v, end, reason := scanField(line, pos)
+			pos = end + 1
 			if reason == "" && (math.IsNaN(float64(v)) || math.IsInf(float64(v), 0)) {
 				reason = "not a finite number"
 			}
@@ -223,10 +230,16 @@ func (c *CSVReader) Next(x []float32) (y float32, err error) {
 				return 0, &CSVError{Line: c.line, Column: i + 1, Name: c.header[i], Reason: reason}
 			}
 			if k == colTarget {
+				if c.opt.Binary && v != 0 && v != 1 {
+					return 0, &CSVError{Line: c.line, Column: i + 1, Name: c.header[i], Reason: fmt.Sprintf("a logistic target must be 0 or 1, not %v", v)}
+				}
 				y = v
 			} else {
 				x[k] = v
 			}
+		}
+		if (!drop && pos <= len(line)) || (drop && bytes.Count(line, []byte{','})+1 != len(c.cols)) {
+			return 0, c.fieldCountError(line)
 		}
 		if drop {
 			c.dropped++
@@ -234,6 +247,62 @@ func (c *CSVReader) Next(x []float32) (y float32, err error) {
 		}
 		return y, nil
 	}
+}
+
+func (c *CSVReader) fieldCountError(line []byte) error {
+	n := bytes.Count(line, []byte{','}) + 1
+	return &CSVError{Line: c.line, Reason: fmt.Sprintf("has %d fields, the header has %d", n, len(c.cols))}
+}
+
+// scanField parses the field of line that starts at pos and returns its
+// value, the index of the comma that ends it (or len(line)), and a reason
+// if it is not a number. Plain decimals are parsed in the same pass that
+// finds the comma; anything else (spaces, quotes, exponents, long
+// mantissas) goes to parseField.
+func scanField(line []byte, pos int) (float32, int, string) {
+	i := pos
+	neg := false
+	if i < len(line) && (line[i] == '-' || line[i] == '+') {
+		neg = line[i] == '-'
+		i++
+	}
+	var m uint32
+	digits, frac := 0, -1
+	for ; i < len(line); i++ {
+		ch := line[i]
+		if d := ch - '0'; d <= 9 {
+			m = m*10 + uint32(d)
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+			if m >= 1<<24 {
+				break
+			}
+			continue
+		}
+		if ch == '.' && frac < 0 {
+			frac = 0
+			continue
+		}
+		break
+	}
+	if digits > 0 && m < 1<<24 && frac <= 10 && (i == len(line) || line[i] == ',') {
+		v := float32(m)
+		if frac > 0 {
+			v /= pow10f32[frac]
+		}
+		if neg {
+			v = -v
+		}
+		return v, i, ""
+	}
+	end := len(line)
+	if j := bytes.IndexByte(line[pos:], ','); j >= 0 {
+		end = pos + j
+	}
+	v, reason := parseField(line[pos:end])
+	return v, end, reason
 }
 
 func isBlank(b []byte) bool {

@@ -67,6 +67,7 @@ func TestCSVErrors(t *testing.T) {
 		{"a,y\n1,2\n,1\n", CSVOptions{Target: "y"}, 3, 1, "a", "empty"},
 		{"a,y\n1,2\n\n1,2,3\n", CSVOptions{Target: "y"}, 4, 0, "", "3 fields"},
 		{"a,,y\n", CSVOptions{}, 1, 2, "", "empty column name"},
+		{"a,y\n1,0\n1,1\n2,0.5\n", CSVOptions{Target: "y", Binary: true}, 4, 2, "y", "0 or 1"},
 		{"a,a\n", CSVOptions{}, 1, 2, "a", "duplicate"},
 	} {
 		_, err := readAll(t, c.text, c.opt)
@@ -110,9 +111,9 @@ func TestCSVDropNonFinite(t *testing.T) {
 }
 
 func TestCSVResetAndLongLines(t *testing.T) {
-	// A line longer than the reader's buffer.
+	// A line longer than the reader's 256 KiB buffer.
 	var b strings.Builder
-	n := 200000
+	n := 100000
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
@@ -177,28 +178,84 @@ func TestParseFieldMatchesStrconv(t *testing.T) {
 	}
 }
 
+// refRows parses data the simple way, line by line and field by field
+// with parseField: the reference the streaming reader must agree with.
+// It returns the rows after the header, or ok=false where a row is bad.
+func refRows(data []byte, cols int, drop bool) (rows [][]float32, ok bool) {
+	lines := strings.Split(string(data), "\n")
+	header := true
+	for _, l := range lines {
+		l = strings.TrimSuffix(l, "\r")
+		if isBlank([]byte(l)) {
+			continue
+		}
+		if header {
+			header = false
+			continue
+		}
+		fields := strings.Split(l, ",")
+		if len(fields) != cols {
+			return rows, false
+		}
+		row := make([]float32, cols)
+		skip := false
+		for i, f := range fields {
+			v, reason := parseField([]byte(f))
+			if reason == "" && (math.IsNaN(float64(v)) || math.IsInf(float64(v), 0)) {
+				reason = "not a finite number"
+			}
+			if reason != "" {
+				if drop && (reason == "not a finite number" || reason == "empty value") {
+					skip = true
+					break
+				}
+				return rows, false
+			}
+			row[i] = v
+		}
+		if !skip {
+			rows = append(rows, row)
+		}
+	}
+	return rows, true
+}
+
 func FuzzCSV(f *testing.F) {
 	f.Add([]byte("a,b,y\n1,2,3\n4.5,-6,7e1\n"), true)
 	f.Add([]byte("a,y\r\n\"1\",NaN\r\n,\r\n"), false)
 	f.Add([]byte("\ufeffx\n1\n2\n3"), true)
+	f.Add([]byte("a,b\n 1.5 ,+2.\n-.5,16777216\n0.00000000001,1,\n"), false)
 	f.Fuzz(func(t *testing.T, data []byte, drop bool) {
 		r, err := NewCSVReader(bytes.NewReader(data), CSVOptions{DropNonFinite: drop})
 		if err != nil {
 			return
 		}
+		want, wantOK := refRows(data, len(r.Header()), drop)
 		x := make([]float32, len(r.Features()))
-		for {
+		for n := 0; ; n++ {
 			_, err := r.Next(x)
 			if err != nil {
 				var ce *CSVError
 				if err != io.EOF && !errors.As(err, &ce) {
 					t.Fatalf("error %v is neither EOF nor a *CSVError", err)
 				}
+				if err == io.EOF && (!wantOK || n != len(want)) {
+					t.Fatalf("EOF after %d rows; the reference reads %d (ok %v)", n, len(want), wantOK)
+				}
+				if err != io.EOF && (wantOK || n != len(want)) {
+					t.Fatalf("row %d: %v; the reference reads %d rows (ok %v)", n, err, len(want), wantOK)
+				}
 				return
 			}
-			for _, v := range x {
+			if n >= len(want) {
+				t.Fatalf("row %d read; the reference has %d", n, len(want))
+			}
+			for i, v := range x {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 					t.Fatalf("non-finite value %v returned", v)
+				}
+				if math.Float32bits(v) != math.Float32bits(want[n][i]) {
+					t.Fatalf("row %d column %d: %v, the reference %v", n, i, v, want[n][i])
 				}
 			}
 		}

@@ -24,7 +24,8 @@ type LearnerConfig struct {
 	// learner standardizes with them; until then it keeps the starting
 	// model's scaling, which statistics of a handful of rows would only
 	// make worse. A blank model (no weights) does not learn during the
-	// warm-up: it predicts the running mean of the target. Default 50.
+	// warm-up: it predicts the running mean of the target (for a logistic
+	// model, the smoothed rate of class 1). Default 50.
 	Warmup int64
 }
 
@@ -51,6 +52,7 @@ type Learner struct {
 
 	w        []float32 // d weights then the bias, in standardized units
 	cm, cs   []float64 // the standardization w is expressed in
+	ci       []float64 // 1/cs: divisions are the costliest part of Learn
 	cym, csy float64   // target standardization (0, 1 for logistic)
 	st       *Running
 	opt      *optim
@@ -59,19 +61,34 @@ type Learner struct {
 
 	n       int64   // readings learned
 	lossSum float64 // summed progressive loss
+	undone  int64   // steps undone because they made a weight non-finite
+	backup  []float32
 
 	xs, g, xx []float32 // scratch
+}
+
+// Check reports what is wrong with c, if anything: NewLearner panics on
+// what Check rejects, so validate configuration from users with it first.
+func (c LearnerConfig) Check() error {
+	if err := c.OptimConfig.fill(); err != nil {
+		return err
+	}
+	if c.Delta < 0 || c.PriorRows < 0 || c.Warmup < 0 {
+		return fmt.Errorf("delta %v, prior rows %d and warm-up %d must not be negative", c.Delta, c.PriorRows, c.Warmup)
+	}
+	return nil
 }
 
 // NewLearner returns a learner that starts from m's weights and scaling.
 // m may be a blank model with only Features, Target and Loss set: missing
 // weights start at zero, missing scaling at mean 0 and std 1. m is not
 // modified or retained. Configuration errors (an unknown optimizer, a
-// negative rate) panic: they are the caller's to validate.
+// negative rate) panic: validate them with LearnerConfig.Check.
 func NewLearner(m *Model, cfg LearnerConfig) *Learner {
-	if err := cfg.OptimConfig.fill(); err != nil {
+	if err := cfg.Check(); err != nil {
 		panic("model: NewLearner: " + err.Error())
 	}
+	cfg.OptimConfig.fill()
 	loss := m.Loss
 	if loss == "" {
 		loss = Squared
@@ -159,14 +176,23 @@ func NewLearner(m *Model, cfg LearnerConfig) *Learner {
 		l.blank = l.blank && w == 0
 	}
 	l.warm = l.st.N >= cfg.Warmup
+	l.ci = inverses(l.cs)
 	return l
+}
+
+func inverses(v []float64) []float64 {
+	r := make([]float64, len(v))
+	for i, x := range v {
+		r[i] = 1 / x
+	}
+	return r
 }
 
 // score returns the internal score of x under the current parameters.
 func (l *Learner) score(x []float32) float64 {
 	z := float64(l.w[l.d])
 	for i, v := range x {
-		z += float64(l.w[i]) * (float64(v) - l.cm[i]) / l.cs[i]
+		z += float64(l.w[i]) * (float64(v) - l.cm[i]) * l.ci[i]
 	}
 	return z
 }
@@ -178,8 +204,10 @@ func (l *Learner) Predict(x []float32) float32 {
 		panic(fmt.Sprintf("model: Learner.Predict: %d features, want %d", len(x), l.d))
 	}
 	if l.blank && !l.warm {
-		if l.loss == Logistic && l.st.N == 0 {
-			return 0.5
+		if l.loss == Logistic {
+			// The class-1 rate so far, smoothed so that it is never 0 or 1.
+			n := float64(l.st.N)
+			return float32((l.st.YMean*n + 0.5) / (n + 1))
 		}
 		return float32(l.st.YMean)
 	}
@@ -225,6 +253,7 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 			// Nothing learned yet: take the statistics as they are.
 			for i := range l.d {
 				l.cm[i], l.cs[i] = l.st.Mean[i], l.st.Std(i)
+				l.ci[i] = 1 / l.cs[i]
 			}
 			if l.loss != Logistic {
 				l.cym, l.csy = l.st.YMean, l.st.YStd()
@@ -238,7 +267,7 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 	d := l.d
 	var norm2 float64
 	for i, v := range x {
-		s := float32((float64(v) - l.cm[i]) / l.cs[i])
+		s := float32((float64(v) - l.cm[i]) * l.ci[i])
 		l.xs[i] = s
 		l.xx[i] = s * s
 		norm2 += float64(s * s)
@@ -259,9 +288,22 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 	for i, v := range l.xs {
 		l.g[i] = g * v
 	}
+	// A step that leaves a weight NaN or infinite (a learning rate far too
+	// large, a reading of 1e38) is undone: the serving copy must stay a
+	// valid model. The optimizer's counters keep the step.
+	l.backup = append(l.backup[:0], l.w...)
 	l.opt.step(l.w, l.g, norm2, l.xx)
+	if !allFinite(l.w) {
+		copy(l.w, l.backup)
+		l.undone++
+	}
 	return pred, loss
 }
+
+// Undone returns how many steps were undone because they would have made
+// a weight NaN or infinite; a growing count means the learning rate is too
+// large for the data.
+func (l *Learner) Undone() int64 { return l.undone }
 
 func (l *Learner) delta() float32 {
 	if l.cfg.Delta > 0 {
@@ -285,9 +327,9 @@ func (l *Learner) rescale() {
 	for i := range l.d {
 		nm, ns := l.st.Mean[i], l.st.Std(i)
 		w := float64(l.w[i])
-		b += ry * w * (nm - l.cm[i]) / l.cs[i]
-		l.w[i] = float32(w * ry * ns / l.cs[i])
-		l.cm[i], l.cs[i] = nm, ns
+		b += ry * w * (nm - l.cm[i]) * l.ci[i]
+		l.w[i] = float32(w * ry * ns * l.ci[i])
+		l.cm[i], l.cs[i], l.ci[i] = nm, ns, 1/ns
 	}
 	l.w[l.d] = float32(b)
 	l.cym, l.csy = nym, nsy
@@ -323,6 +365,7 @@ func (l *Learner) Snapshot() *Model {
 		Metrics: map[string]float64{
 			"progressive_loss": l.Progressive(),
 			"updates":          float64(l.n),
+			"undone_steps":     float64(l.undone),
 		},
 	}
 	if l.loss == Huber {
@@ -390,6 +433,7 @@ func (l *Learner) MarshalBinary() ([]byte, error) {
 	e.f32s(l.opt.g2)
 	e.i64(l.n)
 	e.f64(l.lossSum)
+	e.i64(l.undone)
 	e.b = append(e.b, b2u8(l.warm), b2u8(l.blank))
 	return e.b, nil
 }
@@ -459,6 +503,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	copy(nl.opt.g2, d.f32s(ng))
 	nl.n = d.i64()
 	nl.lossSum = d.f64()
+	nl.undone = d.i64()
 	flags := d.take(2)
 	if flags != nil {
 		nl.warm, nl.blank = flags[0] != 0, flags[1] != 0
@@ -477,6 +522,7 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	if !(nl.csy > 0) {
 		return fmt.Errorf("%w: target scale %v", ErrLearnerState, nl.csy)
 	}
+	nl.ci = inverses(nl.cs)
 	nl.xs, nl.g, nl.xx = make([]float32, n+1), make([]float32, n+1), make([]float32, n+1)
 	*l = *nl
 	return nil

@@ -198,3 +198,63 @@ func FuzzLearnerState(f *testing.F) {
 		}
 	})
 }
+
+// The daemon quantizes and encodes Snapshots, and resumes learners from
+// decoded model files.
+func TestLearnerSnapshotCodec(t *testing.T) {
+	d, _ := synthData(t, "houses", 2000, 51)
+	l := NewLearner(blank(d, Huber), LearnerConfig{})
+	for i := range d.Len() {
+		l.Learn(d.Row(i), d.Y[i])
+	}
+	for _, s := range []Scheme{F32, Q8, Q4} {
+		q, err := l.Snapshot().Quantize(s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		b, err := q.MarshalBinary()
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		m, err := Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		l2 := NewLearner(m, LearnerConfig{PriorRows: l.Updates()})
+		p := NewPredictor(m)
+		for i := range 5 {
+			a, b := l2.Predict(d.Row(i)), p.Predict(d.Row(i))
+			if math.Abs(float64(a-b)) > 0.01*math.Abs(float64(b))+0.01 {
+				t.Errorf("%s row %d: learner from the file predicts %v, the file %v", s, i, a, b)
+			}
+		}
+	}
+}
+
+func TestLearnerConfigCheck(t *testing.T) {
+	for _, c := range []LearnerConfig{
+		{OptimConfig: OptimConfig{Optimizer: "adam"}}, {OptimConfig: OptimConfig{LR: -1}}, {Delta: -1}, {PriorRows: -1},
+	} {
+		if c.Check() == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	if err := (LearnerConfig{}).Check(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLearnerUndoesNonFiniteSteps(t *testing.T) {
+	d, _ := synthData(t, "houses", 500, 91)
+	l := NewLearner(blank(d, Squared), LearnerConfig{OptimConfig: OptimConfig{Optimizer: SGD, LR: 1e30}})
+	for i := range d.Len() {
+		l.Learn(d.Row(i), d.Y[i])
+	}
+	m := l.Snapshot()
+	if l.Undone() == 0 {
+		t.Error("no step undone at learning rate 1e30")
+	}
+	if _, err := m.Quantize(Q8); err != nil {
+		t.Errorf("snapshot after runaway steps: %v", err)
+	}
+}

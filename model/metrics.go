@@ -37,15 +37,69 @@ func (m Metrics) Map(loss Loss) map[string]float64 {
 	return map[string]float64{"rows": float64(m.Rows), "rmse": m.RMSE, "mae": m.MAE, "r2": m.R2}
 }
 
-// Scorer accumulates predictions against labels. Regression needs O(1)
-// memory; logistic keeps every (prediction, label) pair for the AUC.
-// The zero value is not usable: call NewScorer.
+// Scorer accumulates predictions against labels in bounded memory, so a
+// file larger than memory can be scored. The AUC is exact for up to
+// exactAUC rows (it keeps every pair); past that it is computed from a
+// histogram of the logit in aucBins bins over [-40, 40], which counts two
+// predictions in one bin as a tie. The zero value is not usable: call
+// NewScorer.
 type Scorer struct {
 	loss             Loss
 	n                int64
 	se, ae, sy, syy  float64
 	correct, logloss float64
 	pairs            []scored
+	pos, neg         []uint64 // the histogram, once pairs overflow
+}
+
+const (
+	exactAUC = 1 << 20
+	aucBins  = 1 << 16
+)
+
+func aucBin(p float32) int {
+	q := math.Min(math.Max(float64(p), 1e-12), 1-1e-12) // 1-1e-17 would round to 1
+	z := math.Log(q / (1 - q))
+	return min(aucBins-1, max(0, int((z+40)/80*aucBins)))
+}
+
+func (s *Scorer) addPair(p float32, y bool) {
+	if s.pos == nil {
+		if len(s.pairs) < exactAUC {
+			s.pairs = append(s.pairs, scored{p, y})
+			return
+		}
+		s.pos, s.neg = make([]uint64, aucBins), make([]uint64, aucBins)
+		for _, q := range s.pairs {
+			s.addBin(q.p, q.y)
+		}
+		s.pairs = nil
+	}
+	s.addBin(p, y)
+}
+
+func (s *Scorer) addBin(p float32, y bool) {
+	if y {
+		s.pos[aucBin(p)]++
+	} else {
+		s.neg[aucBin(p)]++
+	}
+}
+
+// binnedAUC is auc over the histogram: ties within a bin count half.
+func (s *Scorer) binnedAUC() float64 {
+	var below, pos, neg, sum float64
+	for b := range s.pos {
+		p, n := float64(s.pos[b]), float64(s.neg[b])
+		sum += p * (below + n/2)
+		below += n
+		pos += p
+		neg += n
+	}
+	if pos == 0 || neg == 0 {
+		return math.NaN()
+	}
+	return sum / (pos * neg)
 }
 
 type scored struct {
@@ -70,7 +124,7 @@ func (s *Scorer) Add(pred, y float32) {
 		} else {
 			s.logloss -= math.Log1p(-p)
 		}
-		s.pairs = append(s.pairs, scored{pred, pos})
+		s.addPair(pred, pos)
 		return
 	}
 	d := float64(pred) - float64(y)
@@ -90,7 +144,11 @@ func (s *Scorer) Metrics() Metrics {
 	if s.loss == Logistic {
 		m.Accuracy = s.correct / n
 		m.LogLoss = s.logloss / n
-		m.AUC = auc(s.pairs)
+		if s.pos != nil {
+			m.AUC = s.binnedAUC()
+		} else {
+			m.AUC = auc(s.pairs)
+		}
 		return m
 	}
 	m.RMSE = math.Sqrt(s.se / n)

@@ -128,22 +128,30 @@ func (o *optim) step(p, grad []float32, norm2 float64, xx []float32) {
 	if l2 > 0 {
 		simd.Axpy(l2, p[:d], grad[:d])
 	}
-	var h float64
+	// Separate loops without branches: this runs once per parameter per
+	// step, a third of an epoch's time at 32 features and batch 32.
+	g2, rate := o.g2[:len(grad)], o.rate[:len(grad)]
 	for i, g := range grad {
-		o.g2[i] += g * g
-		r := float32(1 / math.Sqrt(float64(o.g2[i])+adaEps))
-		o.rate[i] = r
-		if xx != nil {
-			h += float64(xx[i] * r)
-		} else {
-			h += float64(r)
+		v := g2[i] + g*g
+		g2[i] = v
+		rate[i] = float32(1 / math.Sqrt(float64(v)+adaEps))
+	}
+	var h float32
+	if xx != nil {
+		xx = xx[:len(rate)]
+		for i, r := range rate {
+			h += xx[i] * r
+		}
+	} else {
+		for _, r := range rate {
+			h += r
 		}
 	}
 	eta := float64(o.cfg.LR)
 	if o.cfg.Optimizer == Adaptive {
 		o.norm += norm2
 		eta /= math.Sqrt(o.norm / float64(o.t))
-		if h > 0 {
+		if h := float64(h); h > 0 {
 			// Importance-invariant step: along x, squared loss's residual
 			// decays as exp(-eta*h) and never changes sign. The logistic
 			// loss's curvature is at most 1/4, so the same bound with
@@ -157,8 +165,9 @@ func (o *optim) step(p, grad []float32, norm2 float64, xx []float32) {
 		}
 	}
 	e := float32(eta)
+	p = p[:len(grad)]
 	for i, g := range grad {
-		p[i] -= e * o.rate[i] * g
+		p[i] -= e * rate[i] * g
 	}
 	if l1 > 0 {
 		for i := range p[:d] {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"math"
 	"testing"
 )
 
@@ -84,5 +85,44 @@ func TestMetrics(t *testing.T) {
 	one.Add(0.5, 1)
 	if _, ok := one.Metrics().Map(Logistic)["auc"]; ok {
 		t.Error("AUC of one class reported")
+	}
+}
+
+// Past exactAUC rows the AUC comes from a histogram; it stays within a
+// hair of the exact value.
+func TestBinnedAUC(t *testing.T) {
+	d, _ := synthData(t, "logistic-noisy", 20000, 71)
+	m, _ := train(t, d, TrainConfig{Loss: Logistic})
+	exact := NewScorer(Logistic)
+	binned := NewScorer(Logistic)
+	binned.pos, binned.neg = make([]uint64, aucBins), make([]uint64, aucBins)
+	for i := range d.Len() {
+		p := score(m, d.Row(i))
+		exact.Add(p, d.Y[i])
+		binned.Add(p, d.Y[i])
+	}
+	a, b := exact.Metrics(), binned.Metrics()
+	if math.Abs(a.AUC-b.AUC) > 1e-4 || a.Accuracy != b.Accuracy || a.LogLoss != b.LogLoss {
+		t.Errorf("exact %+v, binned %+v", a, b)
+	}
+}
+
+func TestAUCOverflowToHistogram(t *testing.T) {
+	s := NewScorer(Logistic)
+	var all []scored
+	for i := range exactAUC + 1000 {
+		y := i%3 == 0
+		p := float32(i%997) / 997
+		if y {
+			p = float32(math.Min(1, float64(p)+0.2))
+		}
+		s.Add(p, map[bool]float32{true: 1, false: 0}[y])
+		all = append(all, scored{p, y})
+	}
+	if s.pos == nil || s.pairs != nil {
+		t.Fatal("did not switch to the histogram")
+	}
+	if got, want := s.Metrics().AUC, auc(all); math.Abs(got-want) > 1e-3 {
+		t.Errorf("binned AUC %v, exact %v", got, want)
 	}
 }

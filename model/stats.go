@@ -25,9 +25,10 @@ func NewRunning(d int) *Running {
 func (s *Running) Add(x []float32, y float32) {
 	s.N++
 	n := float64(s.N)
+	inv := 1 / n
 	for i, v := range x {
 		d := float64(v) - s.Mean[i]
-		s.Mean[i] += d / n
+		s.Mean[i] += d * inv
 		s.M2[i] += d * (float64(v) - s.Mean[i])
 	}
 	d := float64(y) - s.YMean

@@ -12,8 +12,16 @@ import (
 	"github.com/linnet-edge/linnet/simd"
 )
 
-// TrainConfig configures the batch trainer. The zero value, with a Loss,
-// trains with the Adaptive optimizer, which needs no tuning.
+// TrainConfig configures the batch trainer. The zero value trains a
+// squared-loss model with the Adaptive optimizer, which needs no tuning.
+//
+// Features are standardized with the training rows' statistics (kept in
+// the model) and, for squared and Huber losses, so is the target, so
+// learning rates and penalties mean the same on any data. The model holds
+// the mean of the weights over the steps of its best epoch (Polyak-Ruppert
+// averaging), which cancels most of the noise of the last steps; the
+// holdout loss is measured on that mean. With L1 it holds the last step's
+// weights, whose zeros averaging would undo.
 type TrainConfig struct {
 	Loss  Loss    // default Squared
 	Delta float32 // Huber's threshold in target units; default 1.345 target standard deviations
@@ -34,11 +42,6 @@ type TrainConfig struct {
 	// order of the mini-batches is shuffled every epoch.
 	Stream bool
 	// OnEpoch, if set, is called after every epoch (progress, loss curve).
-	//
-	// The model holds the mean of the weights over the steps of its best
-	// epoch (Polyak-Ruppert averaging), which cancels most of the noise of
-	// the last steps; the holdout loss is measured on that mean. With L1 it
-	// holds the last step's weights, whose zeros averaging would undo.
 	OnEpoch func(EpochStats)
 }
 
@@ -92,8 +95,20 @@ func (c *TrainConfig) fill() error {
 	return nil
 }
 
-// ErrNoRows is returned when there is nothing to train on.
-var ErrNoRows = errors.New("no training rows")
+// Errors of Train. (The codec's sentinels live in errors.go; these belong
+// to the trainer alone.)
+var (
+	// ErrNoRows is returned when there is nothing to train on.
+	ErrNoRows = errors.New("no training rows")
+	// ErrDiverged is returned when the weights or the loss stop being
+	// finite: the learning rate is too large for the data.
+	ErrDiverged = errors.New("training diverged (the loss is no longer finite); lower the learning rate")
+)
+
+// diverged reports whether training has blown up.
+func (t *trainer) diverged(trainLoss float64) bool {
+	return math.IsNaN(trainLoss) || math.IsInf(trainLoss, 0) || !allFinite(t.p)
+}
 
 // trainer holds the standardized training rows and the parameters.
 type trainer struct {
@@ -269,47 +284,47 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 		return trainStream(ctx, rw, cfg)
 	}
 	start := time.Now()
-	d := len(src.Features())
-	var tx, ty, hx, hy []float32
-	st := NewRunning(d)
-	x := make([]float32, d)
-	for i := int64(0); ; i++ {
-		y, err := src.Next(x)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
+	ds, ok := src.(*Dataset)
+	if !ok {
+		var err error
+		if ds, err = loadRows(src, cfg.Loss); err != nil {
 			return nil, nil, err
 		}
-		if err := checkLabel(cfg.Loss, y); err != nil {
-			return nil, nil, rowError(src, i, err.Error())
+	}
+	d := len(ds.Names)
+	first := ds.pos // a Dataset yields its remaining rows, like any source
+	ds.pos = ds.Len()
+	var train, hold []int32
+	st := NewRunning(d)
+	for i := first; i < ds.Len(); i++ {
+		if err := checkLabel(cfg.Loss, ds.Y[i]); err != nil {
+			return nil, nil, rowError(src, int64(i-first), err.Error())
 		}
-		if InHoldout(cfg.Seed, cfg.Holdout, i) {
-			hx, hy = append(hx, x...), append(hy, y)
+		if InHoldout(cfg.Seed, cfg.Holdout, int64(i-first)) {
+			hold = append(hold, int32(i))
 			continue
 		}
-		tx, ty = append(tx, x...), append(ty, y)
-		st.Add(x, y)
+		train = append(train, int32(i))
+		st.Add(ds.Row(i), ds.Y[i])
 	}
-	if len(ty) == 0 {
+	if len(train) == 0 {
 		return nil, nil, ErrNoRows
 	}
 	t := newTrainer(cfg, d, st)
 	// Shuffle the rows once as they are standardized: each epoch then only
 	// shuffles the order of contiguous mini-batches, which keeps the reads
 	// sequential and the epoch fast.
-	n := len(ty)
-	perm := t.rng.Perm(n)
+	n := len(train)
+	t.rng.Shuffle(n, func(i, j int) { train[i], train[j] = train[j], train[i] })
 	t.x, t.y = make([]float32, n*t.stride), make([]float32, n)
-	for j, i := range perm {
-		t.y[j] = t.put(t.x[j*t.stride:(j+1)*t.stride], tx[i*d:(i+1)*d], ty[i])
+	for j, i := range train {
+		t.y[j] = t.put(t.x[j*t.stride:(j+1)*t.stride], ds.Row(int(i)), ds.Y[i])
 	}
-	tx, ty = nil, nil
-	t.hx, t.hy = make([]float32, len(hy)*t.stride), make([]float32, len(hy))
-	for i := range hy {
-		t.hy[i] = t.put(t.hx[i*t.stride:(i+1)*t.stride], hx[i*d:(i+1)*d], hy[i])
+	t.hx, t.hy = make([]float32, len(hold)*t.stride), make([]float32, len(hold))
+	for j, i := range hold {
+		t.hy[j] = t.put(t.hx[j*t.stride:(j+1)*t.stride], ds.Row(int(i)), ds.Y[i])
 	}
-	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hy))}
+	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hold))}
 	trainStart := time.Now()
 	best, bad := math.Inf(1), 0
 	var bestP []float32
@@ -318,6 +333,9 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 			return nil, nil, err
 		}
 		tl := t.epoch()
+		if t.diverged(tl) {
+			return nil, nil, fmt.Errorf("epoch %d: %w", e, ErrDiverged)
+		}
 		hl := t.holdoutLoss()
 		es := t.epochStats(e, tl, hl, int64(e)*int64(n), start)
 		rep.Epochs = append(rep.Epochs, es)
@@ -345,7 +363,7 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	copy(t.p, bestP)
 	rep.Elapsed = time.Since(start)
 	rows := float64(len(rep.Epochs)) * float64(n)
-	rep.RowsPerSec = rows / time.Since(trainStart).Seconds()
+	rep.RowsPerSec = rows / max(time.Since(trainStart).Seconds(), 1e-9)
 	m := t.model(src)
 	t.note(m, rep)
 	return m, rep, nil
@@ -368,6 +386,27 @@ func (t *trainer) note(m *Model, rep *TrainReport) {
 		}
 	}
 	m.Metrics["epochs"] = float64(len(rep.Epochs))
+}
+
+// loadRows reads every remaining row of src into memory, checking labels
+// as it goes so that a bad one is reported with its line.
+func loadRows(src RowSource, loss Loss) (*Dataset, error) {
+	ds := &Dataset{Names: src.Features(), Label: src.Target()}
+	x := make([]float32, len(ds.Names))
+	for i := int64(0); ; i++ {
+		y, err := src.Next(x)
+		if errors.Is(err, io.EOF) {
+			return ds, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLabel(loss, y); err != nil {
+			return nil, rowError(src, i, err.Error())
+		}
+		ds.X = append(ds.X, x...)
+		ds.Y = append(ds.Y, y)
+	}
 }
 
 // trainStream trains from a source read once per epoch.
@@ -445,6 +484,9 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 		if k > 0 {
 			tl += t.batch(bx[:k*t.stride], by[:k])
 		}
+		if t.diverged(tl) {
+			return nil, nil, fmt.Errorf("epoch %d: %w", e, ErrDiverged)
+		}
 		hm := math.NaN()
 		if nHold > 0 {
 			hm = hl / float64(nHold)
@@ -474,7 +516,7 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 	}
 	copy(t.p, bestP)
 	rep.Elapsed = time.Since(start)
-	rep.RowsPerSec = float64(len(rep.Epochs)) * float64(st.N) / time.Since(trainStart).Seconds()
+	rep.RowsPerSec = float64(len(rep.Epochs)) * float64(st.N) / max(time.Since(trainStart).Seconds(), 1e-9)
 	m := t.model(src)
 	t.note(m, rep)
 	return m, rep, nil

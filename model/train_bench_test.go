@@ -76,6 +76,10 @@ func BenchmarkLearn(b *testing.B) {
 					xs[i][j] = float32(rng.NormFloat64())
 				}
 			}
+			// Past the warm-up, where a blank learner only gathers statistics.
+			for i := range 1000 {
+				l.Learn(xs[i&1023], xs[i&1023][0])
+			}
 			i := 0
 			for b.Loop() {
 				x := xs[i&1023]

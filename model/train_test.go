@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 )
@@ -170,5 +171,33 @@ func TestTrainOnEpochAndHoldoutSplit(t *testing.T) {
 	}
 	if h != rep.RowsHoldout {
 		t.Errorf("InHoldout counts %d, trainer held out %d", h, rep.RowsHoldout)
+	}
+}
+
+// Huber loss shrugs off gross outliers in the training targets that pull
+// squared loss away from the truth.
+func TestTrainHuberRobust(t *testing.T) {
+	tr, _ := synthData(t, "houses", 20000, 61)
+	te, _ := synthData(t, "houses", 5000, 62)
+	for i := 0; i < tr.Len(); i += 20 { // 5% of the prices entered in euros, not thousands
+		tr.Y[i] *= 1000
+	}
+	sq, _ := train(t, tr, TrainConfig{})
+	hu, _ := train(t, tr, TrainConfig{Loss: Huber, Delta: 50})
+	rs, rh := scoreData(sq, te).RMSE, scoreData(hu, te).RMSE
+	t.Logf("clean test RMSE: squared %.2f, huber %.2f", rs, rh)
+	if !(rh < 30 && rh < rs/3) {
+		t.Errorf("huber test RMSE %.2f, squared %.2f", rh, rs)
+	}
+}
+
+func TestTrainDiverges(t *testing.T) {
+	d, _ := synthData(t, "houses", 2000, 81)
+	for _, stream := range []bool{false, true} {
+		d.Reset()
+		_, _, err := Train(context.Background(), d, TrainConfig{OptimConfig: OptimConfig{Optimizer: SGD, LR: 100}, Stream: stream})
+		if !errors.Is(err, ErrDiverged) {
+			t.Errorf("stream %v: %v, want ErrDiverged", stream, err)
+		}
 	}
 }

@@ -2,6 +2,24 @@
 // given (as the .lnm bytes it arrived as), the active pointer and the
 // history of activations, and the online learner's checkpoints.
 //
+// # Use
+//
+//	s, err := store.Open(path, store.Options{Repair: true, Trusted: keys, Logger: log})
+//	v, err := s.Put(file, store.SourceOTA)       // check, store (and retention)
+//	err = s.Activate(v, store.SourceOTA)         // check again, switch, record
+//	m, file, err := s.Active()                   // check again on every read
+//	err = s.Rollback(store.SourceCLI)            // back to the previous active version
+//	state, err := s.LoadCheckpoint()             // learner state of the active version
+//	c := store.NewCheckpointer(s, 1000, 30*time.Second)
+//	saved, err := c.Updated(1, learner.State)    // after each learning step
+//	err = c.Flush(learner.State)                 // on shutdown, then
+//	err = s.Close()                              // close bbolt last
+//
+// List, History, Prune and Verify serve `linnet models`. Errors are the
+// sentinels of errors.go (errors.Is); model check failures wrap both
+// ErrRejected and the model package's error (model.ErrChecksum,
+// model.ErrUntrustedKey, ...).
+//
 // # Layout
 //
 // One bbolt file with four buckets:

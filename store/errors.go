@@ -10,6 +10,12 @@ var (
 	// ErrDamaged is returned by Open and Verify when the file fails its
 	// integrity check (bbolt pages, a stored model's CRC, a checkpoint's CRC).
 	ErrDamaged = errors.New("store: file is damaged")
+	// ErrFull is returned when a write would grow the file past
+	// Options.MaxBytes; prune, or raise the limit.
+	ErrFull = errors.New("store: file reached its size limit")
+	// ErrEmpty is returned by a ReadOnly Open of a file that holds no linnet
+	// data (created, but killed before its first write).
+	ErrEmpty = errors.New("store: file holds no linnet data yet")
 	// ErrClosed is returned when a Store is used after Close.
 	ErrClosed = errors.New("store: closed")
 )

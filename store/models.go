@@ -67,12 +67,16 @@ func (s *Store) check(file []byte) (*model.Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
+	signed := model.IsSigned(file)
 	switch {
-	case model.IsSigned(file) && len(s.opts.Trusted) > 0:
+	case signed && len(s.opts.Trusted) > 0:
 		if err := model.Verify(file, s.opts.Trusted); err != nil {
 			return nil, fmt.Errorf("%w: version %d: %w", ErrRejected, m.Version, err)
 		}
-	case !model.IsSigned(file) && s.opts.RequireSigned:
+	case signed && s.opts.RequireSigned:
+		// Nothing to verify against: requiring signatures then accepts none.
+		return nil, fmt.Errorf("%w: version %d: %w: no key is trusted", ErrRejected, m.Version, model.ErrUntrustedKey)
+	case !signed && s.opts.RequireSigned:
 		return nil, fmt.Errorf("%w: version %d: %w", ErrRejected, m.Version, model.ErrUnsigned)
 	}
 	if m.Version <= 0 {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,7 +45,8 @@ type Options struct {
 	// Trusted are the keys a signed model must verify against. With none, a
 	// signature is not checked (the CRC always is).
 	Trusted []ed25519.PublicKey
-	// RequireSigned refuses unsigned models (Put, Activate, Active).
+	// RequireSigned refuses unsigned models (Put, Activate, Active), and
+	// every model if Trusted is empty.
 	RequireSigned bool
 
 	// Keep is how many model versions Put retains (the active one and its
@@ -133,7 +136,7 @@ func open(path string, opts Options) (s *Store, err error) {
 	}
 	s = &Store{path: path, opts: opts, db: db}
 	if !opts.ReadOnly {
-		err = db.Update(func(tx *bolt.Tx) error {
+		err = s.update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
@@ -155,6 +158,22 @@ func open(path string, opts Options) (s *Store, err error) {
 			return nil, fmt.Errorf("open store %q: %w", path, err)
 		}
 	}
+	if opts.ReadOnly {
+		var empty bool
+		err := s.view(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
+				empty = empty || tx.Bucket(b) == nil
+			}
+			return nil
+		})
+		if err == nil && empty {
+			err = ErrEmpty
+		}
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %q: %w", path, err)
+		}
+	}
 	if err := s.Verify(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %q: %w", path, err)
@@ -164,14 +183,8 @@ func open(path string, opts Options) (s *Store, err error) {
 
 // openBolt opens the bbolt file, turning a lock timeout into ErrLocked and
 // a file bbolt cannot read (or panics on) into ErrDamaged.
-func openBolt(path string, opts Options) (db *bolt.DB, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("open store %q: %w: bbolt: %v", path, ErrDamaged, r)
-		}
-	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	db, err := boltOpen(path, &bolt.Options{
 		Timeout:  opts.Timeout,
 		ReadOnly: opts.ReadOnly,
 		MaxSize:  opts.MaxBytes,
@@ -179,6 +192,8 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 	switch {
 	case err == nil:
 		return db, nil
+	case errors.Is(err, ErrDamaged):
+		return nil, fmt.Errorf("open store %q: %w", path, err)
 	case errors.Is(err, berrors.ErrTimeout):
 		who := lockHolder(path)
 		if who != "" {
@@ -199,6 +214,33 @@ func openBolt(path string, opts Options) (db *bolt.DB, err error) {
 	return nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
 }
 
+// boltOpen is bolt.Open that survives a damaged file: bbolt can panic (or
+// fault on the map) while opening one, after it has taken the file lock.
+// The file is captured through OpenFile so it can be closed, releasing the
+// lock, and the panic comes back as ErrDamaged.
+func boltOpen(path string, o *bolt.Options) (db *bolt.DB, err error) {
+	var f *os.File
+	o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		var err error
+		f, err = os.OpenFile(name, flag, perm)
+		return f, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if f != nil {
+				// The map bbolt may have made keeps the open file alive
+				// after Close, and the lock with it: unlock explicitly.
+				// The map itself leaks, once, on this damaged-file path.
+				unlockFile(f)
+				f.Close()
+			}
+			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrDamaged, r)
+		}
+	}()
+	return bolt.Open(path, 0o600, o)
+}
+
 // Path returns the file's path.
 func (s *Store) Path() string { return s.path }
 
@@ -216,33 +258,54 @@ func (s *Store) Close() error {
 
 // view and update run fn in a bbolt transaction, refusing after Close.
 // fn must copy out what it keeps: slices from Get die with the transaction.
-func (s *Store) view(fn func(*bolt.Tx) error) error {
+// bbolt panics on a corrupt page; those panics come back as ErrDamaged
+// (bbolt rolls the transaction back first), so a damaged file gives an
+// error the caller can act on (reopen with Repair) instead of a crash.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(&err)
 	return s.db.View(fn)
 }
 
-func (s *Store) update(fn func(*bolt.Tx) error) error {
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
-	return s.db.Update(fn)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(&err)
+	err = s.db.Update(fn)
+	if errors.Is(err, berrors.ErrMaxSizeReached) {
+		err = fmt.Errorf("%w: %q, limit %d bytes (prune, or raise the limit): %w", ErrFull, s.path, s.opts.MaxBytes, err)
+	}
+	return err
+}
+
+// recoverDamage turns a panic into an error wrapping ErrDamaged. It also
+// turns a memory fault on the map (a file truncated under bbolt) into one.
+func recoverDamage(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: bbolt: %v", ErrDamaged, r)
+	}
 }
 
 // inspect runs fn in a transaction that sees a stable file and changes
 // nothing: bbolt's Check is only safe on a read transaction when no writer
 // runs, so a writable store takes the writer's transaction and rolls it back.
-func (s *Store) inspect(fn func(*bolt.Tx) error) error {
+func (s *Store) inspect(fn func(*bolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(&err)
 	tx, err := s.db.Begin(!s.opts.ReadOnly)
 	if err != nil {
 		return err
@@ -254,7 +317,8 @@ func (s *Store) inspect(fn func(*bolt.Tx) error) error {
 // Verify checks the whole file: bbolt's page structure, every stored
 // model's CRC (and structure), the active pointer and every checkpoint's
 // CRC. Problems are joined in one error wrapping ErrDamaged. Signatures are
-// not checked here (a key change is not damage): use VerifyModels.
+// not checked here (a key change is not damage): Put, Activate and Active
+// check them, and `linnet models verify --trust` does for every version.
 func (s *Store) Verify() error {
 	var errs []error
 	copies := map[int64][]byte{}
@@ -273,9 +337,6 @@ func (s *Store) Verify() error {
 		}
 		if len(errs) > 0 {
 			return nil
-		}
-		if tx.Bucket(bucketModels) == nil {
-			return nil // a read-only open of a file never written by linnet
 		}
 		c := tx.Bucket(bucketModels).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -338,6 +399,12 @@ func (s *Store) Verify() error {
 func repair(path string, opts Options, cause error) (*Store, error) {
 	models, active := salvage(path, opts)
 	aside := path + ".damaged-" + opts.Now().UTC().Format("20060102T150405Z")
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		aside = fmt.Sprintf("%s.damaged-%s-%d", path, opts.Now().UTC().Format("20060102T150405Z"), i)
+	}
 	if err := os.Rename(path, aside); err != nil {
 		return nil, fmt.Errorf("move damaged store %q aside: %w (damage: %v)", path, err, cause)
 	}
@@ -345,26 +412,34 @@ func repair(path string, opts Options, cause error) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recreate store %q after damage: %w", path, err)
 	}
-	var kept []int64
-	for v, b := range models {
-		if _, err := s.Put(b, "recovery"); err == nil {
-			kept = append(kept, v)
-		}
-	}
-	if _, ok := models[active]; !ok || active == 0 {
-		active = 0
-		for _, v := range kept {
-			active = max(active, v)
-		}
-	}
-	if active != 0 {
-		if err := s.Activate(active, "recovery"); err != nil {
+	// The old active version goes in first and is activated, so retention
+	// cannot drop it; the rest follow oldest first, so retention keeps the
+	// newest. Without it, the newest version that activates serves.
+	versions := slices.Sorted(maps.Keys(models))
+	if _, ok := models[active]; ok {
+		if _, err := s.Put(models[active], SourceRecovery); err != nil || s.Activate(active, SourceRecovery) != nil {
 			active = 0
 		}
+	} else {
+		active = 0
 	}
+	for _, v := range versions {
+		if v != active {
+			s.Put(models[v], SourceRecovery)
+		}
+	}
+	if active == 0 {
+		infos, _ := s.List()
+		for i := len(infos) - 1; i >= 0 && active == 0; i-- {
+			if s.Activate(infos[i].Version, SourceRecovery) == nil {
+				active = infos[i].Version
+			}
+		}
+	}
+	infos, _ := s.List()
 	opts.Logger.Error("store file damaged; moved aside and started a fresh one",
 		"component", "store", "path", path, "moved_to", aside, "damage", cause.Error(),
-		"recovered_versions", len(kept), "active", active)
+		"recovered_versions", len(infos), "active", active)
 	return s, nil
 }
 
@@ -376,7 +451,7 @@ func salvage(path string, opts Options) (models map[int64][]byte, active int64) 
 	func() {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer func() { _ = recover() }()
-		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: true})
+		db, err := boltOpen(path, &bolt.Options{Timeout: opts.Timeout, ReadOnly: true})
 		if err != nil {
 			return
 		}

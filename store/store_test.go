@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/linnet-edge/linnet/model"
 )
@@ -21,6 +24,14 @@ func testPub() ed25519.PublicKey { return testKey.Public().(ed25519.PublicKey) }
 // modelFile returns a small signed q8 model file of version v.
 func modelFile(t testing.TB, v int64) []byte {
 	t.Helper()
+	b, err := makeModelFile(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func makeModelFile(v int64) ([]byte, error) {
 	n := 5
 	m := &model.Model{
 		Version: v, Created: time.Unix(1700000000, 0).UTC(), Target: "y", Loss: model.Squared,
@@ -32,17 +43,13 @@ func modelFile(t testing.TB, v int64) []byte {
 	}
 	q, err := m.Quantize(model.Q8)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	b, err := q.MarshalBinary()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	b, err = model.Sign(b, testKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return model.Sign(b, testKey)
 }
 
 func openTest(t testing.TB, path string, opts Options) *Store {
@@ -151,6 +158,16 @@ func TestPutRejects(t *testing.T) {
 	}
 	if _, err := s.Put(good, SourceOTA); err != nil {
 		t.Errorf("good: %v", err)
+	}
+
+	// Requiring signatures with no trusted key accepts nothing.
+	s2, err := Open(filepath.Join(t.TempDir(), "b.db"), Options{RequireSigned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Put(good, SourceOTA); !errors.Is(err, model.ErrUntrustedKey) {
+		t.Errorf("no trusted keys: %v", err)
 	}
 }
 
@@ -334,5 +351,70 @@ func TestClosed(t *testing.T) {
 	}
 	if err := s.Close(); !errors.Is(err, ErrClosed) {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestReadOnlyEmpty(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linnet.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(path, Options{ReadOnly: true}); !errors.Is(err, ErrEmpty) {
+		t.Errorf("read-only open of a bare bbolt file: %v", err)
+	}
+	s := openTest(t, path, Options{})
+	if infos, err := s.List(); err != nil || len(infos) != 0 {
+		t.Errorf("writable open: %v %v", infos, err)
+	}
+}
+
+// TestConcurrentUse runs writers and readers at once (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "linnet.db"), Options{Keep: 3})
+	s.Put(modelFile(t, 1), SourceCLI)
+	s.Activate(1, SourceCLI)
+	c := NewCheckpointer(s, 5, 0)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				switch g {
+				case 0:
+					v := int64(100*g + i + 2)
+					if _, err := s.Put(modelFile(t, v), SourceOTA); err != nil {
+						t.Error(err)
+					}
+					if err := s.Activate(v, SourceOTA); err != nil && !errors.Is(err, ErrNotFound) {
+						t.Error(err)
+					}
+				case 1:
+					if _, err := c.Updated(1, func() ([]byte, error) { return []byte{byte(i)}, nil }); err != nil {
+						t.Error(err)
+					}
+				case 2:
+					if _, _, err := s.Active(); err != nil {
+						t.Error(err)
+					}
+					if _, err := s.LoadCheckpoint(); err != nil && !errors.Is(err, ErrNoCheckpoint) {
+						t.Error(err)
+					}
+				case 3:
+					if _, err := s.List(); err != nil {
+						t.Error(err)
+					}
+					if _, err := s.History(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Verify(); err != nil {
+		t.Error(err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -21,23 +22,23 @@ type inspectFeature struct {
 }
 
 type inspectReport struct {
-	File      string             `json:"file"`
-	Format    int                `json:"format_version"`
-	Bytes     int                `json:"bytes"`
-	Signed    bool               `json:"signed"`
-	Signer    string             `json:"signer,omitempty"`
-	Version   int64              `json:"version"`
-	Parent    int64              `json:"parent"`
-	Created   *time.Time         `json:"created,omitempty"`
-	Target    string             `json:"target"`
-	Loss      model.Loss         `json:"loss"`
-	Delta     float32            `json:"delta,omitempty"`
-	Scheme    model.Scheme       `json:"scheme"`
-	BlockSize int                `json:"block_size,omitempty"`
-	Width     int                `json:"width"`
-	Bias      float32            `json:"bias"`
-	Metrics   map[string]float64 `json:"metrics"`
-	Features  []inspectFeature   `json:"features"`
+	File      string           `json:"file"`
+	Format    int              `json:"format_version"`
+	Bytes     int              `json:"bytes"`
+	Signed    bool             `json:"signed"`
+	Signer    string           `json:"signer,omitempty"`
+	Version   int64            `json:"version"`
+	Parent    int64            `json:"parent"`
+	Created   *time.Time       `json:"created,omitempty"`
+	Target    string           `json:"target"`
+	Loss      model.Loss       `json:"loss"`
+	Delta     float32          `json:"delta,omitempty"`
+	Scheme    model.Scheme     `json:"scheme"`
+	BlockSize int              `json:"block_size,omitempty"`
+	Width     int              `json:"width"`
+	Bias      float32          `json:"bias"`
+	Metrics   map[string]any   `json:"metrics"` // float64, or null when NaN or infinite
+	Features  []inspectFeature `json:"features"`
 }
 
 func newInspectCmd(e *env) *cobra.Command {
@@ -59,7 +60,7 @@ func newInspectCmd(e *env) *cobra.Command {
 			r := inspectReport{
 				File: args[0], Format: format, Bytes: len(b), Signed: model.IsSigned(b), Signer: model.SignerID(b),
 				Version: m.Version, Parent: m.Parent, Target: m.Target, Loss: m.Loss, Delta: m.Delta,
-				Scheme: m.Scheme, Width: len(m.Features), Bias: m.Bias, Metrics: m.Metrics,
+				Scheme: m.Scheme, Width: len(m.Features), Bias: m.Bias, Metrics: map[string]any{},
 				Features: make([]inspectFeature, len(m.Features)),
 			}
 			if m.Scheme != model.F32 {
@@ -68,8 +69,14 @@ func newInspectCmd(e *env) *cobra.Command {
 			if !m.Created.IsZero() {
 				r.Created = &m.Created
 			}
-			if r.Metrics == nil {
-				r.Metrics = map[string]float64{}
+			for k, v := range m.Metrics {
+				// JSON has no NaN: an undefined metric (r2 of a constant
+				// target) prints as null.
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					r.Metrics[k] = nil
+				} else {
+					r.Metrics[k] = v
+				}
 			}
 			for i, f := range m.Features {
 				r.Features[i] = inspectFeature{f, m.Mean[i], m.Std[i], m.Weights[i]}
@@ -93,8 +100,8 @@ func newInspectCmd(e *env) *cobra.Command {
 				fmt.Fprintf(w, " (delta %g)", r.Delta)
 			}
 			fmt.Fprintf(w, "\nscheme    %s\nwidth     %d features\nbias      %g\n", r.Scheme, r.Width, r.Bias)
-			for _, k := range inspectMetricNames(r.Metrics) {
-				fmt.Fprintf(w, "metric    %s = %g\n", k, r.Metrics[k])
+			for _, k := range inspectMetricNames(m.Metrics) {
+				fmt.Fprintf(w, "metric    %s = %g\n", k, m.Metrics[k])
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintln(tw, "\nFEATURE\tMEAN\tSTD\tWEIGHT\t")

@@ -161,7 +161,7 @@ func scatter(p *plot.Plot, m *model.Model, pred, actual []float64) error {
 	p.Add(plotter.NewGrid(), s, line)
 	p.Legend.Add("rows", s)
 	p.Legend.Add("y = x", line)
-	p.Legend.Top, p.Legend.Left = true, true
+	// Bottom right: the points run along the diagonal, away from it.
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = lo, hi, lo, hi
 	title := "predicted vs actual"
 	if m.Target != "" {
@@ -206,7 +206,7 @@ func calibration(p *plot.Plot, pred, actual []float64) error {
 	p.Add(plotter.NewGrid(), lp, s, line)
 	p.Legend.Add("model", lp, s)
 	p.Legend.Add("y = x (perfect calibration)", line)
-	p.Legend.Top, p.Legend.Left = true, true
+	// Bottom right: the points run along the diagonal, away from it.
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 	p.Title.Text = "calibration: predicted P(1) vs observed frequency"
 	p.X.Label.Text = "mean predicted probability"

@@ -94,7 +94,22 @@ written (after --quantize). A progress bar shows on a terminal.`,
 				return err
 			}
 			defer f.Close()
-			r, err := model.NewCSVReader(f, model.CSVOptions{Target: target, DropNonFinite: drop})
+			// A bar over the bytes read: every pass of a streamed run (the
+			// statistics, each epoch, the scoring), or the one read that
+			// loads the rows into memory.
+			var in io.ReadSeeker = f
+			passes := int64(1)
+			if cfg.Stream {
+				passes = int64(cfg.Epochs) + 2
+			}
+			var readBar *progressbar.ProgressBar
+			if fi, err := f.Stat(); err == nil {
+				readBar = newBar(e.stderr, fi.Size()*passes, "read", true)
+			}
+			if readBar != nil {
+				in = &barReader{f, readBar}
+			}
+			r, err := model.NewCSVReader(in, model.CSVOptions{Target: target, DropNonFinite: drop, Binary: loss == string(model.Logistic)})
 			if err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
@@ -105,8 +120,12 @@ written (after --quantize). A progress bar shows on a terminal.`,
 					return fmt.Errorf("%s: %w", data, err)
 				}
 				src = d
+				finishBar(e.stderr, readBar)
 			}
-			bar := newEpochBar(e.stderr, cfg.Epochs)
+			var bar *progressbar.ProgressBar
+			if !cfg.Stream {
+				bar = newBar(e.stderr, int64(cfg.Epochs), "train", false)
+			}
 			var losses []epochLoss
 			cfg.OnEpoch = func(es model.EpochStats) {
 				el := epochLoss{Epoch: es.Epoch, Train: es.TrainLoss}
@@ -121,10 +140,7 @@ written (after --quantize). A progress bar shows on a terminal.`,
 				}
 			}
 			m, rep, err := model.Train(ctx, src, cfg)
-			if bar != nil {
-				bar.Finish()
-				fmt.Fprintln(e.stderr)
-			}
+			finishBar(e.stderr, bar)
 			if err != nil {
 				return fmt.Errorf("train on %s: %w", data, err)
 			}
@@ -142,6 +158,9 @@ written (after --quantize). A progress bar shows on a terminal.`,
 				return err
 			}
 			trainM, holdM, err := model.EvaluateSplit(ctx, q, src, cfg.Seed, cfg.Holdout)
+			if cfg.Stream {
+				finishBar(e.stderr, readBar)
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
@@ -197,9 +216,9 @@ written (after --quantize). A progress bar shows on a terminal.`,
 	fl.StringVar(&data, "data", "", "training CSV file with a header line (required)")
 	fl.StringVar(&target, "target", "", "target column (required)")
 	fl.StringVar(&test, "test", "", "CSV file to report test metrics on")
-	fl.Float64Var(&holdout, "holdout", 0.2, "fraction of rows held out for early stopping and test metrics (0 without --test: none)")
+	fl.Float64Var(&holdout, "holdout", 0.2, "fraction of rows held out for early stopping and the test metrics; with --test the default is 0")
 	fl.StringVar(&loss, "loss", "squared", "squared, huber or logistic (target 0 or 1)")
-	fl.Float32Var(&cfg.Delta, "delta", 0, "Huber threshold in target units (default 1.345 target standard deviations)")
+	fl.Float32Var(&cfg.Delta, "delta", 0, "Huber threshold in target units (default 1.345 target standard deviations; set it when outliers inflate those)")
 	fl.StringVar(&scheme, "quantize", "f32", "weights of the written model: f32, q8 or q4")
 	fl.StringVar(&optimizer, "optimizer", "adaptive", "adaptive (needs no tuning), sgd or adagrad")
 	fl.Float32Var(&cfg.LR, "lr", 0, "learning rate (default 0.5 adaptive and adagrad, 0.01 sgd)")
@@ -231,22 +250,52 @@ func addMetrics(dst map[string]float64, prefix string, m map[string]float64) {
 	}
 }
 
-// newEpochBar returns a progress bar over epochs on w if w is a terminal,
-// else nil: piped output and logs get no bar.
-func newEpochBar(w io.Writer, epochs int) *progressbar.ProgressBar {
+// newBar returns a progress bar to max (bytes, or epochs) on w if w is a
+// terminal, else nil: piped output and logs get no bar.
+func newBar(w io.Writer, max int64, desc string, bytes bool) *progressbar.ProgressBar {
 	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !ok || !term.IsTerminal(int(f.Fd())) || max <= 0 {
 		return nil
 	}
-	return progressbar.NewOptions(epochs,
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("train"),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetItsString("epoch"),
+		progressbar.OptionSetDescription(desc),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetWidth(30),
-	)
+		progressbar.OptionThrottle(100 * time.Millisecond),
+	}
+	if bytes {
+		opts = append(opts, progressbar.OptionShowBytes(true))
+	} else {
+		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetItsString("epoch"))
+	}
+	return progressbar.NewOptions64(max, opts...)
 }
+
+// finishBar completes b, if any, and ends its line; call it once per bar.
+func finishBar(w io.Writer, b *progressbar.ProgressBar) {
+	if b == nil {
+		return
+	}
+	if !b.IsFinished() {
+		b.Finish()
+	}
+	fmt.Fprintln(w)
+}
+
+// barReader advances a progress bar by the bytes read through it.
+type barReader struct {
+	f   *os.File
+	bar *progressbar.ProgressBar
+}
+
+func (r *barReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	r.bar.Add(n)
+	return n, err
+}
+
+func (r *barReader) Seek(off int64, whence int) (int64, error) { return r.f.Seek(off, whence) }
 
 func printTrain(w io.Writer, r trainReport, dropped int64) {
 	fmt.Fprintf(w, "trained on %d rows, %d epochs (best %d", r.RowsTrain, r.Epochs, r.BestEpoch)

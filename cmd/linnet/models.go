@@ -1,0 +1,438 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
+)
+
+func init() { commands = append(commands, newModelsCmd) }
+
+// modelsFlags are the flags every models subcommand shares.
+type modelsFlags struct {
+	db      string
+	asJSON  bool
+	timeout time.Duration
+	trust   []string
+}
+
+// open opens the store; readOnly commands take a shared lock and never
+// create the file.
+func (f *modelsFlags) open(readOnly, repair bool, e *env) (*store.Store, error) {
+	if f.db == "" {
+		return nil, errors.New("--db is required")
+	}
+	keys, err := f.keys()
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(f.db, store.Options{
+		Timeout: f.timeout, ReadOnly: readOnly, Repair: repair, Trusted: keys,
+		Logger: e.log.With("component", "store"),
+	})
+}
+
+type modelsListReport struct {
+	Active int64        `json:"active"`
+	Models []store.Info `json:"models"`
+}
+
+type modelsActiveReport struct {
+	Active   int64 `json:"active"`
+	Previous int64 `json:"previous"`
+}
+
+func newModelsCmd(e *env) *cobra.Command {
+	f := &modelsFlags{}
+	c := &cobra.Command{
+		Use:   "models",
+		Short: "manage the model store: list, activate, rollback, import, export, verify, prune, history",
+		Long: "models works on the daemon's bbolt store (--db). While the daemon runs it holds\n" +
+			"the file: a command gives up after --timeout with a message saying so.",
+	}
+	pf := c.PersistentFlags()
+	pf.StringVar(&f.db, "db", "", "store file (required)")
+	pf.BoolVar(&f.asJSON, "json", false, "print JSON")
+	pf.DurationVar(&f.timeout, "timeout", store.DefaultTimeout, "how long to wait for another process's lock on the store")
+	pf.StringArrayVar(&f.trust, "trust", nil, "public key (KEY.pub) signed models must verify against; repeatable")
+	c.MarkPersistentFlagRequired("db")
+
+	c.AddCommand(
+		modelsList(e, f), modelsImport(e, f), modelsActivate(e, f), modelsRollback(e, f),
+		modelsExport(e, f), modelsVerify(e, f), modelsPrune(e, f), modelsHistory(e, f),
+	)
+	return c
+}
+
+func modelsList(e *env, f *modelsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list --db PATH",
+		Short: "list the stored model versions and the active one",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.open(true, false, e)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			infos, err := s.List()
+			if err != nil {
+				return err
+			}
+			r := modelsListReport{Models: infos}
+			if r.Models == nil {
+				r.Models = []store.Info{}
+			}
+			for _, in := range infos {
+				if in.Active {
+					r.Active = in.Version
+				}
+			}
+			if f.asJSON {
+				return writeJSON(e.stdout, r)
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "\tVERSION\tSCHEME\tWIDTH\tBYTES\tSIGNED\tCREATED")
+			for _, in := range infos {
+				mark := ""
+				if in.Active {
+					mark = "*"
+				}
+				created := ""
+				if !in.Created.IsZero() {
+					created = in.Created.Format(time.RFC3339)
+				}
+				if in.Err != "" {
+					created = "damaged: " + in.Err
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%v\t%s\n", mark, in.Version, in.Scheme, in.Width, in.Bytes, in.Signed, created)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func modelsImport(e *env, f *modelsFlags) *cobra.Command {
+	var activate bool
+	c := &cobra.Command{
+		Use:   "import --db PATH M.lnm [--activate]",
+		Short: "store a model file (checked first), optionally activating it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, file, err := model.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			s, err := f.open(false, false, e)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			v, err := s.Put(file, store.SourceCLI)
+			if err != nil {
+				return err
+			}
+			if activate {
+				if err := s.Activate(v, store.SourceCLI); err != nil {
+					return err
+				}
+			}
+			if f.asJSON {
+				return writeJSON(e.stdout, map[string]any{"version": v, "activated": activate})
+			}
+			fmt.Fprintf(e.stdout, "imported version %d", v)
+			if activate {
+				fmt.Fprint(e.stdout, " (active)")
+			}
+			fmt.Fprintln(e.stdout)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&activate, "activate", false, "make it the active model")
+	return c
+}
+
+func parseVersion(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("version %q is not a positive whole number", s)
+	}
+	return v, nil
+}
+
+func modelsActivate(e *env, f *modelsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "activate --db PATH VERSION",
+		Short: "make a stored version the active model (checked again first)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := parseVersion(args[0])
+			if err != nil {
+				return err
+			}
+			s, err := f.open(false, false, e)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			prev, err := s.ActiveVersion()
+			if err != nil {
+				return err
+			}
+			if err := s.Activate(v, store.SourceCLI); err != nil {
+				return err
+			}
+			return printActive(e, f, s, prev)
+		},
+	}
+}
+
+func modelsRollback(e *env, f *modelsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rollback --db PATH",
+		Short: "make the previously active version active again",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.open(false, false, e)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			prev, err := s.ActiveVersion()
+			if err != nil {
+				return err
+			}
+			if err := s.Rollback(store.SourceCLI); err != nil {
+				return err
+			}
+			return printActive(e, f, s, prev)
+		},
+	}
+}
+
+func printActive(e *env, f *modelsFlags, s *store.Store, prev int64) error {
+	v, err := s.ActiveVersion()
+	if err != nil {
+		return err
+	}
+	if f.asJSON {
+		return writeJSON(e.stdout, modelsActiveReport{Active: v, Previous: prev})
+	}
+	fmt.Fprintf(e.stdout, "active version %d (was %d)\n", v, prev)
+	return nil
+}
+
+func modelsExport(e *env, f *modelsFlags) *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:   "export --db PATH VERSION|active --out M.lnm",
+		Short: "write a stored model file out, byte for byte (signature included)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.open(true, false, e)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			var file []byte
+			if args[0] == "active" {
+				_, file, err = s.Active()
+			} else {
+				var v int64
+				if v, err = parseVersion(args[0]); err == nil {
+					file, err = s.Get(v)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if err := model.WriteFile(out, file); err != nil {
+				return fmt.Errorf("write %q: %w", out, err)
+			}
+			if f.asJSON {
+				return writeJSON(e.stdout, map[string]any{"file": out, "bytes": len(file)})
+			}
+			fmt.Fprintf(e.stdout, "wrote %s (%d bytes)\n", out, len(file))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "file to write (required)")
+	c.MarkFlagRequired("out")
+	return c
+}
+
+type modelsVerifyReport struct {
+	OK       bool     `json:"ok"`
+	Models   int      `json:"models"`
+	Active   int64    `json:"active"`
+	Problems []string `json:"problems"`
+}
+
+func modelsVerify(e *env, f *modelsFlags) *cobra.Command {
+	var repair bool
+	c := &cobra.Command{
+		Use:   "verify --db PATH [--trust KEY.pub]... [--repair]",
+		Short: "check the store file, every model's checksum and, with --trust, every signature",
+		Long: "verify runs bbolt's page check and checks every stored model (CRC; signatures\n" +
+			"against --trust keys) and checkpoint. It exits non-zero if anything is wrong.\n" +
+			"--repair moves a damaged file aside and starts a fresh one from what it can read.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			keys, err := f.keys()
+			if err != nil {
+				return err
+			}
+			s, err := f.open(!repair, repair, e)
+			r := modelsVerifyReport{Problems: []string{}}
+			if err != nil {
+				if !errors.Is(err, store.ErrDamaged) {
+					return err
+				}
+				r.Problems = append(r.Problems, err.Error())
+			} else {
+				defer s.Close()
+				infos, err := s.List()
+				if err != nil {
+					return err
+				}
+				r.Models = len(infos)
+				for _, in := range infos {
+					if in.Active {
+						r.Active = in.Version
+					}
+					if in.Err != "" {
+						r.Problems = append(r.Problems, fmt.Sprintf("version %d: %s", in.Version, in.Err))
+						continue
+					}
+					if len(f.trust) > 0 && in.Signed {
+						if file, err := s.Get(in.Version); err != nil {
+							r.Problems = append(r.Problems, err.Error())
+						} else if err := model.Verify(file, keys); err != nil {
+							r.Problems = append(r.Problems, fmt.Sprintf("version %d: %v", in.Version, err))
+						}
+					}
+				}
+				if r.Active != 0 {
+					if _, _, err := s.Active(); err != nil {
+						r.Problems = append(r.Problems, err.Error())
+					}
+				}
+			}
+			r.OK = len(r.Problems) == 0
+			if f.asJSON {
+				if err := writeJSON(e.stdout, r); err != nil {
+					return err
+				}
+			} else if r.OK {
+				fmt.Fprintf(e.stdout, "ok: %d models, active %d\n", r.Models, r.Active)
+			}
+			if !r.OK {
+				return fmt.Errorf("store %q failed verification:\n  %s", f.db, strings.Join(r.Problems, "\n  "))
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&repair, "repair", false, "move a damaged file aside and rebuild from what can be read")
+	return c
+}
+
+// keys reads the --trust public keys.
+func (f *modelsFlags) keys() ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for _, p := range f.trust {
+		k, err := model.ReadPublicKey(p)
+		if err != nil {
+			return nil, fmt.Errorf("--trust: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func modelsPrune(e *env, f *modelsFlags) *cobra.Command {
+	var keep int
+	c := &cobra.Command{
+		Use:   "prune --db PATH --keep N",
+		Short: "delete all but the newest N versions (never the active one or its predecessor)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.open(false, false, e)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			before, err := s.List()
+			if err != nil {
+				return err
+			}
+			if err := s.Prune(keep); err != nil {
+				return err
+			}
+			after, err := s.List()
+			if err != nil {
+				return err
+			}
+			kept := map[int64]bool{}
+			r := struct {
+				Deleted []int64 `json:"deleted"`
+				Kept    []int64 `json:"kept"`
+			}{Deleted: []int64{}, Kept: []int64{}}
+			for _, in := range after {
+				kept[in.Version] = true
+				r.Kept = append(r.Kept, in.Version)
+			}
+			for _, in := range before {
+				if !kept[in.Version] {
+					r.Deleted = append(r.Deleted, in.Version)
+				}
+			}
+			if f.asJSON {
+				return writeJSON(e.stdout, r)
+			}
+			fmt.Fprintf(e.stdout, "deleted %v, kept %v\n", r.Deleted, r.Kept)
+			return nil
+		},
+	}
+	c.Flags().IntVar(&keep, "keep", store.DefaultKeep, "versions to keep")
+	return c
+}
+
+func modelsHistory(e *env, f *modelsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "history --db PATH",
+		Short: "show every import, activation, rollback and deletion",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.open(true, false, e)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			h, err := s.History()
+			if err != nil {
+				return err
+			}
+			if h == nil {
+				h = []store.Event{}
+			}
+			if f.asJSON {
+				return writeJSON(e.stdout, map[string]any{"events": h})
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tVERSION\tPREVIOUS\tSOURCE")
+			for _, ev := range h {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", ev.Seq, ev.Time.Format(time.RFC3339), ev.Action, ev.Version, ev.Previous, ev.Source)
+			}
+			return tw.Flush()
+		},
+	}
+}
