@@ -18,7 +18,10 @@ type embeddedBroker struct {
 	srv *mqtt.Server
 }
 
-func startBroker(addr string, log *slog.Logger) (*embeddedBroker, error) {
+// maxPacket bounds every packet a client may send (0: no limit): an MQTT
+// 3.1.1 client cannot announce a limit, so the broker is where oversize
+// readings and model files are stopped before anyone buffers them.
+func startBroker(addr string, maxPacket int, log *slog.Logger) (*embeddedBroker, error) {
 	// Fail early and clearly when the port is taken: mochi reports it only
 	// from Serve.
 	ln, err := net.Listen("tcp", addr)
@@ -26,7 +29,9 @@ func startBroker(addr string, log *slog.Logger) (*embeddedBroker, error) {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	ln.Close()
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "broker")})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = uint32(maxPacket)
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "broker"), Capabilities: caps})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Pipeline      PipelineConfig `toml:"pipeline"`
 	Learning      LearningConfig `toml:"learning"`
 	Metrics       MetricsConfig  `toml:"metrics"`
+	OTA           OTAConfig      `toml:"ota"` // ota.go
 }
 
 // MQTTConfig is the broker connection.
@@ -138,6 +139,7 @@ func Default() *Config {
 		Pipeline:      PipelineConfig{Workers: w, Queue: 8192, DrainTimeout: 5 * time.Second},
 		Learning:      LearningConfig{Enabled: true, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
 		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
+		OTA:           defaultOTA(),
 	}
 }
 
@@ -223,6 +225,12 @@ func setScalar(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetInt(int64(n))
+	case v.Kind() == reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		v.SetFloat(f)
 	case v.Kind() == reflect.Bool:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -398,6 +406,7 @@ func (c *Config) Validate() error {
 			bad("metrics.listen %q: want a loopback address (127.0.0.1, [::1] or localhost)", l)
 		}
 	}
+	c.OTA.validate(bad)
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}

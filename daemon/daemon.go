@@ -53,6 +53,8 @@ type Service struct {
 	processed   atomic.Int64 // messages the workers finished, for the watchdog
 	connectedAt atomic.Int64 // unix ns of the last connection
 	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
+
+	ota *otaManager // over-the-air updates (ota.go)
 }
 
 type sub struct {
@@ -109,6 +111,7 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
+	s.ota = newOTA(s) // OTA hook
 	return s, nil
 }
 
@@ -194,7 +197,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.brokerURL = brokerURL(cfg.MQTT.Broker)
 	if cfg.MQTT.Broker == "" {
-		b, err := startBroker(cfg.MQTT.Embedded, s.base)
+		b, err := startBroker(cfg.MQTT.Embedded, s.maxPacket(), s.base)
 		if err != nil {
 			return err
 		}
@@ -219,6 +222,12 @@ func (s *Service) Run(ctx context.Context) error {
 		s.metricsAddr = ln.Addr().String()
 		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
 	}
+	// OTA hook: routes before Connect; the OTA goroutine stops with ctx
+	// and is waited for before intake closes. After the last error return,
+	// so that one leaves nothing running.
+	if err := s.ota.start(ctx, s.client, st); err != nil {
+		return err
+	}
 	ackStop, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
 	ackDone := make(chan struct{})
@@ -241,6 +250,7 @@ func (s *Service) Run(ctx context.Context) error {
 		"qos", cfg.MQTT.QoS, "clean_session", cfg.MQTT.CleanSession, "share_group", cfg.MQTT.ShareGroup)
 
 	s.housekeep(ctx)
+	s.ota.wait() // OTA hook
 
 	// Shutdown, in order.
 	s.notify.send("STOPPING=1")
@@ -447,6 +457,9 @@ func (s *Service) onConnect(c paho.Client) {
 	for _, sb := range s.subs {
 		filters[sb.filter] = byte(s.cfg.MQTT.QoS)
 	}
+	for f, q := range s.ota.filters() { // OTA hook
+		filters[f] = q
+	}
 	backoff := time.Second
 	for {
 		err := subscribe(s.runCtx, c, filters, s.cfg.MQTT.OpTimeout)
@@ -616,6 +629,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			return buf
 		}
 	}
+	s.observe(sv, rs, preds) // OTA hook: shadow-run readings, guarded rollout
 	version := sv.scorer.Version()
 	logistic := sv.schema.logistic
 	now := time.Now().UnixMilli()
@@ -739,7 +753,7 @@ func (s *Service) learn(rs []reading) {
 	if err != nil {
 		s.log.Error("re-quantize the learned model", "err", err)
 	} else if next != nil {
-		s.SetScorer(next)
+		s.setLearnedScorer(l, next) // OTA hook: unless an OTA switch replaced l
 	}
 }
 

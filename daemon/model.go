@@ -177,7 +177,7 @@ func (s *Service) loadModel(st *store.Store) error {
 	default:
 		s.log.Error("load checkpoint; learning starts from the model", "err", err)
 	}
-	s.SetLearner(l, st)
+	s.SetLearner(l, versionedCheckpoint{st, m.Version}) // OTA hook: see ota.go
 	s.m.loss.Set(l.Progressive())
 	return nil
 }

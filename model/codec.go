@@ -23,7 +23,8 @@ import (
 //	header   16 bytes
 //	  magic          [4]byte  "\x89LNM" (the high byte catches 7-bit transfers)
 //	  format version uint16   1
-//	  flags          uint16   0 (reserved; a reader refuses other values)
+//	  flags          uint16   bit 0: signed rollback (see rollback.go); a
+//	                          reader refuses any other bit
 //	  meta length    uint32   M
 //	  payload length uint32   P
 //	meta     M bytes
@@ -361,7 +362,7 @@ func parseLayout(b []byte) (layout, error) {
 	if v == 0 || v > FormatVersion {
 		return layout{}, fmt.Errorf("%w: %d (this build reads 1 to %d)", ErrUnsupportedVersion, v, FormatVersion)
 	}
-	if f := binary.LittleEndian.Uint16(b[6:]); f != 0 {
+	if f := binary.LittleEndian.Uint16(b[6:]); f&^knownFlags != 0 {
 		return layout{}, &FormatError{6, fmt.Sprintf("unknown flags %#04x", f)}
 	}
 	ml := uint64(binary.LittleEndian.Uint32(b[8:]))

@@ -38,6 +38,14 @@ var (
 	ErrRejected = errors.New("store: model rejected")
 )
 
+// Errors of OTA installs.
+var (
+	// ErrNotActive is returned by Withdraw and SaveCheckpointFor when the
+	// version they name is no longer the active one (something else was
+	// activated meanwhile).
+	ErrNotActive = errors.New("store: version is not the active one")
+)
+
 // Errors of checkpoints.
 var (
 	// ErrNoCheckpoint is returned by LoadCheckpoint when the active model has

@@ -39,6 +39,7 @@ type Event struct {
 	Version  int64     `json:"version"`
 	Previous int64     `json:"previous,omitempty"` // the active version before (activate, rollback)
 	Source   string    `json:"source"`             // cli, ota, learner, rollback, recovery, prune, retention
+	Reason   string    `json:"reason,omitempty"`   // why (OTA decisions, automatic rollbacks)
 }
 
 // Info describes one stored model version.

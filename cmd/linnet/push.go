@@ -1,0 +1,102 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linnet-edge/linnet/daemon"
+	"github.com/linnet-edge/linnet/model"
+)
+
+func init() { commands = append(commands, newPushCmd) }
+
+func newPushCmd(e *env) *cobra.Command {
+	var (
+		o                        daemon.PushOptions
+		broker, key, file, gw    string
+		timeout                  time.Duration
+		asJSON                   bool
+		fleetT, gatewayT, result string
+	)
+	c := &cobra.Command{
+		Use:   "push --broker URL --key KEY --model M.lnm [--gateway ID]",
+		Short: "publish a signed model to the fleet or one gateway and print the results",
+		Long: `push signs the model with KEY unless it already carries KEY's signature,
+publishes it retained (a gateway that connects later still gets it) on
+linnet/ota/model, or on linnet/<ID>/ota/model with --gateway, and prints the
+results gateways publish on linnet/<gateway>/ota/result for this version.
+A gateway push waits for that gateway's result; a fleet push waits for
+--expect results or until --timeout. It exits non-zero when a gateway
+refused the model (already_active is not a refusal) or, with --gateway, when
+no result came. --rollback marks the file as a signed rollback, which
+gateways accept although its version is older than their active one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			priv, err := model.ReadPrivateKey(key)
+			if err != nil {
+				return err
+			}
+			_, b, err := model.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			o.Broker, o.Key, o.Model, o.Gateway, o.Timeout = broker, priv, b, gw, timeout
+			o.FleetTopic, o.GatewayTopic, o.ResultTopic = fleetT, gatewayT, result
+			if !asJSON {
+				o.OnResult = func(r daemon.PushResult) {
+					verdict := "refused"
+					switch {
+					case r.Accepted:
+						verdict = "accepted"
+					case r.Reason == daemon.OTAAlreadyActive:
+						verdict = "unchanged"
+					}
+					fmt.Fprintf(e.stdout, "%s: version %d %s (%s), active %d: %s\n", r.Gateway, *r.Version, verdict, r.Reason, r.Active, r.Detail)
+				}
+			}
+			rep, err := daemon.Push(cmd.Context(), o)
+			if rep != nil && asJSON {
+				if rep.Results == nil {
+					rep.Results = []daemon.PushResult{}
+				}
+				if werr := writeJSON(e.stdout, rep); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			refused := 0
+			for _, r := range rep.Results {
+				if !r.Accepted && r.Reason != daemon.OTAAlreadyActive {
+					refused++
+				}
+			}
+			if refused > 0 {
+				return fmt.Errorf("%d of %d results refused version %d", refused, len(rep.Results), rep.Version)
+			}
+			if !asJSON && len(rep.Results) == 0 {
+				fmt.Fprintf(e.stdout, "published version %d on %s; no result within %v\n", rep.Version, rep.Topic, timeout)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&broker, "broker", "", "broker URL (tcp://host:1883, ssl://...) (required)")
+	f.StringVar(&key, "key", "", "private key file from linnet keygen (required)")
+	f.StringVar(&file, "model", "", "the .lnm file to push (required)")
+	f.StringVar(&gw, "gateway", "", "push to this gateway only (default: the whole fleet)")
+	f.BoolVar(&o.Rollback, "rollback", false, "mark the model as a signed rollback to an older version")
+	f.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for results")
+	f.IntVar(&o.Expect, "expect", 0, "fleet push: stop after results from this many gateways")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&fleetT, "fleet-topic", "", "fleet topic, if the gateways use another (default linnet/ota/model)")
+	f.StringVar(&gatewayT, "gateway-topic", "", "gateway topic template (default linnet/{gateway}/ota/model)")
+	f.StringVar(&result, "result-topic", "", "result topic template (default linnet/{gateway}/ota/result)")
+	for _, n := range []string{"broker", "key", "model"} {
+		c.MarkFlagRequired(n)
+	}
+	return c
+}

@@ -1,0 +1,632 @@
+package daemon
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
+)
+
+// Over-the-air model updates.
+//
+// A model arrives as a .lnm file on the fleet topic or on this gateway's
+// own topic, normally retained, so it comes again at every connection. The
+// paho route handler only keeps the newest message per topic in a mailbox
+// (oversize payloads are dropped right there, keeping only their size) and
+// wakes the OTA goroutine; everything else happens there, off paho's
+// goroutine and off the workers:
+//
+//  1. size under ota.max_bytes (checked before anything else);
+//  2. the file decodes (structure, CRC-32C);
+//  3. its Ed25519 signature verifies with a --trust key; an unsigned file
+//     passes only with ota.allow_unsigned; a signature that does not verify
+//     (unknown key, or altered bytes) never passes, since the store would
+//     refuse the file anyway;
+//  4. its version is newer than the active one; an older one only if the
+//     file carries the rollback flag and a verified signature; a version a
+//     rollback withdrew (automatic, or the version a signed rollback
+//     replaced) is refused: a retained message would otherwise bring it
+//     back at every connection;
+//  5. its features are the serving model's, same names in the same order,
+//     and it is a classifier exactly when the serving model is (positional,
+//     CSV and raw readings depend on the order), unless
+//     ota.allow_schema_change;
+//  6. shadow run (shadowRun): it predicts the last ota.shadow_readings
+//     readings, every prediction finite and, for a regression, inside the
+//     serving model's range on the same readings widened by
+//     ota.shadow_tolerance times that range (or times a tenth of its
+//     magnitude when the range is narrower);
+//  7. store and activate in one store transaction (store.Install), then the
+//     atomic swap of the serving model and a fresh learner.
+//
+// Idempotence: a retained delivery (the broker sends the retained model at
+// every subscription, so at every connection) of a payload already decided
+// by this process, with the same active version, is ignored without a
+// result. After a restart the first retained arrival of the active model's
+// own file gives one "already_active" result per topic, not recorded in the
+// history (nothing changed). A live publish is always answered, so a push
+// of the same file again gets "already_active".
+//
+// Every other decision is published on ota.result_topic as
+// {"version":..,"accepted":bool,"reason":..,"detail":..,...}, counted in
+// linnet_ota_results_total{reason} and recorded in the store's history
+// (reject events, or the activation / rollback itself). Refusals are
+// recorded 20 at once, then one per 6 s: past that a flood of bad files is
+// still published and counted (linnet_ota_unrecorded_total) but does not
+// become a flood of store commits.
+//
+// Guarded rollout (rollout.go): after a switch from an earlier version with
+// the same schema, the labelled readings of the next ota.guard_window
+// readings served by the new model are also scored by the previous one;
+// if the new model's mean loss exceeds the previous one's by more than
+// ota.guard_margin (relative), the store rolls back (store.Withdraw) and the
+// previous model serves again.
+
+// Result reasons: the "reason" of an ota/result message and the label of
+// linnet_ota_results_total.
+const (
+	OTAApplied          = "applied"           // stored, activated and serving
+	OTAAlreadyActive    = "already_active"    // the active model's own file again
+	OTAOversize         = "oversize"          // larger than ota.max_bytes
+	OTAMalformed        = "malformed"         // not a .lnm file, truncated, inconsistent
+	OTACorrupt          = "corrupt"           // CRC-32C mismatch: damaged or altered
+	OTAUnsigned         = "unsigned"          // no signature and ota.allow_unsigned is off
+	OTAUntrustedKey     = "untrusted_key"     // signed by a key not among --trust
+	OTABadSignature     = "bad_signature"     // a trusted key's id, but the signature fails
+	OTANotNewer         = "not_newer"         // version not above the active one
+	OTARollbackUnsigned = "rollback_unsigned" // older version flagged rollback without a verified signature
+	OTAWithdrawn        = "withdrawn"         // this version was rolled back before
+	OTASchema           = "schema"            // features or kind differ from the serving model
+	OTAShadow           = "shadow"            // the shadow run found NaN/Inf or absurd outputs
+	OTAStore            = "store"             // the store refused it (e.g. the version exists with other bytes)
+	OTARolledBack       = "rolled_back"       // guarded rollout: worse than the previous model, rolled back
+	OTAGuardPassed      = "guard_passed"      // guarded rollout: the new model stays
+)
+
+// OTAReasons lists every result reason, for metrics initialisation.
+var OTAReasons = []string{OTAApplied, OTAAlreadyActive, OTAOversize, OTAMalformed, OTACorrupt, OTAUnsigned,
+	OTAUntrustedKey, OTABadSignature, OTANotNewer, OTARollbackUnsigned, OTAWithdrawn, OTASchema, OTAShadow,
+	OTAStore, OTARolledBack, OTAGuardPassed}
+
+// OTAConfig is the over-the-air update section ([ota]). Topics accept
+// {gateway}.
+type OTAConfig struct {
+	Enabled      bool   `toml:"enabled"`
+	FleetTopic   string `toml:"fleet_topic"`
+	GatewayTopic string `toml:"gateway_topic"`
+	ResultTopic  string `toml:"result_topic"`
+	// MaxBytes refuses larger model files before anything else. The broker
+	// should refuse them first: set mosquitto's max_packet_size (the
+	// embedded broker's limit follows this and payload.max_bytes), since an
+	// MQTT 3.1.1 client cannot announce a limit and paho reads a packet
+	// whole before any handler sees it.
+	MaxBytes          int  `toml:"max_bytes"`
+	AllowUnsigned     bool `toml:"allow_unsigned"`
+	AllowSchemaChange bool `toml:"allow_schema_change"`
+	// ShadowReadings is how many recent readings the candidate must predict
+	// sanely before it is activated (memory is capped at 256 Ki values).
+	ShadowReadings  int     `toml:"shadow_readings"`
+	ShadowTolerance float64 `toml:"shadow_tolerance"`
+	// GuardWindow is how many labelled readings after a switch decide
+	// whether the new model stays (0 disables the guard); GuardMargin is the
+	// relative loss increase over the previous model that rolls it back.
+	GuardWindow int     `toml:"guard_window"`
+	GuardMargin float64 `toml:"guard_margin"`
+}
+
+func defaultOTA() OTAConfig {
+	return OTAConfig{
+		Enabled:         true,
+		FleetTopic:      "linnet/ota/model",
+		GatewayTopic:    "linnet/{gateway}/ota/model",
+		ResultTopic:     "linnet/{gateway}/ota/result",
+		MaxBytes:        4 << 20,
+		ShadowReadings:  256,
+		ShadowTolerance: 10,
+		GuardWindow:     500,
+		GuardMargin:     0.2,
+	}
+}
+
+func (o *OTAConfig) validate(bad func(string, ...any)) {
+	if !o.Enabled {
+		return
+	}
+	for _, t := range []struct{ name, v string }{
+		{"ota.fleet_topic", o.FleetTopic}, {"ota.gateway_topic", o.GatewayTopic}, {"ota.result_topic", o.ResultTopic},
+	} {
+		if t.v == "" || strings.ContainsAny(t.v, "+#") {
+			bad("%s %q: want a topic name without wildcards", t.name, t.v)
+		}
+	}
+	if o.FleetTopic == o.GatewayTopic {
+		bad("ota.fleet_topic and ota.gateway_topic are both %q", o.FleetTopic)
+	}
+	if o.MaxBytes < 64 || o.MaxBytes > model.MaxFileSize {
+		bad("ota.max_bytes %d: want 64 to %d", o.MaxBytes, model.MaxFileSize)
+	}
+	if o.ShadowReadings < 0 {
+		bad("ota.shadow_readings %d: want 0 or more", o.ShadowReadings)
+	}
+	if !(o.ShadowTolerance > 0) {
+		bad("ota.shadow_tolerance %v: want a positive number", o.ShadowTolerance)
+	}
+	if o.GuardWindow < 0 {
+		bad("ota.guard_window %d: want 0 (off) or more", o.GuardWindow)
+	}
+	if !(o.GuardMargin >= 0) {
+		bad("ota.guard_margin %v: want 0 or more", o.GuardMargin)
+	}
+}
+
+// otaMsg is one message waiting in the mailbox.
+type otaMsg struct {
+	topic    string
+	payload  []byte // nil when oversize
+	size     int
+	retained bool // delivered from the broker's retained store (at subscribe)
+}
+
+// otaResult is one decision, as published.
+type otaResult struct {
+	Version  *int64 `json:"version"` // null when the file did not decode
+	Accepted bool   `json:"accepted"`
+	Reason   string `json:"reason"`
+	Detail   string `json:"detail,omitempty"`
+	Gateway  string `json:"gateway"`
+	Topic    string `json:"topic,omitempty"`
+	Active   int64  `json:"active"` // the active version after the decision
+	Rollback bool   `json:"rollback,omitempty"`
+	TS       int64  `json:"ts"`
+}
+
+type otaManager struct {
+	s   *Service
+	cfg OTAConfig
+	log *slog.Logger
+
+	keys       []ed25519.PublicKey
+	st         *store.Store
+	results    *prometheus.CounterVec
+	unrecorded prometheus.Counter
+	recBudget  budget // OTA goroutine only
+
+	mu      sync.Mutex
+	pending map[string]otaMsg
+	wake    chan struct{}
+
+	seen map[[32]byte]int64 // payload hash -> active version when decided; OTA goroutine only
+
+	rec     recent
+	guard   guardSlot
+	verdict chan *guard
+
+	done chan struct{}
+
+	// shadowStarted, when set (tests), is called as the shadow run starts:
+	// a test blocks there to show that predictions go on meanwhile.
+	shadowStarted func()
+}
+
+func newOTA(s *Service) *otaManager {
+	o := &otaManager{
+		s: s, cfg: s.cfg.OTA, log: s.log.With("component", "ota"),
+		pending: map[string]otaMsg{}, wake: make(chan struct{}, 1),
+		seen: map[[32]byte]int64{}, verdict: make(chan *guard, 1),
+	}
+	o.rec.limit = o.cfg.ShadowReadings
+	o.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_ota_results_total",
+		Help: "Over-the-air model decisions, by reason (applied, rejections, automatic rollbacks)."}, []string{"reason"})
+	o.unrecorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_ota_unrecorded_total",
+		Help: "OTA refusals published and counted but not written to the store's history (rate limit: each record is a commit, two fsyncs)."})
+	o.recBudget = budget{capacity: 20, every: 6 * time.Second}
+	s.m.reg.MustRegister(o.results, o.unrecorded)
+	for _, r := range OTAReasons {
+		o.results.WithLabelValues(r)
+	}
+	return o
+}
+
+// filters are the OTA subscriptions: never under $share, since every
+// instance of a share group must get every model.
+func (o *otaManager) filters() map[string]byte {
+	if o == nil || !o.cfg.Enabled {
+		return nil
+	}
+	return map[string]byte{
+		o.s.topic(o.cfg.FleetTopic, ""):   1,
+		o.s.topic(o.cfg.GatewayTopic, ""): 1,
+	}
+}
+
+// start registers the routes (before Connect: a persistent session may
+// deliver before Subscribe returns) and starts the OTA goroutine, which
+// runs until ctx ends; wait waits for it.
+func (o *otaManager) start(ctx context.Context, c paho.Client, st *store.Store) error {
+	o.done = make(chan struct{})
+	if !o.cfg.Enabled {
+		close(o.done)
+		return nil
+	}
+	for _, k := range o.s.cfg.Trust {
+		pub, err := model.ReadPublicKey(k)
+		if err != nil {
+			return fmt.Errorf("trust %q: %w", k, err)
+		}
+		o.keys = append(o.keys, pub)
+	}
+	if len(o.keys) == 0 && !o.cfg.AllowUnsigned {
+		o.log.Warn("no trusted keys (--trust) and ota.allow_unsigned is off: every OTA model will be refused")
+	}
+	o.st = st
+	for f := range o.filters() {
+		c.AddRoute(f, o.handle)
+	}
+	o.resumeGuard()
+	go func() { defer close(o.done); o.run(ctx) }()
+	return nil
+}
+
+func (o *otaManager) wait() {
+	if o != nil && o.done != nil {
+		<-o.done
+	}
+}
+
+// handle is paho's route handler: it never blocks and keeps at most one
+// message per topic (the newest: a retained model replaces the previous).
+func (o *otaManager) handle(_ paho.Client, msg paho.Message) {
+	defer msg.Ack()
+	p := msg.Payload()
+	if len(p) == 0 {
+		return // a cleared retained message
+	}
+	m := otaMsg{topic: msg.Topic(), size: len(p), retained: msg.Retained()}
+	if len(p) <= o.cfg.MaxBytes {
+		m.payload = p
+	}
+	o.mu.Lock()
+	o.pending[m.topic] = m
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *otaManager) run(ctx context.Context) {
+	gw := o.s.topic(o.cfg.GatewayTopic, "")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case g := <-o.verdict:
+			o.finishGuard(ctx, g)
+		case <-o.wake:
+			o.mu.Lock()
+			msgs := make([]otaMsg, 0, len(o.pending))
+			for _, m := range o.pending {
+				msgs = append(msgs, m)
+			}
+			clear(o.pending)
+			o.mu.Unlock()
+			// The gateway's own topic first: it overrides the fleet's.
+			slices.SortFunc(msgs, func(a, b otaMsg) int {
+				switch {
+				case a.topic == gw:
+					return -1
+				case b.topic == gw:
+					return 1
+				}
+				return strings.Compare(a.topic, b.topic)
+			})
+			for _, m := range msgs {
+				if ctx.Err() != nil {
+					return
+				}
+				o.process(ctx, m)
+			}
+		}
+	}
+}
+
+// candidate is a model that passed every check but the shadow run.
+type candidate struct {
+	m        *model.Model
+	file     []byte
+	rollback bool
+}
+
+func (o *otaManager) process(ctx context.Context, msg otaMsg) {
+	res := otaResult{Topic: msg.topic}
+	if msg.payload == nil {
+		o.finish(ctx, res, OTAOversize, fmt.Sprintf("%d bytes, ota.max_bytes is %d", msg.size, o.cfg.MaxBytes), nil)
+		return
+	}
+	sum := sha256.Sum256(msg.payload)
+	active, err := o.st.ActiveVersion()
+	if err != nil {
+		o.log.Error("read the active version", "err", err)
+		return
+	}
+	if a, ok := o.seen[sum]; ok && a == active && msg.retained {
+		return // a retained copy of a payload decided already, and nothing changed since
+	}
+	c, reason, detail := o.check(msg.payload, active)
+	if c != nil {
+		v := c.m.Version
+		res.Version = &v
+		res.Rollback = c.rollback
+	}
+	if reason == "" {
+		reason, detail = o.apply(c, active)
+	}
+	o.finish(ctx, res, reason, detail, &sum)
+}
+
+// check runs steps 2 to 6. It returns the decoded candidate when the file
+// decoded, and a reason when it is refused (or already active).
+func (o *otaManager) check(file []byte, active int64) (*candidate, string, string) {
+	m, err := model.Decode(file)
+	if err != nil {
+		if errors.Is(err, model.ErrChecksum) {
+			return nil, OTACorrupt, err.Error()
+		}
+		return nil, OTAMalformed, err.Error()
+	}
+	c := &candidate{m: m, file: file, rollback: model.IsRollback(file)}
+	verified := false
+	if model.IsSigned(file) {
+		err := model.Verify(file, o.keys)
+		switch {
+		case err == nil:
+			verified = true
+		case errors.Is(err, model.ErrUntrustedKey):
+			return c, OTAUntrustedKey, fmt.Sprintf("signed by key %s, not among the %d trusted", model.SignerID(file), len(o.keys))
+		case errors.Is(err, model.ErrBadSignature):
+			return c, OTABadSignature, err.Error()
+		default:
+			return c, OTAMalformed, err.Error()
+		}
+	} else if !o.cfg.AllowUnsigned {
+		return c, OTAUnsigned, "the file has no signature and ota.allow_unsigned is off"
+	}
+
+	v := m.Version
+	switch {
+	case v <= 0:
+		return c, OTAMalformed, fmt.Sprintf("model version %d is not positive", v)
+	case v == active:
+		if cur, err := o.st.Get(v); err == nil && string(cur) == string(file) {
+			return c, OTAAlreadyActive, fmt.Sprintf("version %d is already active", v)
+		}
+		return c, OTANotNewer, fmt.Sprintf("version %d is the active version, with other bytes", v)
+	case v < active && !c.rollback:
+		return c, OTANotNewer, fmt.Sprintf("version %d is not newer than the active %d (a downgrade must be a signed rollback)", v, active)
+	case v < active && !verified:
+		return c, OTARollbackUnsigned, fmt.Sprintf("rollback to %d: a rollback must carry a signature by a trusted key", v)
+	case v > active:
+		if w, err := o.st.Withdrawn(v); err != nil {
+			return c, OTAStore, err.Error()
+		} else if w {
+			return c, OTAWithdrawn, fmt.Sprintf("version %d was rolled back on this gateway; publish a new version", v)
+		}
+	}
+
+	if sv := o.s.cur.Load(); sv != nil && !o.cfg.AllowSchemaChange {
+		logistic := m.Loss == model.Logistic
+		if !slices.Equal(m.Features, sv.schema.features) || logistic != sv.schema.logistic {
+			return c, OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
+				clipList(m.Features), logistic, clipList(sv.schema.features), sv.schema.logistic)
+		}
+	}
+	if reason := o.shadowRun(m); reason != "" {
+		return c, OTAShadow, reason
+	}
+	return c, "", ""
+}
+
+// apply stores and activates c in one store transaction, then swaps the
+// serving model and the learner.
+func (o *otaManager) apply(c *candidate, active int64) (string, string) {
+	s := o.s
+	// Keep the outgoing learner's state under its own version, so a
+	// rollback resumes it.
+	s.learnMu.Lock()
+	oldL := s.learner
+	var state []byte
+	if oldL != nil {
+		state, _ = oldL.MarshalBinary()
+	}
+	s.learnMu.Unlock()
+	if state != nil && active != 0 {
+		if err := o.st.SaveCheckpointFor(active, state); err != nil && !errors.Is(err, store.ErrNotActive) {
+			o.log.Warn("checkpoint before the switch", "err", err)
+		}
+	}
+	prevServing := s.cur.Load()
+
+	v := c.m.Version
+	why := fmt.Sprintf("ota: version %d over %d", v, active)
+	if c.rollback {
+		why = fmt.Sprintf("ota: signed rollback to %d from %d", v, active)
+	}
+	if _, err := o.st.Install(c.file, store.SourceOTA, why, c.rollback); err != nil {
+		return OTAStore, err.Error()
+	}
+	o.serve(c.m, v)
+	if prevServing != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
+		slices.Equal(prevServing.schema.features, c.m.Features) && prevServing.schema.logistic == (c.m.Loss == model.Logistic) {
+		o.guard.set(newGuard(v, active, prevServing.scorer, oldL, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(c.m)))
+	} else {
+		o.guard.set(nil)
+	}
+	o.log.Info("model applied", "version", v, "previous", active, "rollback", c.rollback, "scheme", c.m.Scheme)
+	return OTAApplied, why
+}
+
+// serve swaps in m (the now active version v) and a learner for it,
+// resumed from v's checkpoint when it has one.
+func (o *otaManager) serve(m *model.Model, v int64) {
+	s := o.s
+	var l Learner
+	if s.cfg.Learning.Enabled {
+		l = NewLearner(m)
+		if st, err := o.st.LoadCheckpoint(); err == nil {
+			if ml, ok := l.(*modelLearner); ok && ml.l.UnmarshalBinary(st) != nil {
+				l = NewLearner(m)
+			}
+		}
+	}
+	sc := NewScorer(m)
+	if l != nil && l.Updates() > 0 {
+		if q, err := l.Serving(); err == nil {
+			sc = q
+		}
+	}
+	s.learnMu.Lock()
+	s.SetScorer(sc)
+	if l != nil {
+		s.learner, s.ckpt, s.sinceQ = l, versionedCheckpoint{o.st, v}, 0
+	}
+	s.learnMu.Unlock()
+}
+
+// finish publishes, counts and records one decision.
+func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail string, sum *[32]byte) {
+	res.Reason, res.Detail = reason, detail
+	res.Accepted = reason == OTAApplied || reason == OTAGuardPassed
+	res.Gateway = o.s.cfg.Gateway
+	res.Active, _ = o.st.ActiveVersion()
+	res.TS = time.Now().UnixMilli()
+	o.results.WithLabelValues(reason).Inc()
+	var v int64
+	if res.Version != nil {
+		v = *res.Version
+	}
+	switch {
+	case reason == OTAApplied || reason == OTARolledBack || reason == OTAAlreadyActive || reason == OTAGuardPassed:
+		// The store recorded the change itself, or nothing changed.
+	case !o.recBudget.take(time.Now()):
+		// A flood of bad files must not turn into a flood of commits
+		// (two fsyncs each, on flash).
+		o.unrecorded.Inc()
+	default:
+		if err := o.st.Record(store.Event{Action: store.ActionReject, Version: v, Source: store.SourceOTA,
+			Reason: reason + ": " + clipDetail(detail)}); err != nil {
+			o.log.Error("record the decision", "err", err)
+		}
+	}
+	if sum != nil && reason != OTAStore {
+		// Keyed with the active version after the decision: when the
+		// active version changes (a later model, a rollback), the payload
+		// is decided again.
+		if len(o.seen) >= 1024 {
+			clear(o.seen)
+		}
+		o.seen[*sum] = res.Active
+	}
+	lv := slog.LevelWarn
+	if res.Accepted || reason == OTAAlreadyActive {
+		lv = slog.LevelInfo
+	}
+	o.log.Log(ctx, lv, "ota decision", "version", v, "reason", reason, "detail", detail, "topic", res.Topic, "active", res.Active)
+	b, _ := json.Marshal(res)
+	c := o.s.client
+	if err := waitToken(ctx, c.Publish(o.s.topic(o.cfg.ResultTopic, ""), 1, false, b), o.s.cfg.MQTT.OpTimeout); err != nil {
+		o.log.Warn("publish the OTA result", "err", err)
+	}
+	if reason == OTAApplied || reason == OTARolledBack {
+		if err := waitToken(ctx, c.Publish(o.s.topic(o.s.cfg.Topics.Status, ""), 1, true, o.s.status("online")), o.s.cfg.MQTT.OpTimeout); err != nil {
+			o.log.Warn("publish status", "err", err)
+		}
+	}
+}
+
+// versionedCheckpoint saves a learner's state only while its model version
+// is the active one: a learner replaced by an OTA switch never writes over
+// its successor's checkpoint.
+type versionedCheckpoint struct {
+	st *store.Store
+	v  int64
+}
+
+func (c versionedCheckpoint) SaveCheckpoint(b []byte) error {
+	if err := c.st.SaveCheckpointFor(c.v, b); err != nil && !errors.Is(err, store.ErrNotActive) {
+		return err
+	}
+	return nil
+}
+
+func (c versionedCheckpoint) LoadCheckpoint() ([]byte, error) { return c.st.LoadCheckpoint() }
+
+// setLearnedScorer swaps in a re-quantized copy from learner l, unless an
+// OTA switch replaced l meanwhile (the copy would bring the old model back).
+func (s *Service) setLearnedScorer(l Learner, sc Scorer) {
+	s.learnMu.Lock()
+	defer s.learnMu.Unlock()
+	if s.learner == l {
+		s.SetScorer(sc)
+	}
+}
+
+func clipDetail(s string) string {
+	if len(s) > 300 {
+		return strings.ToValidUTF8(s[:300], "") + "..."
+	}
+	return s
+}
+
+func clipList(names []string) string {
+	if len(names) > 8 {
+		return fmt.Sprintf("%d features [%s ...]", len(names), strings.Join(names[:8], " "))
+	}
+	return fmt.Sprintf("%d features [%s]", len(names), strings.Join(names, " "))
+}
+
+// maxPacket is the embedded broker's packet limit: the largest payload the
+// daemon accepts (a reading or an OTA model) plus room for the topic and
+// headers.
+func (s *Service) maxPacket() int {
+	n := s.cfg.Payload.MaxBytes
+	if s.cfg.OTA.Enabled {
+		n = max(n, s.cfg.OTA.MaxBytes)
+	}
+	return n + 64<<10
+}
+
+// budget is a token bucket: capacity records at once, then one per every.
+type budget struct {
+	capacity int
+	every    time.Duration
+	tokens   int
+	last     time.Time
+}
+
+func (b *budget) take(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens, b.last = b.capacity, now
+	}
+	if n := int(now.Sub(b.last) / b.every); n > 0 {
+		b.tokens = min(b.capacity, b.tokens+n)
+		b.last = b.last.Add(time.Duration(n) * b.every)
+	}
+	if b.tokens == 0 {
+		return false
+	}
+	b.tokens--
+	return true
+}

@@ -1,0 +1,883 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
+)
+
+var (
+	otaKey   = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
+	otherKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, ed25519.SeedSize))
+)
+
+// linModel is an f32 regression over a, b, c: y = bias + w·x.
+func linModel(v int64, w []float32, bias float32, features ...string) *model.Model {
+	if features == nil {
+		features = []string{"a", "b", "c"}
+	}
+	n := len(features)
+	m := &model.Model{Version: v, Created: time.Unix(1700000000, 0).UTC(), Target: "y", Loss: model.Squared,
+		Features: features, Mean: make([]float32, n), Std: make([]float32, n), Weights: make([]float32, n), Bias: bias, Scheme: model.F32}
+	for i := range n {
+		m.Std[i] = 1
+		m.Weights[i] = w[i%len(w)]
+	}
+	return m
+}
+
+// lnm encodes m, signed with key unless key is nil.
+func lnm(t *testing.T, m *model.Model, key ed25519.PrivateKey) []byte {
+	t.Helper()
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != nil {
+		if b, err = model.Sign(b, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+var (
+	trueW    = []float32{0.5, -1, 2}
+	trueBias = float32(0.25)
+)
+
+// otaConfig serves v1 (the true model, signed) from the store, trusts
+// otaKey and learns nothing (the guard tests set what they need).
+func otaConfig(t *testing.T, url string) *Config {
+	t.Helper()
+	cfg := testConfig(t, url)
+	dir := t.TempDir()
+	cfg.Model = filepath.Join(dir, "v1.lnm")
+	if err := os.WriteFile(cfg.Model, lnm(t, linModel(100, trueW, trueBias), otaKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pub := filepath.Join(dir, "ota.pub")
+	if err := os.WriteFile(pub, otaKey.Public().(ed25519.PublicKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Trust = []string{pub}
+	cfg.Learning.Enabled = false
+	cfg.OTA.GuardWindow = 0
+	return cfg
+}
+
+// results collects the OTA results in arrival order.
+type results struct {
+	col  *collector
+	next int
+}
+
+func watchResults(t *testing.T, c paho.Client) *results {
+	return &results{col: collect(t, c, "linnet/+/ota/result")}
+}
+
+// wait returns the next result (hang guard: patience).
+func (r *results) wait(t *testing.T) map[string]any {
+	t.Helper()
+	r.col.waitAll(t, r.next+1)
+	r.col.mu.Lock()
+	defer r.col.mu.Unlock()
+	r.next++
+	return r.col.all[r.next-1]
+}
+
+func (r *results) expect(t *testing.T, version int64, accepted bool, reason string) map[string]any {
+	t.Helper()
+	res := r.wait(t)
+	if res["reason"] != reason || res["accepted"] != accepted || (version != 0 && res["version"] != float64(version)) {
+		t.Fatalf("result %v, want version %d accepted %v reason %s", res, version, accepted, reason)
+	}
+	return res
+}
+
+func (r *results) count() int {
+	r.col.mu.Lock()
+	defer r.col.mu.Unlock()
+	return len(r.col.all)
+}
+
+func activeVersion(t *testing.T, d *runningDaemon) (stored, serving int64) {
+	t.Helper()
+	v, err := d.s.ota.st.ActiveVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, d.s.cur.Load().scorer.Version()
+}
+
+func assertActive(t *testing.T, d *runningDaemon, want int64) {
+	t.Helper()
+	if st, sv := activeVersion(t, d); st != want || sv != want {
+		t.Fatalf("active: store %d, serving %d; want %d", st, sv, want)
+	}
+}
+
+func otaPublish(t *testing.T, c paho.Client, topic string, file []byte) {
+	t.Helper()
+	tok := c.Publish(topic, 1, true, file)
+	if !tok.WaitTimeout(patience) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", topic, tok.Error())
+	}
+}
+
+func trueY(x []float32) float32 { return trueBias + trueW[0]*x[0] + trueW[1]*x[1] + trueW[2]*x[2] }
+
+// Acceptance 1: a signed newer model pushed while a numbered stream runs is
+// applied; every reading is answered exactly once, and each device's
+// model_version switches once from the old version to the new one.
+func TestOTAApplyMidStream(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-stream", true)
+	preds := collect(t, c, "linnet/+/prediction")
+	res := watchResults(t, c)
+
+	w2 := []float32{1, 1, 1}
+	v2 := linModel(200, w2, 0)
+	rows := testRows(20000, 11)
+	pushed := make(chan struct{})
+	var sent int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		after := -1
+		for i := range rows {
+			tok := c.Publish(fmt.Sprintf("linnet/s%d/features", i%3), 1, false, readingJSON(i, rows[i], false))
+			if !tok.WaitTimeout(patience) || tok.Error() != nil {
+				t.Errorf("publish %d: %v", i, tok.Error())
+				return
+			}
+			sent = i + 1
+			select {
+			case <-pushed:
+				if after < 0 {
+					after = i
+				}
+			default:
+			}
+			if after >= 0 && i >= after+300 {
+				return
+			}
+		}
+	}()
+	preds.waitIDs(t, 300)
+	rep, err := Push(context.Background(), PushOptions{Broker: m.url(), Key: otaKey, Model: lnm(t, v2, nil),
+		Gateway: "gw-test", Timeout: patience})
+	close(pushed)
+	wg.Wait()
+	if err != nil || len(rep.Results) != 1 || !rep.Results[0].Accepted || rep.Results[0].Reason != OTAApplied || rep.Results[0].Active != 200 {
+		t.Fatalf("push: %v %+v", err, rep)
+	}
+	res.expect(t, 200, true, OTAApplied)
+	assertActive(t, d, 200)
+
+	preds.waitIDs(t, sent)
+	preds.mu.Lock()
+	defer preds.mu.Unlock()
+	last := map[string]float64{}
+	switched := 0
+	for i := 0; i < sent; i++ {
+		ps := preds.byID[fmt.Sprint(i)]
+		if len(ps) != 1 {
+			t.Fatalf("reading %d: %d predictions", i, len(ps))
+		}
+		p := ps[0]
+		dev := p["device"].(string)
+		v := p["model_version"].(float64)
+		want := float64(trueY(rows[i]))
+		if v == 200 {
+			want = float64(rows[i][0] + rows[i][1] + rows[i][2])
+		}
+		if !near(p["prediction"].(float64), want) {
+			t.Errorf("reading %d: prediction %v by version %v, want %v", i, p["prediction"], v, want)
+		}
+		if last[dev] == 200 && v == 100 {
+			t.Errorf("device %s: version went back from 200 to 100 at reading %d", dev, i)
+		}
+		if last[dev] == 100 && v == 200 {
+			switched++
+		}
+		last[dev] = v
+	}
+	if switched != 3 {
+		t.Errorf("%d devices switched from 100 to 200, want 3", switched)
+	}
+	t.Logf("%d readings, each answered once; the switch happened with readings in flight", sent)
+	h, _ := d.s.ota.st.History()
+	if e := h[len(h)-1]; e.Action != store.ActionActivate || e.Version != 200 || e.Previous != 100 || e.Source != store.SourceOTA {
+		t.Errorf("last history event %+v", e)
+	}
+}
+
+// Acceptance 2: refusals, each with its reason, the active model untouched.
+func TestOTARejections(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	cfg.OTA.MaxBytes = 2048
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-reject", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	// Readings first: the shadow run predicts them.
+	rows := testRows(50, 2)
+	for i, x := range rows {
+		publish(t, c, "linnet/dev/features", readingJSON(i, x, false))
+	}
+	preds.waitIDs(t, len(rows))
+
+	good := lnm(t, linModel(200, []float32{1, 1, 1}, 0), otaKey)
+	flip := bytes.Clone(good)
+	flip[40] ^= 0x10
+	sigFlip := bytes.Clone(good)
+	sigFlip[len(sigFlip)-1] ^= 1
+	wide := make([]string, 600)
+	for i := range wide {
+		wide[i] = fmt.Sprintf("feature_%03d", i)
+	}
+	cases := []struct {
+		name   string
+		file   []byte
+		reason string
+	}{
+		{"bit-flipped", flip, OTACorrupt},
+		{"signature bit-flipped", sigFlip, OTABadSignature},
+		{"unsigned", lnm(t, linModel(200, []float32{1, 1, 1}, 0), nil), OTAUnsigned},
+		{"unknown key", lnm(t, linModel(200, []float32{1, 1, 1}, 0), otherKey), OTAUntrustedKey},
+		{"older version", lnm(t, linModel(50, trueW, trueBias), otaKey), OTANotNewer},
+		{"same version, other bytes", lnm(t, linModel(100, []float32{1, 1, 1}, 0), otaKey), OTANotNewer},
+		{"oversize", lnm(t, linModel(200, []float32{1}, 0, wide...), otaKey), OTAOversize},
+		{"wrong schema", lnm(t, linModel(200, trueW, 0, "a", "b", "d"), otaKey), OTASchema},
+		{"truncated", good[:len(good)/2], OTAMalformed},
+		{"not a model", []byte("PK\x03\x04 a zip file"), OTAMalformed},
+		{"absurd outputs", lnm(t, linModel(200, []float32{1e6, 1e6, 1e6}, 0), otaKey), OTAShadow},
+		{"infinite outputs", lnm(t, linModel(200, []float32{3e38, 3e38, 3e38}, 0), otaKey), OTAShadow},
+		{"unsigned rollback", func() []byte {
+			b, _ := model.MarkRollback(lnm(t, linModel(50, trueW, trueBias), nil))
+			return b
+		}(), OTAUnsigned},
+	}
+	for _, cs := range cases {
+		otaPublish(t, c, "linnet/gw-test/ota/model", cs.file)
+		r := res.wait(t)
+		if r["reason"] != cs.reason || r["accepted"] != false || r["detail"] == "" || r["active"] != 100.0 {
+			t.Errorf("%s: result %v, want reason %s", cs.name, r, cs.reason)
+		}
+		assertActive(t, d, 100)
+		t.Logf("%-26s -> %s: %v", cs.name, r["reason"], r["detail"])
+	}
+	// The active model's own file: nothing to do.
+	v1, _ := os.ReadFile(cfg.Model)
+	otaPublish(t, c, "linnet/ota/model", v1)
+	res.expect(t, 100, false, OTAAlreadyActive)
+
+	// Every refusal is in the history and the metrics.
+	h, _ := d.s.ota.st.History()
+	rejects := 0
+	for _, e := range h {
+		if e.Action == store.ActionReject {
+			rejects++
+		}
+	}
+	if rejects != len(cases) {
+		t.Errorf("%d reject events in the history, want %d", rejects, len(cases))
+	}
+	if got := testutil.ToFloat64(d.s.ota.results.WithLabelValues(OTAShadow)); got != 2 {
+		t.Errorf("shadow refusals counted %v", got)
+	}
+	// Unsigned models are accepted only when the config says so; a
+	// downgrade even then only as a signed rollback; the state was not
+	// harmed by the refusals.
+	otaPublish(t, c, "linnet/gw-test/ota/model", good)
+	res.expect(t, 200, true, OTAApplied)
+	assertActive(t, d, 200)
+	rb, err := model.MarkRollback(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ = model.Sign(rb, otherKey)
+	otaPublish(t, c, "linnet/gw-test/ota/model", rb)
+	res.expect(t, 100, false, OTAUntrustedKey)
+	rb, _ = model.Sign(rb, otaKey)
+	otaPublish(t, c, "linnet/gw-test/ota/model", rb)
+	r := res.expect(t, 100, true, OTAApplied)
+	if r["rollback"] != true {
+		t.Errorf("rollback not flagged: %v", r)
+	}
+	assertActive(t, d, 100)
+	// The version it rolled back from does not come back.
+	otaPublish(t, c, "linnet/ota/model", good)
+	res.expect(t, 200, false, OTAWithdrawn)
+	assertActive(t, d, 100)
+}
+
+func TestOTAUnsignedAllowed(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	cfg.OTA.AllowUnsigned = true
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-unsigned", true)
+	res := watchResults(t, c)
+	rb, _ := model.MarkRollback(lnm(t, linModel(50, trueW, trueBias), nil))
+	otaPublish(t, c, "linnet/gw-test/ota/model", rb)
+	res.expect(t, 50, false, OTARollbackUnsigned)
+	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, trueW, trueBias), otherKey))
+	res.expect(t, 300, false, OTAUntrustedKey)
+	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, trueW, trueBias), nil))
+	res.expect(t, 300, true, OTAApplied)
+	assertActive(t, d, 300)
+}
+
+// Acceptance 3: a gateway that connects after the push gets the retained
+// model and applies it once; after a restart the retained copy comes again
+// and is not applied a second time.
+func TestOTARetainedLateGateway(t *testing.T) {
+	m := startMosquitto(t, "")
+	rep, err := Push(context.Background(), PushOptions{Broker: m.url(), Key: otaKey,
+		Model: lnm(t, linModel(200, trueW, 1), nil), Timeout: 100 * time.Millisecond})
+	if err != nil || rep.Topic != "linnet/ota/model" || len(rep.Results) != 0 {
+		t.Fatalf("fleet push with nobody listening: %v %+v", err, rep)
+	}
+	c := testClient(t, m.url(), "ota-late", true)
+	res := watchResults(t, c)
+
+	cfg := otaConfig(t, m.url())
+	d := startDaemon(t, cfg, nil)
+	res.expect(t, 200, true, OTAApplied)
+	assertActive(t, d, 200)
+	d.stop(t)
+
+	d2 := startDaemon(t, cfg, nil) // same data dir, same --model v1
+	r := res.expect(t, 200, false, OTAAlreadyActive)
+	assertActive(t, d2, 200)
+	t.Logf("after restart: %v", r["detail"])
+
+	// It serves; a live push of the same file goes through the OTA
+	// goroutine after the retained copies, and its answer is the third
+	// result: the retained copy was not applied again.
+	preds := collect(t, c, "linnet/+/prediction")
+	publish(t, c, "linnet/dev/features", readingJSON(1, []float32{1, 2, 3}, false))
+	preds.waitID(t, "1")
+	_, err = Push(context.Background(), PushOptions{Broker: m.url(), Key: otaKey,
+		Model: lnm(t, linModel(200, trueW, 1), nil), Gateway: "gw-test", Timeout: patience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.expect(t, 200, false, OTAAlreadyActive)
+	if n := res.count(); n != 3 {
+		t.Errorf("%d results, want 3 (applied, already_active after the restart, already_active for the live push)", n)
+	}
+	h, _ := d2.s.ota.st.History()
+	applies := 0
+	for _, e := range h {
+		if e.Action == store.ActionActivate && e.Version == 200 {
+			applies++
+		}
+	}
+	if applies != 1 {
+		t.Errorf("version 200 activated %d times", applies)
+	}
+}
+
+// Acceptance 4: a model worse on labelled readings is rolled back by the
+// guard; the retained copy is then refused; an equally good one stays.
+func TestOTAGuardRollback(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	cfg.OTA.GuardWindow = 200
+	cfg.OTA.GuardMargin = 0.2
+	cfg.Learning.Enabled = true
+	cfg.Learning.RequantizeEvery = 50
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-guard", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	rows := testRows(2000, 4)
+	noise := rand.New(rand.NewPCG(4, 5))
+	id := 0
+	// Labels are the true model plus unit noise: the true model's loss is
+	// about 1, the worse one's about 10.
+	sendLabelled := func(n int) {
+		for k := 0; k < n; k++ {
+			x := rows[id%len(rows)]
+			y := trueY(x) + float32(noise.NormFloat64())
+			publish(t, c, fmt.Sprintf("linnet/g%d/features", id%2), fmt.Appendf(nil, `{"id":%d,"features":[%v,%v,%v],"label":%v}`, id, x[0], x[1], x[2], y))
+			id++
+		}
+		preds.waitIDs(t, id)
+	}
+	sendLabelled(100)
+
+	// Worse: the weights 30% off, inside the shadow run's range.
+	worse := lnm(t, linModel(200, []float32{0.65, -1.3, 2.6}, trueBias), otaKey)
+	otaPublish(t, c, "linnet/ota/model", worse)
+	res.expect(t, 200, true, OTAApplied)
+	assertActive(t, d, 200)
+	sendLabelled(250)
+	r := res.expect(t, 200, false, OTARolledBack)
+	t.Logf("rolled back: %v", r["detail"])
+	if r["active"] != 100.0 {
+		t.Errorf("active after rollback %v", r["active"])
+	}
+	assertActive(t, d, 100)
+	h, _ := d.s.ota.st.History()
+	if e := h[len(h)-1]; e.Action != store.ActionRollback || e.Version != 100 || e.Previous != 200 || e.Source != store.SourceRollback || e.Reason == "" {
+		t.Errorf("last history event %+v", e)
+	}
+	// The retained message brings it again (a live push here): refused.
+	otaPublish(t, c, "linnet/ota/model", worse)
+	res.expect(t, 200, false, OTAWithdrawn)
+
+	// Serving goes on with version 100 and its learner.
+	sendLabelled(10)
+	preds.mu.Lock()
+	if v := preds.byID[fmt.Sprint(id-1)][0]["model_version"]; v != 100.0 {
+		t.Errorf("served by %v after the rollback", v)
+	}
+	preds.mu.Unlock()
+
+	// As good as the current one: the guard lets it stay.
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(300, trueW, trueBias), otaKey))
+	res.expect(t, 300, true, OTAApplied)
+	sendLabelled(250)
+	res.expect(t, 300, true, OTAGuardPassed)
+	assertActive(t, d, 300)
+	if got := testutil.ToFloat64(d.s.ota.results.WithLabelValues(OTARolledBack)); got != 1 {
+		t.Errorf("rollbacks counted: %v", got)
+	}
+}
+
+func TestOTAConfigValidate(t *testing.T) {
+	c := Default()
+	c.Gateway = "gw"
+	c.OTA.MaxBytes = 10
+	c.OTA.FleetTopic = "linnet/+/x"
+	c.OTA.GuardMargin = math.NaN()
+	err := c.Validate()
+	ce, ok := err.(*ConfigError)
+	if !ok || len(ce.Problems) != 3 {
+		t.Fatalf("%v", err)
+	}
+	t.Setenv("LINNET_OTA_GUARD_MARGIN", "0.5")
+	c2, err := LoadConfig("", os.LookupEnv)
+	if err != nil || c2.OTA.GuardMargin != 0.5 {
+		t.Errorf("env override: %v %v", err, c2.OTA.GuardMargin)
+	}
+}
+
+// buildLinnet builds the linnet binary into the test's directory.
+func buildLinnet(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "linnet")
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/linnet")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// Acceptance 5: the daemon, a built binary, is SIGKILLed at random moments
+// around the apply of a retained model, 30 times. After each kill the
+// store verifies and its active model is the old or the new one, signed by
+// the trusted key; restarted, the daemon serves.
+func TestOTASigkillDuringApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and kills it 30 times")
+	}
+	bin := buildLinnet(t)
+	m := startMosquitto(t, "")
+	dir := t.TempDir()
+	v1 := filepath.Join(dir, "v1.lnm")
+	if err := os.WriteFile(v1, lnm(t, linModel(100, trueW, trueBias), otaKey), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "ota.pub")
+	pub := otaKey.Public().(ed25519.PublicKey)
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := testClient(t, m.url(), "ota-kill", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	// The new model goes out with the CLI: unsigned file, signed by push.
+	v2 := filepath.Join(dir, "v2.lnm")
+	keyPath := filepath.Join(dir, "ota.key")
+	if err := os.WriteFile(v2, lnm(t, linModel(200, []float32{1, 1, 1}, 0), nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, otaKey.Seed(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "push", "--broker", m.url(), "--key", keyPath, "--model", v2, "--timeout", "1ms", "--json").Output()
+	var rep PushReport
+	if err != nil || json.Unmarshal(out, &rep) != nil || rep.Topic != "linnet/ota/model" || rep.Version != 200 || rep.Signer != model.KeyID(pub) {
+		t.Fatalf("linnet push: %v %s", err, out)
+	}
+
+	start := func(data string) *exec.Cmd {
+		cmd := exec.Command(bin, "run", "--broker", m.url(), "--data-dir", data, "--gateway", "gw-kill",
+			"--model", v1, "--trust", pubPath, "--metrics", "")
+		var log bytes.Buffer
+		cmd.Stderr = &log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+			if t.Failed() && log.Len() > 0 {
+				t.Logf("daemon log (%s):\n%s", data, log.Bytes()[max(0, log.Len()-3000):])
+			}
+		})
+		return cmd
+	}
+	// The retained model arrives right after the daemon subscribed, when
+	// it also publishes its "online" status: kills are timed from there.
+	status := collect(t, c, "linnet/gw-kill/status")
+	onlines := func() int {
+		status.mu.Lock()
+		defer status.mu.Unlock()
+		n := 0
+		for _, s := range status.all {
+			if s["state"] == "online" {
+				n++
+			}
+		}
+		return n
+	}
+	waitOnline := func(n int) {
+		deadline := time.After(patience)
+		for onlines() <= n {
+			select {
+			case <-status.cond:
+			case <-deadline:
+				t.Fatal("daemon not online")
+			}
+		}
+	}
+	// Calibrate: from exec to online, and from online to the result.
+	t0 := time.Now()
+	cal := start(t.TempDir())
+	waitOnline(0)
+	tOn := time.Since(t0)
+	res.expect(t, 200, true, OTAApplied)
+	span := time.Since(t0)
+	apply := max(span-tOn, time.Millisecond)
+	cal.Process.Kill()
+	cal.Wait()
+	t.Logf("exec to online %v, online to applied result %v", tOn, apply)
+
+	var ons []time.Duration
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	outcome := map[int64]int{}
+	id := 0
+	const kills = 30
+	for i := 0; i < kills; i++ {
+		data := t.TempDir()
+		// A third of the kills anywhere from exec to a little after the
+		// apply; a third around the calibrated moment the daemon went
+		// online (its start-up time varies by a few ms from run to run,
+		// so these straddle the apply); a third after this run's own
+		// "online", within the calibrated time to the result.
+		n := onlines()
+		cmd := start(data)
+		var delay time.Duration
+		switch i % 3 {
+		case 0:
+			delay = time.Duration(r.Float64() * 1.2 * float64(span))
+		case 1:
+			delay = time.Duration((0.85 + 0.3*r.Float64()) * float64(tOn))
+		case 2:
+			waitOnline(n)
+			delay = time.Duration(r.Float64() * 1.5 * float64(apply))
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+
+		active := int64(0)
+		if _, err := os.Stat(filepath.Join(data, "linnet.db")); err == nil {
+			st, err := store.Open(filepath.Join(data, "linnet.db"), store.Options{Trusted: []ed25519.PublicKey{pub}, RequireSigned: true})
+			if err != nil {
+				t.Fatalf("kill %d after %v: store: %v", i, delay, err)
+			}
+			if mod, file, err := st.Active(); err == nil {
+				active = mod.Version
+				if err := model.Verify(file, []ed25519.PublicKey{pub}); err != nil {
+					t.Errorf("kill %d: active model does not verify: %v", i, err)
+				}
+			} else if !errors.Is(err, store.ErrNoActive) {
+				t.Errorf("kill %d: active: %v", i, err)
+			}
+			st.Close()
+		}
+		if active != 0 && active != 100 && active != 200 {
+			t.Fatalf("kill %d: active version %d", i, active)
+		}
+		outcome[active]++
+
+		// Restarted, it serves (the old model, or the new one). Its time
+		// to online refines the estimate the next kills are aimed with
+		// (the calibration run starts colder than the later ones).
+		n = onlines()
+		t1 := time.Now()
+		cmd = start(data)
+		waitOnline(n)
+		ons = append(ons, time.Since(t1))
+		slices.Sort(ons)
+		tOn = ons[len(ons)/2]
+		id++
+		for {
+			publish(t, c, "linnet/kill/features", readingJSON(id, []float32{1, 2, 3}, false))
+			ok := func() bool {
+				deadline := time.After(patience)
+				for {
+					preds.mu.Lock()
+					got := preds.byID[fmt.Sprint(id)]
+					preds.mu.Unlock()
+					if len(got) > 0 {
+						if v := got[0]["model_version"]; v != 100.0 && v != 200.0 {
+							t.Fatalf("kill %d: served by %v", i, v)
+						}
+						return true
+					}
+					select {
+					case <-preds.cond:
+					case <-deadline:
+						return false
+					}
+				}
+			}()
+			if ok {
+				break
+			}
+			t.Fatalf("kill %d: no prediction after the restart", i)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("kill %d: restarted daemon exited: %v", i, err)
+		}
+	}
+	t.Logf("%d kills: active after the kill: none yet %d, old (100) %d, new (200) %d; median exec to online %v",
+		kills, outcome[0], outcome[100], outcome[200], tOn)
+}
+
+// A guard interrupted by a restart starts its window again from the
+// store's history, and an allowed schema change skips the guard.
+func TestOTAGuardResumesAndSchemaChange(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	cfg.OTA.GuardWindow = 100
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-resume", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	rows := testRows(500, 8)
+	id := 0
+	sendLabelled := func(n int) {
+		for k := 0; k < n; k++ {
+			x := rows[id%len(rows)]
+			publish(t, c, "linnet/r/features", fmt.Appendf(nil, `{"id":%d,"features":[%v,%v,%v],"label":%v}`, id, x[0], x[1], x[2], trueY(x)))
+			id++
+		}
+		preds.waitIDs(t, id)
+	}
+	sendLabelled(20)
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(200, []float32{0.7, -1.2, 2.5}, trueBias), otaKey))
+	res.expect(t, 200, true, OTAApplied)
+	sendLabelled(60) // not a whole window
+	d.stop(t)
+
+	d = startDaemon(t, cfg, nil)
+	res.expect(t, 200, false, OTAAlreadyActive) // the retained copy
+	sendLabelled(100)
+	r := res.expect(t, 200, false, OTARolledBack)
+	if !bytes.Contains(fmt.Append(nil, r["detail"]), []byte("over 100 labelled")) {
+		t.Errorf("the window did not start again: %v", r["detail"])
+	}
+	assertActive(t, d, 100)
+	d.stop(t)
+
+	// With ota.allow_schema_change a new schema is applied, unguarded (the
+	// refusal without it is in TestOTARejections).
+	cfg.OTA.AllowSchemaChange = true
+	d = startDaemon(t, cfg, nil)
+	res.expect(t, 200, false, OTAWithdrawn) // the retained copy, after a restart too
+	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, []float32{1, 2}, 0, "a", "z"), otaKey))
+	res.expect(t, 300, true, OTAApplied)
+	assertActive(t, d, 300)
+	if d.s.ota.guard.p.Load() != nil {
+		t.Error("guard armed across a schema change")
+	}
+	publish(t, c, "linnet/r/features", []byte(`{"id":"z","features":{"a":1,"z":2}}`))
+	preds.waitID(t, "z")
+}
+
+// A shadow run that takes long (blocked here) holds up neither the paho
+// client nor the workers: readings are answered by the old model meanwhile.
+func TestOTASlowShadowRunDoesNotBlock(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	s, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.ota.shadowStarted = func() { close(entered); <-release }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	<-s.Ready()
+	c := testClient(t, m.url(), "ota-slow", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(200, []float32{1, 1, 1}, 0), otaKey))
+	select {
+	case <-entered:
+	case <-time.After(patience):
+		t.Fatal("shadow run not started")
+	}
+	rows := testRows(200, 3)
+	for i, x := range rows {
+		publish(t, c, "linnet/slow/features", readingJSON(i, x, false))
+	}
+	preds.waitIDs(t, len(rows))
+	preds.mu.Lock()
+	for i := range rows {
+		if v := preds.byID[fmt.Sprint(i)][0]["model_version"]; v != 100.0 {
+			t.Errorf("reading %d served by %v during the shadow run", i, v)
+		}
+	}
+	preds.mu.Unlock()
+	close(release)
+	res.expect(t, 200, true, OTAApplied)
+	publish(t, c, "linnet/slow/features", readingJSON(1000, rows[0], false))
+	preds.waitID(t, "1000")
+	preds.mu.Lock()
+	defer preds.mu.Unlock()
+	if v := preds.byID["1000"][0]["model_version"]; v != 200.0 {
+		t.Errorf("after the apply: served by %v", v)
+	}
+}
+
+// A gateway with an empty store takes its first model over the air.
+func TestOTAFirstModel(t *testing.T) {
+	m := startMosquitto(t, "")
+	cfg := otaConfig(t, m.url())
+	cfg.Model = ""
+	d := startDaemon(t, cfg, nil)
+	c := testClient(t, m.url(), "ota-first", true)
+	res := watchResults(t, c)
+	preds := collect(t, c, "linnet/+/prediction")
+	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(100, trueW, trueBias), otaKey))
+	res.expect(t, 100, true, OTAApplied)
+	assertActive(t, d, 100)
+	publish(t, c, "linnet/first/features", readingJSON(1, []float32{1, 2, 3}, false))
+	preds.waitID(t, "1")
+}
+
+func TestRecentReadings(t *testing.T) {
+	r := recent{limit: 4}
+	sc := newSchema([]string{"a", "b"}, false)
+	mk := func(vs ...float32) []reading {
+		rs := make([]reading, len(vs))
+		for i, v := range vs {
+			rs[i].x = []float32{v, -v}
+		}
+		return rs
+	}
+	r.add(sc, mk(1, 2, 3))
+	r.add(sc, mk(4, 5, 6, 7, 8, 9)) // wraps; only the newest 4 stay
+	names, rows := r.snapshot()
+	got := map[float32]bool{}
+	for _, x := range rows {
+		got[x[0]] = true
+	}
+	if len(names) != 2 || len(rows) != 4 || !got[6] || !got[7] || !got[8] || !got[9] {
+		t.Errorf("rows %v", rows)
+	}
+	rows[0][0] = 100 // a copy
+	if _, again := r.snapshot(); again[0][0] == 100 {
+		t.Error("snapshot shares memory")
+	}
+	// Another schema starts over; the same names under a new pointer do not.
+	r.add(newSchema([]string{"a", "b"}, false), mk(10))
+	if _, rows := r.snapshot(); len(rows) != 4 {
+		t.Errorf("same names: %d rows", len(rows))
+	}
+	r.add(newSchema([]string{"a", "c"}, false), mk(11))
+	if names, rows := r.snapshot(); len(rows) != 1 || names[1] != "c" {
+		t.Errorf("new schema: %v %v", names, rows)
+	}
+}
+
+func BenchmarkObserve(b *testing.B) {
+	s := &Service{cfg: Default(), ota: &otaManager{cfg: defaultOTA()}}
+	s.ota.rec.limit = 256
+	sv := newServing(newFake())
+	rs := []reading{{x: []float32{1, 2, 3}}}
+	preds := []float32{0}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.observe(sv, rs, preds)
+	}
+}
+
+func TestRecordBudget(t *testing.T) {
+	b := budget{capacity: 3, every: time.Second}
+	t0 := time.Unix(1000, 0)
+	got := 0
+	for i := 0; i < 10; i++ {
+		if b.take(t0) {
+			got++
+		}
+	}
+	if got != 3 {
+		t.Errorf("burst %d, want 3", got)
+	}
+	if b.take(t0.Add(999*time.Millisecond)) || !b.take(t0.Add(time.Second)) || b.take(t0.Add(1500*time.Millisecond)) {
+		t.Error("refill not one per second")
+	}
+	for i := 0; i < 3; i++ {
+		if !b.take(t0.Add(time.Hour)) {
+			t.Fatal("not refilled to capacity")
+		}
+	}
+	if b.take(t0.Add(time.Hour)) {
+		t.Error("refilled beyond capacity")
+	}
+}

@@ -1,0 +1,323 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
+)
+
+// maxShadowValues caps the memory of the recent readings kept for shadow
+// runs: a 65,536-wide model keeps 4 readings, a 13-wide one all of
+// ota.shadow_readings.
+const maxShadowValues = 256 << 10
+
+// recent keeps the last readings served, in the serving schema's order,
+// for the shadow run of the next OTA candidate.
+type recent struct {
+	limit int
+
+	mu     sync.Mutex
+	schema *schema // the rows' schema; compared by pointer first (cheap)
+	names  []string
+	rows   [][]float32
+	next   int
+	size   int // capacity for this schema's width
+}
+
+func (r *recent) add(sc *schema, rs []reading) {
+	if r.limit == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if sc != r.schema {
+		if r.schema == nil || !slices.Equal(sc.features, r.names) {
+			r.names, r.rows, r.next = sc.features, r.rows[:0], 0
+			r.size = min(r.limit, max(1, maxShadowValues/max(1, len(sc.features))))
+		}
+		r.schema = sc
+	}
+	if len(rs) > r.size {
+		rs = rs[len(rs)-r.size:] // a big batch: only its tail stays anyway
+	}
+	for i := range rs {
+		if len(r.rows) < r.size {
+			r.rows = append(r.rows, slices.Clone(rs[i].x))
+			continue
+		}
+		copy(r.rows[r.next], rs[i].x)
+		r.next = (r.next + 1) % r.size
+	}
+}
+
+// snapshot copies the rows out, so the shadow run holds no lock.
+func (r *recent) snapshot() ([]string, [][]float32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rows := make([][]float32, len(r.rows))
+	for i, x := range r.rows {
+		rows[i] = slices.Clone(x)
+	}
+	return r.names, rows
+}
+
+// shadowRun predicts the recent readings with m and returns why m is
+// refused, or "" if it passes. The rule: every prediction finite; for a
+// regression served by a regression, every prediction inside [lo - k*s,
+// hi + k*s], where [lo, hi] is the serving model's range on the same
+// readings, k is ota.shadow_tolerance and s = max(hi - lo, (max |lo|,|hi|)
+// / 10, 1e-6). With no reading yet, or readings that lack some of m's
+// features (a schema change), there is nothing to run and m passes.
+func (o *otaManager) shadowRun(m *model.Model) string {
+	if o.shadowStarted != nil {
+		o.shadowStarted()
+	}
+	names, rows := o.rec.snapshot()
+	if len(rows) == 0 {
+		return ""
+	}
+	pos := make(map[string]int, len(names))
+	for i, n := range names {
+		pos[n] = i
+	}
+	idx := make([]int, len(m.Features))
+	for j, f := range m.Features {
+		i, ok := pos[f]
+		if !ok {
+			o.log.Info("shadow run skipped: recent readings lack a feature of the candidate", "feature", f)
+			return ""
+		}
+		idx[j] = i
+	}
+	cand := model.NewPredictor(m)
+	var cur Scorer
+	if sv := o.s.cur.Load(); sv != nil && slices.Equal(sv.schema.features, names) && !sv.scorer.Logistic() && m.Loss != model.Logistic {
+		cur = sv.scorer
+	}
+	x := make([]float32, len(idx))
+	preds := make([]float32, len(rows))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for r, row := range rows {
+		for j, i := range idx {
+			x[j] = row[i]
+		}
+		p := cand.Predict(x)
+		if !finite(p) {
+			return fmt.Sprintf("shadow run: prediction on recent reading %d of %d is %v", r+1, len(rows), p)
+		}
+		preds[r] = p
+		if cur != nil {
+			if q := cur.Predict(row); finite(q) {
+				lo, hi = math.Min(lo, float64(q)), math.Max(hi, float64(q))
+			}
+		}
+	}
+	if lo > hi {
+		return ""
+	}
+	s := math.Max(hi-lo, math.Max(math.Max(math.Abs(lo), math.Abs(hi))/10, 1e-6))
+	k := o.cfg.ShadowTolerance
+	for r, p := range preds {
+		if v := float64(p); v < lo-k*s || v > hi+k*s {
+			return fmt.Sprintf("shadow run: prediction %g on recent reading %d of %d is far outside the serving model's range [%g, %g] on the same readings (allowed %g to %g)",
+				v, r+1, len(rows), lo, hi, lo-k*s, hi+k*s)
+		}
+	}
+	return ""
+}
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+// guard is one guarded rollout: version replaced prev; the labelled
+// readings served by version are scored by both.
+type guard struct {
+	version, prev int64
+	prevScorer    Scorer
+	prevLearner   Learner // nil after a restart: the store's checkpoint is used
+	loss          func(pred, label float32) float64
+	window        int
+	margin        float64
+
+	mu             sync.Mutex
+	n              int
+	sumNew, sumOld float64
+	done           bool
+}
+
+func newGuard(version, prev int64, prevScorer Scorer, prevLearner Learner, window int, margin float64, next Scorer) *guard {
+	return &guard{version: version, prev: prev, prevScorer: prevScorer, prevLearner: prevLearner,
+		loss: lossFunc(next), window: window, margin: margin}
+}
+
+type guardSlot struct{ p atomic.Pointer[guard] }
+
+func (g *guardSlot) set(x *guard) { g.p.Store(x) }
+
+// lossFunc is the loss both models are compared with: the new model's own
+// (squared, Huber with its delta, or log loss).
+func lossFunc(sc Scorer) func(p, y float32) float64 {
+	kind, delta := model.Squared, float32(0)
+	if ms, ok := sc.(*modelScorer); ok {
+		kind, delta = ms.m.Loss, ms.m.Delta
+	} else if sc.Logistic() {
+		kind = model.Logistic
+	}
+	switch kind {
+	case model.Logistic:
+		return func(p, y float32) float64 {
+			q := math.Min(math.Max(float64(p), 1e-15), 1-1e-15)
+			if y >= 0.5 {
+				return -math.Log(q)
+			}
+			return -math.Log1p(-q)
+		}
+	case model.Huber:
+		if delta <= 0 {
+			delta = 1
+		}
+		return func(p, y float32) float64 {
+			r := math.Abs(float64(p - y))
+			if r <= float64(delta) {
+				return r * r / 2
+			}
+			return float64(delta) * (r - float64(delta)/2)
+		}
+	}
+	return func(p, y float32) float64 { r := float64(p - y); return r * r }
+}
+
+// observe is the workers' hook, called once per message after predicting:
+// it keeps the readings for the next shadow run and feeds the guard. It
+// takes one short lock per message and never waits for the OTA goroutine.
+func (s *Service) observe(sv *serving, rs []reading, preds []float32) {
+	o := s.ota
+	if o == nil || !o.cfg.Enabled {
+		return
+	}
+	o.rec.add(sv.schema, rs)
+	g := o.guard.p.Load()
+	if g == nil || sv.scorer.Version() != g.version {
+		return
+	}
+	var sn, so float64
+	n := 0
+	for i := range rs {
+		if !rs[i].hasLabel {
+			continue
+		}
+		sn += g.loss(preds[i], rs[i].label)
+		so += g.loss(g.prevScorer.Predict(rs[i].x), rs[i].label)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	g.mu.Lock()
+	if g.done {
+		g.mu.Unlock()
+		return
+	}
+	g.n += n
+	g.sumNew += sn
+	g.sumOld += so
+	full := g.n >= g.window
+	g.done = full
+	g.mu.Unlock()
+	if full {
+		select {
+		case o.verdict <- g:
+		default:
+			o.log.Error("guard verdict dropped", "version", g.version)
+		}
+	}
+}
+
+// finishGuard rolls back or keeps the guarded version, on the OTA
+// goroutine.
+func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
+	if o.guard.p.Load() != g {
+		return // superseded by a later switch
+	}
+	o.guard.set(nil)
+	g.mu.Lock()
+	n, mn, mo := g.n, g.sumNew/float64(g.n), g.sumOld/float64(g.n)
+	g.mu.Unlock()
+	v := g.version
+	res := otaResult{Version: &v}
+	if !(mn > mo*(1+g.margin)+1e-12) {
+		why := fmt.Sprintf("guard passed: mean loss %.6g vs %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
+		if err := o.st.Record(store.Event{Action: store.ActionKeep, Version: v, Previous: g.prev, Source: store.SourceOTA, Reason: why}); err != nil {
+			o.log.Error("record the guard verdict", "err", err)
+		}
+		o.finish(ctx, res, OTAGuardPassed, why, nil)
+		return
+	}
+	why := fmt.Sprintf("mean loss %.6g is worse than %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
+	target, err := o.st.Withdraw(v, store.SourceRollback, why)
+	if err != nil {
+		if errors.Is(err, store.ErrNotActive) {
+			return
+		}
+		o.log.Error("automatic rollback", "version", v, "err", err)
+		o.finish(ctx, res, OTAStore, "automatic rollback failed: "+err.Error(), nil)
+		return
+	}
+	if g.prevLearner != nil && target == g.prev {
+		s := o.s
+		s.learnMu.Lock()
+		s.SetScorer(g.prevScorer)
+		s.learner, s.ckpt, s.sinceQ = g.prevLearner, versionedCheckpoint{o.st, target}, 0
+		s.learnMu.Unlock()
+	} else if m, _, err := o.st.Active(); err == nil {
+		o.serve(m, target)
+	} else {
+		o.log.Error("load the rolled-back model", "version", target, "err", err)
+	}
+	o.log.Warn("model rolled back", "version", v, "to", target, "reason", why)
+	o.finish(ctx, res, OTARolledBack, why, nil)
+}
+
+// resumeGuard restarts the guard after a restart when the last change was
+// an OTA switch that no verdict closed yet (the window starts again).
+func (o *otaManager) resumeGuard() {
+	if o.cfg.GuardWindow == 0 {
+		return
+	}
+	h, err := o.st.History()
+	if err != nil {
+		return
+	}
+	for i := len(h) - 1; i >= 0; i-- {
+		e := h[i]
+		switch e.Action {
+		case store.ActionActivate:
+			if e.Source != store.SourceOTA || e.Previous == 0 {
+				return
+			}
+			cur, file, err := o.st.Active()
+			if err != nil || cur.Version != e.Version || model.IsRollback(file) {
+				return
+			}
+			pf, err := o.st.Get(e.Previous)
+			if err != nil {
+				return
+			}
+			pm, err := model.Decode(pf)
+			if err != nil || !slices.Equal(pm.Features, cur.Features) {
+				return
+			}
+			o.guard.set(newGuard(e.Version, e.Previous, NewScorer(pm), nil, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(cur)))
+			o.log.Info("guarded rollout resumed", "version", e.Version, "previous", e.Previous)
+			return
+		case store.ActionRollback, store.ActionKeep:
+			return
+		}
+	}
+}

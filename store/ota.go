@@ -1,0 +1,229 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Actions an over-the-air update records besides import, activate and
+// rollback.
+const (
+	ActionReject = "reject" // an OTA model was refused; nothing changed
+	ActionKeep   = "keep"   // a guarded rollout passed: the new version stays
+)
+
+// keyWithdrawn holds the versions an automatic rollback withdrew, so the
+// retained OTA message that brought one is not applied again at the next
+// connection.
+var keyWithdrawn = []byte("withdrawn")
+
+// Install checks file like Put, then stores it and makes it the active
+// version in one transaction: after a crash the store holds the state before
+// (old version active) or after (new version stored and active), never the
+// file without the pointer or the pointer without the file. The version it
+// replaces is pushed on the rollback stack. reason is recorded with the
+// activation. When the version is already stored with other bytes, Install
+// returns ErrVersionExists, unless rollback is set: a signed rollback
+// carries a flag the stored original lacks, so its bytes replace the
+// stored ones, and the version it replaces is marked withdrawn in the same
+// transaction (see Withdrawn), so no retained copy brings it back. It
+// returns the version that was active before (0 if none). Installing the
+// active version's own bytes again does nothing.
+func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev int64, err error) {
+	m, err := s.check(file)
+	if err != nil {
+		return 0, err
+	}
+	v := m.Version
+	file = bytes.Clone(file)
+	err = s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketModels)
+		prev = activeVersion(tx)
+		old := b.Get(u64(v))
+		same := old != nil && bytes.Equal(old, file)
+		if prev == v && same {
+			return nil
+		}
+		switch {
+		case old == nil:
+			if err := b.Put(u64(v), file); err != nil {
+				return err
+			}
+			if err := s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source}); err != nil {
+				return err
+			}
+		case !same && !rollback:
+			return fmt.Errorf("%w: version %d", ErrVersionExists, v)
+		case !same:
+			if err := b.Put(u64(v), file); err != nil {
+				return err
+			}
+			if err := s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source, Reason: "replaces the stored file"}); err != nil {
+				return err
+			}
+		}
+		if prev != v {
+			if prev != 0 {
+				stack, err := readStack(tx)
+				if err != nil {
+					return err
+				}
+				stack = append(stack, prev)
+				if len(stack) > maxStack {
+					stack = stack[len(stack)-maxStack:]
+				}
+				if err := writeStack(tx, stack); err != nil {
+					return err
+				}
+			}
+			if err := tx.Bucket(bucketMeta).Put(keyActive, u64(v)); err != nil {
+				return err
+			}
+			if rollback && prev != 0 {
+				if err := withdraw(tx, prev); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.addEvent(tx, Event{Action: ActionActivate, Version: v, Previous: prev, Source: source, Reason: reason}); err != nil {
+			return err
+		}
+		if s.opts.Keep > 0 {
+			return s.prune(tx, s.opts.Keep, "retention", v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return prev, nil
+}
+
+// Withdraw rolls the active version v back to the version it replaced, like
+// Rollback, and marks v as withdrawn, in one transaction, recording reason.
+// It returns the version now active. It returns ErrNotActive if v is no
+// longer active and ErrNoPrevious if there is nothing to go back to.
+func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
+	var target int64
+	var file []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if activeVersion(tx) != v {
+			return fmt.Errorf("%w: %d", ErrNotActive, v)
+		}
+		stack, err := readStack(tx)
+		if err != nil {
+			return err
+		}
+		if len(stack) == 0 {
+			return ErrNoPrevious
+		}
+		target = stack[len(stack)-1]
+		file = bytes.Clone(tx.Bucket(bucketModels).Get(u64(target)))
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if file == nil {
+		return 0, fmt.Errorf("%w: previous version %d is gone", ErrNoPrevious, target)
+	}
+	if _, err := s.check(file); err != nil {
+		return 0, fmt.Errorf("roll back to %d: %w", target, err)
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		stack, err := readStack(tx)
+		if err != nil {
+			return err
+		}
+		if activeVersion(tx) != v || len(stack) == 0 || stack[len(stack)-1] != target {
+			return fmt.Errorf("%w: %d (the active version changed meanwhile)", ErrNotActive, v)
+		}
+		if err := writeStack(tx, stack[:len(stack)-1]); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put(keyActive, u64(target)); err != nil {
+			return err
+		}
+		if err := withdraw(tx, v); err != nil {
+			return err
+		}
+		return s.addEvent(tx, Event{Action: ActionRollback, Version: target, Previous: v, Source: source, Reason: reason})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return target, nil
+}
+
+// Withdrawn reports whether a rollback (automatic, or a signed rollback
+// file) withdrew version v (the newest 64 withdrawn versions are
+// remembered).
+func (s *Store) Withdrawn(v int64) (bool, error) {
+	var w []int64
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		w, err = readWithdrawn(tx)
+		return err
+	})
+	return slices.Contains(w, v), err
+}
+
+// Record appends e to the history (its Seq and Time are set here): a
+// decision that changed nothing else, such as a refused OTA model.
+func (s *Store) Record(e Event) error {
+	return s.update(func(tx *bolt.Tx) error { return s.addEvent(tx, e) })
+}
+
+// SaveCheckpointFor is SaveCheckpoint for a learner that belongs to version
+// v: it returns ErrNotActive, writing nothing, if v is no longer active, so
+// a learner that was just replaced never overwrites its successor's state.
+func (s *Store) SaveCheckpointFor(v int64, state []byte) error {
+	val := make([]byte, checkpointHeader, checkpointHeader+len(state))
+	binary.LittleEndian.PutUint64(val[4:], uint64(s.opts.Now().UnixNano()))
+	val = append(val, state...)
+	binary.LittleEndian.PutUint32(val, crc32.Checksum(val[4:], crcTab))
+	return s.update(func(tx *bolt.Tx) error {
+		if a := activeVersion(tx); a != v {
+			return fmt.Errorf("%w: checkpoint of %d, active %d", ErrNotActive, v, a)
+		}
+		return tx.Bucket(bucketCheckpoints).Put(u64(v), val)
+	})
+}
+
+// withdraw adds v to the withdrawn versions (the newest maxStack kept).
+func withdraw(tx *bolt.Tx, v int64) error {
+	w, err := readWithdrawn(tx)
+	if err != nil || slices.Contains(w, v) {
+		return err
+	}
+	w = append(w, v)
+	if len(w) > maxStack {
+		w = w[len(w)-maxStack:]
+	}
+	return writeVersions(tx, keyWithdrawn, w)
+}
+
+func readWithdrawn(tx *bolt.Tx) ([]int64, error) {
+	v := tx.Bucket(bucketMeta).Get(keyWithdrawn)
+	if len(v)%8 != 0 {
+		return nil, fmt.Errorf("%w: withdrawn list of %d bytes", ErrDamaged, len(v))
+	}
+	out := make([]int64, len(v)/8)
+	for i := range out {
+		out[i] = version(v[8*i:])
+	}
+	return out, nil
+}
+
+func writeVersions(tx *bolt.Tx, key []byte, vs []int64) error {
+	b := make([]byte, 0, 8*len(vs))
+	for _, v := range vs {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return tx.Bucket(bucketMeta).Put(key, b)
+}
