@@ -10,7 +10,8 @@ export CGO_ENABLED := 0
 # Fuzz targets run for a bounded time in `make test`.
 FUZZTIME ?= 10s
 FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8 \
-        ./model/:FuzzDecode ./model/:FuzzCSV ./model/:FuzzLearnerState
+        ./model/:FuzzDecode ./model/:FuzzCSV ./model/:FuzzLearnerState \
+        ./daemon/:FuzzDecode ./daemon/:FuzzFastReading
 
 # Packages whose tests also run under qemu (arm64 on two CPUs, armv7).
 QEMU_PKGS := ./simd/ ./model/ ./store/
@@ -22,9 +23,11 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet ./cmd/linnet
 
+# The daemon on its embedded defaults: broker on 127.0.0.1:1883, the demo
+# model, data in ./linnet-data, metrics on 127.0.0.1:9464. Try it from a
+# second terminal with the commands in the README.
 run: build
-	$(BIN)/linnet cpu
-	$(BIN)/linnet bench --sizes 16,256,4096,65536
+	$(BIN)/linnet run
 
 test: test-deps vet unit fuzz qemu ops-test
 

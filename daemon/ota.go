@@ -223,7 +223,7 @@ type otaManager struct {
 
 func newOTA(s *Service) *otaManager {
 	o := &otaManager{
-		s: s, cfg: s.cfg.OTA, log: s.log.With("component", "ota"),
+		s: s, cfg: s.cfg.OTA, log: s.base.With("component", "ota"),
 		pending: map[string]otaMsg{}, wake: make(chan struct{}, 1),
 		seen: map[[32]byte]int64{}, verdict: make(chan *guard, 1),
 	}

@@ -15,7 +15,7 @@ func newRunCmd(e *env) *cobra.Command {
 	var (
 		file, broker, dataDir, gateway, model, metrics string
 		trust                                          []string
-		printConfig                                    bool
+		printConfig, skipSelftest                      bool
 	)
 	c := &cobra.Command{
 		Use:   "run",
@@ -61,6 +61,12 @@ With no broker configured it starts the embedded broker on 127.0.0.1:1883.`,
 				_ = lv.UnmarshalText([]byte(cfg.LogLevel))
 				log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
 			}
+			// Before anything uses a kernel: one that fails its check (a
+			// VM claiming features it cannot run) sends every operation
+			// to the generic kernels, logged, instead of wrong answers.
+			if !skipSelftest {
+				kernelSelfTest(cmd.Context(), log)
+			}
 			return daemon.Run(cmd.Context(), cfg, log)
 		},
 	}
@@ -73,5 +79,6 @@ With no broker configured it starts the embedded broker on 127.0.0.1:1883.`,
 	fl.StringVar(&metrics, "metrics", "", "metrics and /healthz address (loopback); empty disables")
 	fl.StringArrayVar(&trust, "trust", nil, "Ed25519 public key accepted for OTA models (repeatable)")
 	fl.BoolVar(&printConfig, "print-config", false, "print the effective config as TOML and exit")
+	fl.BoolVar(&skipSelftest, "skip-selftest", false, "do not check the SIMD kernels against generic at start (a check takes well under a second)")
 	return c
 }
