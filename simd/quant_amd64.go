@@ -28,7 +28,8 @@ package simd
 // It reduces the sums of 16 blocks into one vector, then converts them and
 // multiplies by 16 scale products at once; the float sum is reassociated
 // and the last multiply-add fused. The asm assumes len(qa), len(qb) >=
-// 32*len(sa) and len(sb), len(sumsB) >= len(sa).
+// 32*len(sa) and len(sb), len(sumsB) >= len(sa), and that every sumsB[k]
+// fits an int16, as the sum of 32 int8 values does.
 //
 //go:noescape
 func dotQ8AVX512VNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32

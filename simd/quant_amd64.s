@@ -93,12 +93,95 @@ GLOBL dotQ8perm<>(SB), RODATA|NOPTR, $64
 	VPXORD    Z31, t, t; \
 	VPDPBUSD  Z17, t, acc
 
+// dotQ8L2 and dotQ8L3 are the VPERMT2D indices of Q8TREE's second and
+// third rounds; dotQ8L3+4 in every lane is the other half of the third.
+DATA dotQ8L2<>+0(SB)/4, $17
+DATA dotQ8L2<>+4(SB)/4, $0
+DATA dotQ8L2<>+8(SB)/4, $19
+DATA dotQ8L2<>+12(SB)/4, $2
+DATA dotQ8L2<>+16(SB)/4, $21
+DATA dotQ8L2<>+20(SB)/4, $4
+DATA dotQ8L2<>+24(SB)/4, $23
+DATA dotQ8L2<>+28(SB)/4, $6
+DATA dotQ8L2<>+32(SB)/4, $25
+DATA dotQ8L2<>+36(SB)/4, $8
+DATA dotQ8L2<>+40(SB)/4, $27
+DATA dotQ8L2<>+44(SB)/4, $10
+DATA dotQ8L2<>+48(SB)/4, $29
+DATA dotQ8L2<>+52(SB)/4, $12
+DATA dotQ8L2<>+56(SB)/4, $31
+DATA dotQ8L2<>+60(SB)/4, $14
+GLOBL dotQ8L2<>(SB), RODATA|NOPTR, $64
+
+DATA dotQ8L3<>+0(SB)/4, $0
+DATA dotQ8L3<>+4(SB)/4, $8
+DATA dotQ8L3<>+8(SB)/4, $2
+DATA dotQ8L3<>+12(SB)/4, $10
+DATA dotQ8L3<>+16(SB)/4, $1
+DATA dotQ8L3<>+20(SB)/4, $9
+DATA dotQ8L3<>+24(SB)/4, $3
+DATA dotQ8L3<>+28(SB)/4, $11
+DATA dotQ8L3<>+32(SB)/4, $16
+DATA dotQ8L3<>+36(SB)/4, $24
+DATA dotQ8L3<>+40(SB)/4, $18
+DATA dotQ8L3<>+44(SB)/4, $26
+DATA dotQ8L3<>+48(SB)/4, $17
+DATA dotQ8L3<>+52(SB)/4, $25
+DATA dotQ8L3<>+56(SB)/4, $19
+DATA dotQ8L3<>+60(SB)/4, $27
+GLOBL dotQ8L3<>(SB), RODATA|NOPTR, $64
+
+// Q8MERGE1(a, b, t) folds a and b, lanes 0-7 of each one block's partial
+// sums and lanes 8-15 another's, into a: each 128-bit lane keeps two dwords
+// of a's block and two of b's (dwords 2-3 under K2 0xcccc). t is scratch.
+#define Q8MERGE1(a, b, t) \
+	VSHUFPS $0x4e, b, a, t; \
+	VPADDD  t, a, a; \
+	VPADDD  t, b, K2, a
+
+// Q8MERGE2(a, b, t) folds two results of Q8MERGE1 into a: a's dwords stay
+// in its even lanes and b's in the odd ones (K3 0xaaaa), and VPERMT2D with
+// Z30 (dotQ8L2) brings each one's partner, the other dword of its block in
+// the same pair of lanes. b is destroyed, t is scratch.
+#define Q8MERGE2(a, b, t) \
+	VPBLENDMD b, a, K3, t; \
+	VPERMT2D  a, Z30, b; \
+	VPADDD    b, t, a
+
+// Q8TREE leaves in Z0 the 16 int32 block sums, in block order, of Z0..Z7,
+// where lanes 0-7 of Zi hold partial sums of block 2i and lanes 8-15 of
+// block 2i+1. Seven merges of two vectors into one, three instructions
+// each, one of them a shuffle: after the first round a block's partials
+// sit in 4 lanes, after the second in 2 (Z0: blocks 0 4 2 6 0 4 2 6 1 5 3
+// 7 1 5 3 7, Z4 the same plus 8), and the third adds the two of each
+// block, picked in block order from Z0 and Z4 by Z27 (dotQ8L3) and Z26
+// (dotQ8L3+4). Z16..Z19 are scratch. The copy is a register move, which
+// costs no execution port.
+#define Q8TREE \
+	Q8MERGE1(Z0, Z1, Z16); \
+	Q8MERGE1(Z2, Z3, Z17); \
+	Q8MERGE1(Z4, Z5, Z18); \
+	Q8MERGE1(Z6, Z7, Z19); \
+	Q8MERGE2(Z0, Z2, Z16); \
+	Q8MERGE2(Z4, Z6, Z17); \
+	VMOVDQA64 Z0, Z16; \
+	VPERMT2D  Z4, Z27, Z16; \
+	VPERMT2D  Z4, Z26, Z0; \
+	VPADDD    Z16, Z0, Z0
+
 // func dotQ8AVX512VNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32
 //
-// SI qa, DI qb, R8 sa, R9 sb, R10 sumsB, CX blocks left. Z0..Z7 hold the
-// int32 products of a group of 16 blocks, lanes 0-7 of Zi block 2i and
-// lanes 8-15 block 2i+1. Z29 sums the scaled block sums; K1 masks the
-// blocks of the group, K2 the upper two dwords of each 128-bit lane.
+// SI qa, DI qb, R8 sa, R9 sb, R10 sumsB, BX the offset of the group in
+// them, CX blocks left. Z0..Z7 hold the int32 products of a group of 16
+// blocks, lanes 0-7 of Zi block 2i and lanes 8-15 block 2i+1. Z29 sums the
+// scaled block sums; K1 masks the blocks of the group.
+//
+// The work per group is bound by the two vector ports that AVX-512 leaves
+// (p0 and p5; both run VPDPBUSD): 8 VPXORD and 8 VPDPBUSD, 21 for
+// Q8TREE, then 4 (VPDPWSSD, VCVTDQ2PS, VMULPS, VFMADD231PS), 41 in all.
+// VPDPWSSD takes 128*sumsB[k] off with one instruction: the low word of
+// each sum (|sum| <= 32*128 fits an int16) times the word -128 in Z28,
+// the high word times 0.
 TEXT ·dotQ8AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ qa_base+0(FP), SI
 	MOVQ qb_base+24(FP), DI
@@ -106,11 +189,20 @@ TEXT ·dotQ8AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ sa_len+56(FP), CX
 	MOVQ sb_base+72(FP), R9
 	MOVQ sumsB_base+96(FP), R10
+	XORQ BX, BX
 	MOVL $0x80, AX
 	VPBROADCASTB AX, Z31
-	VMOVDQU32 dotQ8perm<>(SB), Z30
+	VMOVDQU32 dotQ8L2<>(SB), Z30
+	VMOVDQU32 dotQ8L3<>(SB), Z27
+	MOVL $4, AX
+	VPBROADCASTD AX, Z26
+	VPADDD Z27, Z26, Z26
+	MOVL $0xff80, AX
+	VPBROADCASTD AX, Z28
 	MOVL $0xcccc, AX
 	KMOVW AX, K2
+	MOVL $0xaaaa, AX
+	KMOVW AX, K3
 	MOVL $0xffff, AX
 	KMOVW AX, K1
 	VXORPS Z29, Z29, Z29
@@ -139,20 +231,17 @@ q8_group:
 	SUBQ $16, CX
 
 q8_reduce:
-	Q8REDUCE16
+	Q8TREE
 
 	// s[k] - 128*sumsB[k], then sum += float(s[k]) * (sa[k]*sb[k]).
-	VMOVDQU32.Z (R10), K1, Z1
-	VPSLLD      $7, Z1, Z1
-	VPSUBD      Z1, Z0, Z0
+	VMOVDQU32.Z (R10)(BX*1), K1, Z1
+	VPDPWSSD    Z1, Z28, Z0
 	VCVTDQ2PS   Z0, Z0
-	VMOVUPS.Z   (R8), K1, Z2
-	VMOVUPS.Z   (R9), K1, Z3
+	VMOVUPS.Z   (R8)(BX*1), K1, Z2
+	VMOVUPS.Z   (R9)(BX*1), K1, Z3
 	VMULPS      Z3, Z2, Z2
 	VFMADD231PS Z2, Z0, Z29
-	ADDQ        $64, R8
-	ADDQ        $64, R9
-	ADDQ        $64, R10
+	ADDQ        $64, BX
 	JMP         q8_group
 
 q8_tail:
