@@ -148,40 +148,71 @@ GLOBL dotQ8L3<>(SB), RODATA|NOPTR, $64
 	VPERMT2D  a, Z30, b; \
 	VPADDD    b, t, a
 
-// Q8TREE leaves in Z0 the 16 int32 block sums, in block order, of Z0..Z7,
-// where lanes 0-7 of Zi hold partial sums of block 2i and lanes 8-15 of
-// block 2i+1. Seven merges of two vectors into one, three instructions
-// each, one of them a shuffle: after the first round a block's partials
-// sit in 4 lanes, after the second in 2 (Z0: blocks 0 4 2 6 0 4 2 6 1 5 3
-// 7 1 5 3 7, Z4 the same plus 8), and the third adds the two of each
-// block, picked in block order from Z0 and Z4 by Z27 (dotQ8L3) and Z26
-// (dotQ8L3+4). Z16..Z19 are scratch. The copy is a register move, which
-// costs no execution port.
-#define Q8TREE \
-	Q8MERGE1(Z0, Z1, Z16); \
-	Q8MERGE1(Z2, Z3, Z17); \
-	Q8MERGE1(Z4, Z5, Z18); \
-	Q8MERGE1(Z6, Z7, Z19); \
-	Q8MERGE2(Z0, Z2, Z16); \
-	Q8MERGE2(Z4, Z6, Z17); \
-	VMOVDQA64 Z0, Z16; \
-	VPERMT2D  Z4, Z27, Z16; \
-	VPERMT2D  Z4, Z26, Z0; \
-	VPADDD    Z16, Z0, Z0
+// Q8TREE(a0, ..., a7, s0, s1, s2, s3) leaves in a0 the 16 int32 block
+// sums, in block order, of a0..a7, where lanes 0-7 of ai hold partial sums
+// of block 2i and lanes 8-15 of block 2i+1; s0..s3 are scratch. It is
+// seven merges of two vectors into one, three instructions each, one of
+// them a shuffle, in three rounds (Q8ROUND1..3) that the main loop
+// interleaves with the products of the next group: after the first round a
+// block's partials sit in 4 lanes, after the second in 2 (a0: blocks 0 4 2
+// 6 0 4 2 6 1 5 3 7 1 5 3 7, a4 the same plus 8), and the third adds the
+// two of each block, picked in block order from a0 and a4 by Z27 (dotQ8L3)
+// and Z26 (dotQ8L3+4). Its copy is a register move, which takes no port.
+#define Q8ROUND1(a0, a1, a2, a3, a4, a5, a6, a7, s0, s1, s2, s3) \
+	Q8MERGE1(a0, a1, s0); \
+	Q8MERGE1(a2, a3, s1); \
+	Q8MERGE1(a4, a5, s2); \
+	Q8MERGE1(a6, a7, s3)
+
+#define Q8ROUND2(a0, a2, a4, a6, s0, s1) \
+	Q8MERGE2(a0, a2, s0); \
+	Q8MERGE2(a4, a6, s1)
+
+#define Q8ROUND3(a0, a4, s0) \
+	VMOVDQA64 a0, s0; \
+	VPERMT2D  a4, Z27, s0; \
+	VPERMT2D  a4, Z26, a0; \
+	VPADDD    s0, a0, a0
+
+#define Q8TREE(a0, a1, a2, a3, a4, a5, a6, a7, s0, s1, s2, s3) \
+	Q8ROUND1(a0, a1, a2, a3, a4, a5, a6, a7, s0, s1, s2, s3); \
+	Q8ROUND2(a0, a2, a4, a6, s0, s1); \
+	Q8ROUND3(a0, a4, s0)
+
+// Q8SCALE(a, t) adds to Z29 the block sums in a, less 128*sumsB, times
+// sa*sb, for the whole group at BX; t is scratch. VPDPWSSD takes off
+// 128*sumsB[k] in one instruction: the low word of the sum (|sum| <=
+// 32*128 fits an int16) times the word -128 in Z28, the high word times 0.
+#define Q8SCALE(a, t) \
+	VPDPWSSD    (R10)(BX*1), Z28, a; \
+	VCVTDQ2PS   a, a; \
+	VMOVUPS     (R8)(BX*1), t; \
+	VMULPS      (R9)(BX*1), t, t; \
+	VFMADD231PS t, a, Z29
+
+#define ZERO8(a0, a1, a2, a3, a4, a5, a6, a7) \
+	VPXORD a0, a0, a0; \
+	VPXORD a1, a1, a1; \
+	VPXORD a2, a2, a2; \
+	VPXORD a3, a3, a3; \
+	VPXORD a4, a4, a4; \
+	VPXORD a5, a5, a5; \
+	VPXORD a6, a6, a6; \
+	VPXORD a7, a7, a7
 
 // func dotQ8AVX512VNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32
 //
 // SI qa, DI qb, R8 sa, R9 sb, R10 sumsB, BX the offset of the group in
-// them, CX blocks left. Z0..Z7 hold the int32 products of a group of 16
-// blocks, lanes 0-7 of Zi block 2i and lanes 8-15 block 2i+1. Z29 sums the
-// scaled block sums; K1 masks the blocks of the group.
+// sa, sb and sumsB, CX blocks left. A group of 16 blocks leaves its int32
+// products in Z0..Z7 or Z8..Z15, lanes 0-7 of the i-th vector block 2i and
+// lanes 8-15 block 2i+1; the main loop alternates between the two sets,
+// reducing one group while it multiplies the next. Z29 sums the scaled
+// block sums; K1 masks the blocks of the last, partial group.
 //
 // The work per group is bound by the two vector ports that AVX-512 leaves
-// (p0 and p5; both run VPDPBUSD): 8 VPXORD and 8 VPDPBUSD, 21 for
-// Q8TREE, then 4 (VPDPWSSD, VCVTDQ2PS, VMULPS, VFMADD231PS), 41 in all.
-// VPDPWSSD takes 128*sumsB[k] off with one instruction: the low word of
-// each sum (|sum| <= 32*128 fits an int16) times the word -128 in Z28,
-// the high word times 0.
+// (p0 and p5, which both run VPDPBUSD on Sapphire Rapids): 8 VPXORD and 8
+// VPDPBUSD, 21 for Q8TREE and 4 for Q8SCALE, 41 in all, about 20.5
+// cycles; the loads (16 of 64 bytes, 2 a cycle) take 8.
 TEXT ·dotQ8AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ qa_base+0(FP), SI
 	MOVQ qb_base+24(FP), DI
@@ -203,46 +234,78 @@ TEXT ·dotQ8AVX512VNNI(SB), NOSPLIT, $0-124
 	KMOVW AX, K2
 	MOVL $0xaaaa, AX
 	KMOVW AX, K3
-	MOVL $0xffff, AX
-	KMOVW AX, K1
 	VXORPS Z29, Z29, Z29
 
-q8_group:
 	CMPQ CX, $16
 	JB   q8_tail
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	Q8PAIR(0, Z8, Z0)
-	Q8PAIR(64, Z9, Z1)
-	Q8PAIR(128, Z10, Z2)
-	Q8PAIR(192, Z11, Z3)
-	Q8PAIR(256, Z12, Z4)
-	Q8PAIR(320, Z13, Z5)
-	Q8PAIR(384, Z14, Z6)
-	Q8PAIR(448, Z15, Z7)
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	Q8PAIR(0, Z16, Z0)
+	Q8PAIR(64, Z17, Z1)
+	Q8PAIR(128, Z18, Z2)
+	Q8PAIR(192, Z19, Z3)
+	Q8PAIR(256, Z16, Z4)
+	Q8PAIR(320, Z17, Z5)
+	Q8PAIR(384, Z18, Z6)
+	Q8PAIR(448, Z19, Z7)
 	ADDQ $512, SI
 	ADDQ $512, DI
 	SUBQ $16, CX
 
-q8_reduce:
-	Q8TREE
+q8_loop:
+	// Z0..Z7 hold the group at BX: reduce it, multiply the next into
+	// Z8..Z15.
+	CMPQ CX, $16
+	JB   q8_last0
+	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	Q8ROUND1(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z16, Z17, Z18, Z19)
+	Q8PAIR(0, Z20, Z8)
+	Q8PAIR(64, Z21, Z9)
+	Q8PAIR(128, Z22, Z10)
+	Q8PAIR(192, Z23, Z11)
+	Q8ROUND2(Z0, Z2, Z4, Z6, Z16, Z17)
+	Q8PAIR(256, Z20, Z12)
+	Q8PAIR(320, Z21, Z13)
+	Q8PAIR(384, Z22, Z14)
+	Q8PAIR(448, Z23, Z15)
+	Q8ROUND3(Z0, Z4, Z16)
+	Q8SCALE(Z0, Z24)
+	ADDQ $512, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
 
-	// s[k] - 128*sumsB[k], then sum += float(s[k]) * (sa[k]*sb[k]).
-	VMOVDQU32.Z (R10)(BX*1), K1, Z1
-	VPDPWSSD    Z1, Z28, Z0
-	VCVTDQ2PS   Z0, Z0
-	VMOVUPS.Z   (R8)(BX*1), K1, Z2
-	VMOVUPS.Z   (R9)(BX*1), K1, Z3
-	VMULPS      Z3, Z2, Z2
-	VFMADD231PS Z2, Z0, Z29
-	ADDQ        $64, BX
-	JMP         q8_group
+	// The same with the sets swapped.
+	CMPQ CX, $16
+	JB   q8_last1
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	Q8ROUND1(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z20, Z21, Z22, Z23)
+	Q8PAIR(0, Z16, Z0)
+	Q8PAIR(64, Z17, Z1)
+	Q8PAIR(128, Z18, Z2)
+	Q8PAIR(192, Z19, Z3)
+	Q8ROUND2(Z8, Z10, Z12, Z14, Z20, Z21)
+	Q8PAIR(256, Z16, Z4)
+	Q8PAIR(320, Z17, Z5)
+	Q8PAIR(384, Z18, Z6)
+	Q8PAIR(448, Z19, Z7)
+	Q8ROUND3(Z8, Z12, Z20)
+	Q8SCALE(Z8, Z25)
+	ADDQ $512, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP  q8_loop
+
+q8_last1:
+	Q8TREE(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z20, Z21, Z22, Z23)
+	Q8SCALE(Z8, Z25)
+	ADDQ $64, BX
+	JMP  q8_tail
+
+q8_last0:
+	Q8TREE(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z16, Z17, Z18, Z19)
+	Q8SCALE(Z0, Z24)
+	ADDQ $64, BX
 
 q8_tail:
 	// 1..15 blocks left (or none): DX pairs, then maybe one odd block.
@@ -329,8 +392,15 @@ q8_half6:
 	Q8HALF(384, Y14, Z14, Z6)
 
 q8_tailsum:
-	XORQ CX, CX
-	JMP  q8_reduce
+	// Q8SCALE with loads masked to the CX blocks of the group.
+	Q8TREE(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z16, Z17, Z18, Z19)
+	VMOVDQU32.Z (R10)(BX*1), K1, Z1
+	VPDPWSSD    Z1, Z28, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS.Z   (R8)(BX*1), K1, Z2
+	VMOVUPS.Z   (R9)(BX*1), K1, Z3
+	VMULPS      Z3, Z2, Z2
+	VFMADD231PS Z2, Z0, Z29
 
 q8_done:
 	VEXTRACTF64X4 $1, Z29, Y1
