@@ -450,19 +450,72 @@ GLOBL dotQ4perm<>(SB), RODATA|NOPTR, $64
 	VPADDD  Z9, Z8, Z0; \
 	VPERMD  Z0, Z30, Z0
 
-// Q4QUAD adds the products of four blocks to acc: 64 bytes of nibbles at
-// woff(SI) and 128 bytes of int8 at xoff(DI). Lane j (128 bits) of acc
-// collects block j. Z28 holds 0x0f in every byte.
-#define Q4QUAD(woff, xoff, acc) \
-	VMOVDQU64  woff(SI), Z8; \
-	VPSRLW     $4, Z8, Z9; \
-	VPANDD     Z28, Z8, Z8; \
-	VPANDD     Z28, Z9, Z9; \
-	VMOVDQU64  xoff(DI), Z10; \
-	VSHUFI64X2 $0x88, 64+xoff(DI), Z10, Z11; \
-	VSHUFI64X2 $0xdd, 64+xoff(DI), Z10, Z12; \
-	VPDPBUSD   Z11, Z8, acc; \
-	VPDPBUSD   Z12, Z9, acc
+// dotQ4L2 picks, for block k in order, the first of its two partial sums
+// that Q8MERGE1 leaves in Z0 (blocks 0-7) and Z2 (8-15, +16) of the q4
+// layout; dotQ4L2+1 in every lane picks the second.
+DATA dotQ4L2<>+0(SB)/4, $0
+DATA dotQ4L2<>+4(SB)/4, $4
+DATA dotQ4L2<>+8(SB)/4, $8
+DATA dotQ4L2<>+12(SB)/4, $12
+DATA dotQ4L2<>+16(SB)/4, $2
+DATA dotQ4L2<>+20(SB)/4, $6
+DATA dotQ4L2<>+24(SB)/4, $10
+DATA dotQ4L2<>+28(SB)/4, $14
+DATA dotQ4L2<>+32(SB)/4, $16
+DATA dotQ4L2<>+36(SB)/4, $20
+DATA dotQ4L2<>+40(SB)/4, $24
+DATA dotQ4L2<>+44(SB)/4, $28
+DATA dotQ4L2<>+48(SB)/4, $18
+DATA dotQ4L2<>+52(SB)/4, $22
+DATA dotQ4L2<>+56(SB)/4, $26
+DATA dotQ4L2<>+60(SB)/4, $30
+GLOBL dotQ4L2<>(SB), RODATA|NOPTR, $64
+
+// Q4TREER(a0, a1, a2, a3, s0, s1) is Q4REDUCE16 in 9 instructions instead
+// of 10, into a0, with s0 and s1 as scratch: Q8MERGE1 folds a0 and a1 (a2
+// and a3) so that each 128-bit lane j holds two partial sums of block j
+// (8+j) and two of block 4+j (12+j), and two VPERMT2D with Z30 (dotQ4L2)
+// and Z26 (dotQ4L2+1) pick the two of each block in block order. K2 holds
+// 0xcccc.
+#define Q4ROUND1(a0, a1, a2, a3, s0, s1) \
+	Q8MERGE1(a0, a1, s0); \
+	Q8MERGE1(a2, a3, s1)
+
+#define Q4ROUND2(a0, a2, s0) \
+	VMOVDQA64 a0, s0; \
+	VPERMT2D  a2, Z30, s0; \
+	VPERMT2D  a2, Z26, a0; \
+	VPADDD    s0, a0, a0
+
+#define Q4TREER(a0, a1, a2, a3, s0, s1) \
+	Q4ROUND1(a0, a1, a2, a3, s0, s1); \
+	Q4ROUND2(a0, a2, s0)
+
+#define Q4TREE Q4TREER(Z0, Z1, Z2, Z3, Z8, Z9)
+
+// Q4SCALE(a, t) is Q8SCALE for dot_q4: Z25 holds the word -8.
+#define Q4SCALE(a, t) \
+	VPDPWSSD    (R10)(BX*1), Z25, a; \
+	VCVTDQ2PS   a, a; \
+	VMOVUPS     (R8)(BX*1), t; \
+	VMULPS      (R9)(BX*1), t, t; \
+	VFMADD231PS t, a, Z29
+
+// Q4QUADT adds the products of four blocks to acc: 64 bytes of nibbles
+// at woff(SI) and 128 bytes of int8 at xoff(DI). Lane j (128 bits) of acc
+// collects block j. Z28 holds 0x0f in every byte; t0..t4 are scratch.
+#define Q4QUADT(woff, xoff, acc, t0, t1, t2, t3, t4) \
+	VMOVDQU64  woff(SI), t0; \
+	VPSRLW     $4, t0, t1; \
+	VPANDD     Z28, t0, t0; \
+	VPANDD     Z28, t1, t1; \
+	VMOVDQU64  xoff(DI), t2; \
+	VSHUFI64X2 $0x88, 64+xoff(DI), t2, t3; \
+	VSHUFI64X2 $0xdd, 64+xoff(DI), t2, t4; \
+	VPDPBUSD   t3, t0, acc; \
+	VPDPBUSD   t4, t1, acc
+
+#define Q4QUAD(woff, xoff, acc) Q4QUADT(woff, xoff, acc, Z8, Z9, Z10, Z11, Z12)
 
 // Q4PART is Q4QUAD for the last 1..3 blocks, with byte masks K3 (qw),
 // K4 and K5 (the two halves of qx) that load zeros past the slices' ends.
@@ -480,10 +533,12 @@ GLOBL dotQ4perm<>(SB), RODATA|NOPTR, $64
 
 // func dotQ4AVX512VNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
 //
-// SI qw, DI qx, R8 sw, R9 sx, R10 sumsX, CX blocks left. Z0..Z3 hold the
-// int32 products of a group of 16 blocks, four blocks each; Z29 sums the
-// scaled block sums. K1 masks the blocks of the group, K2 the upper two
-// dwords of each 128-bit lane.
+// SI qw, DI qx, R8 sw, R9 sx, R10 sumsX, BX the offset of the group in
+// sw, sx and sumsX, CX blocks left. Z0..Z3 or Z4..Z7 hold the int32
+// products of a group of 16 blocks, four blocks each: as in
+// dotQ8AVX512VNNI the main loop reduces one group while it multiplies the
+// next. Z29 sums the scaled block sums. K1 masks the blocks of the last,
+// partial group, K2 the upper two dwords of each 128-bit lane.
 TEXT ·dotQ4AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ qw_base+0(FP), SI
 	MOVQ qx_base+24(FP), DI
@@ -493,44 +548,82 @@ TEXT ·dotQ4AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ sumsX_base+96(FP), R10
 	MOVL $0x0f, AX
 	VPBROADCASTB AX, Z28
-	VMOVDQU32 dotQ4perm<>(SB), Z30
+	VMOVDQU32 dotQ4L2<>(SB), Z30
+	MOVL $1, AX
+	VPBROADCASTD AX, Z26
+	VPADDD Z30, Z26, Z26
+	MOVL $0xfff8, AX
+	VPBROADCASTD AX, Z25
 	MOVL $0xcccc, AX
 	KMOVW AX, K2
-	MOVL $0xffff, AX
-	KMOVW AX, K1
 	VXORPS Z29, Z29, Z29
 
-q4_group:
+	XORQ BX, BX
 	CMPQ CX, $16
 	JB   q4_tail
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
-	Q4QUAD(0, 0, Z0)
-	Q4QUAD(64, 128, Z1)
-	Q4QUAD(128, 256, Z2)
-	Q4QUAD(192, 384, Z3)
+	Q4QUADT(0, 0, Z0, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(64, 128, Z1, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(128, 256, Z2, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(192, 384, Z3, Z16, Z17, Z18, Z19, Z20)
 	ADDQ $256, SI
 	ADDQ $512, DI
 	SUBQ $16, CX
 
-q4_reduce:
-	Q4REDUCE16
+q4_loop:
+	// Z0..Z3 hold the group at BX: reduce it, multiply the next into
+	// Z4..Z7.
+	CMPQ CX, $16
+	JB   q4_last0
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	Q4ROUND1(Z0, Z1, Z2, Z3, Z8, Z9)
+	Q4QUADT(0, 0, Z4, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(64, 128, Z5, Z21, Z22, Z23, Z24, Z27)
+	Q4ROUND2(Z0, Z2, Z8)
+	Q4QUADT(128, 256, Z6, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(192, 384, Z7, Z21, Z22, Z23, Z24, Z27)
+	Q4SCALE(Z0, Z10)
+	ADDQ $256, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
 
-	// s[k] - 8*sumsX[k], then sum += float(s[k]) * (sw[k]*sx[k]).
-	VMOVDQU32.Z (R10), K1, Z1
-	VPSLLD      $3, Z1, Z1
-	VPSUBD      Z1, Z0, Z0
-	VCVTDQ2PS   Z0, Z0
-	VMOVUPS.Z   (R8), K1, Z2
-	VMOVUPS.Z   (R9), K1, Z3
-	VMULPS      Z3, Z2, Z2
-	VFMADD231PS Z2, Z0, Z29
-	ADDQ        $64, R8
-	ADDQ        $64, R9
-	ADDQ        $64, R10
-	JMP         q4_group
+	// The same with the sets swapped.
+	CMPQ CX, $16
+	JB   q4_last1
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	Q4ROUND1(Z4, Z5, Z6, Z7, Z14, Z15)
+	Q4QUADT(0, 0, Z0, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(64, 128, Z1, Z21, Z22, Z23, Z24, Z27)
+	Q4ROUND2(Z4, Z6, Z14)
+	Q4QUADT(128, 256, Z2, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(192, 384, Z3, Z21, Z22, Z23, Z24, Z27)
+	Q4SCALE(Z4, Z11)
+	ADDQ $256, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP  q4_loop
+
+q4_last1:
+	Q4TREER(Z4, Z5, Z6, Z7, Z14, Z15)
+	Q4SCALE(Z4, Z11)
+	ADDQ $64, BX
+	JMP  q4_tail
+
+q4_last0:
+	Q4TREE
+	Q4SCALE(Z0, Z10)
+	ADDQ $64, BX
 
 q4_tail:
 	// 1..15 blocks left (or none): DX whole quads, then 1..3 blocks.
@@ -542,10 +635,10 @@ q4_tail:
 	KMOVW AX, K1
 
 	// K3, K4, K5: bytes of the last CX%4 blocks in qw, qx, qx+64.
-	MOVQ  CX, BX
-	ANDQ  $3, BX
+	MOVQ  CX, R14
+	ANDQ  $3, R14
 	MOVQ  $-1, R11
-	MOVQ  BX, R12
+	MOVQ  R14, R12
 	SHLQ  $4, R12
 	BZHIQ R12, R11, AX
 	KMOVQ AX, K3
@@ -580,7 +673,7 @@ q4_tail:
 	ADDQ   $128, DI
 
 	// Three quads: 1..3 blocks left for Z3.
-	TESTQ BX, BX
+	TESTQ R14, R14
 	JZ    q4_tailsum
 	Q4PART(Z3)
 	JMP   q4_tailsum
@@ -590,19 +683,26 @@ q4_part0:
 	JMP q4_tailsum
 
 q4_part1:
-	TESTQ BX, BX
+	TESTQ R14, R14
 	JZ    q4_tailsum
 	Q4PART(Z1)
 	JMP   q4_tailsum
 
 q4_part2:
-	TESTQ BX, BX
+	TESTQ R14, R14
 	JZ    q4_tailsum
 	Q4PART(Z2)
 
 q4_tailsum:
-	XORQ CX, CX
-	JMP  q4_reduce
+	// Q4SCALE with loads masked to the CX blocks of the group.
+	Q4TREE
+	VMOVDQU32.Z (R10)(BX*1), K1, Z1
+	VPDPWSSD    Z1, Z25, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS.Z   (R8)(BX*1), K1, Z2
+	VMOVUPS.Z   (R9)(BX*1), K1, Z3
+	VMULPS      Z3, Z2, Z2
+	VFMADD231PS Z2, Z0, Z29
 
 q4_done:
 	VEXTRACTF64X4 $1, Z29, Y1
