@@ -94,7 +94,8 @@ GLOBL dotQ8perm<>(SB), RODATA|NOPTR, $64
 	VPDPBUSD  Z17, t, acc
 
 // dotQ8L2 and dotQ8L3 are the VPERMT2D indices of Q8TREE's second and
-// third rounds; dotQ8L3+4 in every lane is the other half of the third.
+// third rounds; dotQ8L3b, dotQ8L3+4 in every lane, is the other half of
+// the third.
 DATA dotQ8L2<>+0(SB)/4, $17
 DATA dotQ8L2<>+4(SB)/4, $0
 DATA dotQ8L2<>+8(SB)/4, $19
@@ -131,6 +132,31 @@ DATA dotQ8L3<>+56(SB)/4, $19
 DATA dotQ8L3<>+60(SB)/4, $27
 GLOBL dotQ8L3<>(SB), RODATA|NOPTR, $64
 
+DATA dotQ8L3b<>+0(SB)/4, $4
+DATA dotQ8L3b<>+4(SB)/4, $12
+DATA dotQ8L3b<>+8(SB)/4, $6
+DATA dotQ8L3b<>+12(SB)/4, $14
+DATA dotQ8L3b<>+16(SB)/4, $5
+DATA dotQ8L3b<>+20(SB)/4, $13
+DATA dotQ8L3b<>+24(SB)/4, $7
+DATA dotQ8L3b<>+28(SB)/4, $15
+DATA dotQ8L3b<>+32(SB)/4, $20
+DATA dotQ8L3b<>+36(SB)/4, $28
+DATA dotQ8L3b<>+40(SB)/4, $22
+DATA dotQ8L3b<>+44(SB)/4, $30
+DATA dotQ8L3b<>+48(SB)/4, $21
+DATA dotQ8L3b<>+52(SB)/4, $29
+DATA dotQ8L3b<>+56(SB)/4, $23
+DATA dotQ8L3b<>+60(SB)/4, $31
+GLOBL dotQ8L3b<>(SB), RODATA|NOPTR, $64
+
+// dotQ8c80 is 0x80 in every byte, dotQ8m128 the words -128 and 0: the
+// constants that dotQ8AVX512VNNI broadcasts straight from memory.
+DATA dotQ8c80<>+0(SB)/4, $0x80808080
+GLOBL dotQ8c80<>(SB), RODATA|NOPTR, $4
+DATA dotQ8m128<>+0(SB)/4, $0x0000ff80
+GLOBL dotQ8m128<>(SB), RODATA|NOPTR, $4
+
 // Q8MERGE1(a, b, t) folds a and b, lanes 0-7 of each one block's partial
 // sums and lanes 8-15 another's, into a: each 128-bit lane keeps two dwords
 // of a's block and two of b's (dwords 2-3 under K2 0xcccc). t is scratch.
@@ -157,7 +183,7 @@ GLOBL dotQ8L3<>(SB), RODATA|NOPTR, $64
 // block's partials sit in 4 lanes, after the second in 2 (a0: blocks 0 4 2
 // 6 0 4 2 6 1 5 3 7 1 5 3 7, a4 the same plus 8), and the third adds the
 // two of each block, picked in block order from a0 and a4 by Z27 (dotQ8L3)
-// and Z26 (dotQ8L3+4). Its copy is a register move, which takes no port.
+// and Z26 (dotQ8L3b). Its copy is a register move, which takes no port.
 #define Q8ROUND1(a0, a1, a2, a3, a4, a5, a6, a7, s0, s1, s2, s3) \
 	Q8MERGE1(a0, a1, s0); \
 	Q8MERGE1(a2, a3, s1); \
@@ -221,15 +247,11 @@ TEXT ·dotQ8AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ sb_base+72(FP), R9
 	MOVQ sumsB_base+96(FP), R10
 	XORQ BX, BX
-	MOVL $0x80, AX
-	VPBROADCASTB AX, Z31
-	VMOVDQU32 dotQ8L2<>(SB), Z30
-	VMOVDQU32 dotQ8L3<>(SB), Z27
-	MOVL $4, AX
-	VPBROADCASTD AX, Z26
-	VPADDD Z27, Z26, Z26
-	MOVL $0xff80, AX
-	VPBROADCASTD AX, Z28
+	VPBROADCASTD dotQ8c80<>(SB), Z31
+	VMOVDQU32    dotQ8L2<>(SB), Z30
+	VMOVDQU32    dotQ8L3<>(SB), Z27
+	VMOVDQU32    dotQ8L3b<>(SB), Z26
+	VPBROADCASTD dotQ8m128<>(SB), Z28
 	MOVL $0xcccc, AX
 	KMOVW AX, K2
 	MOVL $0xaaaa, AX
