@@ -474,7 +474,7 @@ GLOBL dotQ4perm<>(SB), RODATA|NOPTR, $64
 
 // dotQ4L2 picks, for block k in order, the first of its two partial sums
 // that Q8MERGE1 leaves in Z0 (blocks 0-7) and Z2 (8-15, +16) of the q4
-// layout; dotQ4L2+1 in every lane picks the second.
+// layout; dotQ4L2b, dotQ4L2+1 in every lane, picks the second.
 DATA dotQ4L2<>+0(SB)/4, $0
 DATA dotQ4L2<>+4(SB)/4, $4
 DATA dotQ4L2<>+8(SB)/4, $8
@@ -493,11 +493,35 @@ DATA dotQ4L2<>+56(SB)/4, $26
 DATA dotQ4L2<>+60(SB)/4, $30
 GLOBL dotQ4L2<>(SB), RODATA|NOPTR, $64
 
+DATA dotQ4L2b<>+0(SB)/4, $1
+DATA dotQ4L2b<>+4(SB)/4, $5
+DATA dotQ4L2b<>+8(SB)/4, $9
+DATA dotQ4L2b<>+12(SB)/4, $13
+DATA dotQ4L2b<>+16(SB)/4, $3
+DATA dotQ4L2b<>+20(SB)/4, $7
+DATA dotQ4L2b<>+24(SB)/4, $11
+DATA dotQ4L2b<>+28(SB)/4, $15
+DATA dotQ4L2b<>+32(SB)/4, $17
+DATA dotQ4L2b<>+36(SB)/4, $21
+DATA dotQ4L2b<>+40(SB)/4, $25
+DATA dotQ4L2b<>+44(SB)/4, $29
+DATA dotQ4L2b<>+48(SB)/4, $19
+DATA dotQ4L2b<>+52(SB)/4, $23
+DATA dotQ4L2b<>+56(SB)/4, $27
+DATA dotQ4L2b<>+60(SB)/4, $31
+GLOBL dotQ4L2b<>(SB), RODATA|NOPTR, $64
+
+// dotQ4c0f is 0x0f in every byte, dotQ4m8 the words -8 and 0.
+DATA dotQ4c0f<>+0(SB)/4, $0x0f0f0f0f
+GLOBL dotQ4c0f<>(SB), RODATA|NOPTR, $4
+DATA dotQ4m8<>+0(SB)/4, $0x0000fff8
+GLOBL dotQ4m8<>(SB), RODATA|NOPTR, $4
+
 // Q4TREER(a0, a1, a2, a3, s0, s1) is Q4REDUCE16 in 9 instructions instead
 // of 10, into a0, with s0 and s1 as scratch: Q8MERGE1 folds a0 and a1 (a2
 // and a3) so that each 128-bit lane j holds two partial sums of block j
 // (8+j) and two of block 4+j (12+j), and two VPERMT2D with Z30 (dotQ4L2)
-// and Z26 (dotQ4L2+1) pick the two of each block in block order. K2 holds
+// and Z26 (dotQ4L2b) pick the two of each block in block order. K2 holds
 // 0xcccc.
 #define Q4ROUND1(a0, a1, a2, a3, s0, s1) \
 	Q8MERGE1(a0, a1, s0); \
@@ -568,14 +592,10 @@ TEXT ·dotQ4AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ sw_len+56(FP), CX
 	MOVQ sx_base+72(FP), R9
 	MOVQ sumsX_base+96(FP), R10
-	MOVL $0x0f, AX
-	VPBROADCASTB AX, Z28
-	VMOVDQU32 dotQ4L2<>(SB), Z30
-	MOVL $1, AX
-	VPBROADCASTD AX, Z26
-	VPADDD Z30, Z26, Z26
-	MOVL $0xfff8, AX
-	VPBROADCASTD AX, Z25
+	VPBROADCASTD dotQ4c0f<>(SB), Z28
+	VMOVDQU32    dotQ4L2<>(SB), Z30
+	VMOVDQU32    dotQ4L2b<>(SB), Z26
+	VPBROADCASTD dotQ4m8<>(SB), Z25
 	MOVL $0xcccc, AX
 	KMOVW AX, K2
 	VXORPS Z29, Z29, Z29
