@@ -28,7 +28,8 @@ package simd
 // It reduces the sums of 16 blocks into one vector, then converts them and
 // multiplies by 16 scale products at once; the float sum is reassociated
 // and the last multiply-add fused. The asm assumes len(qa), len(qb) >=
-// 32*len(sa) and len(sb), len(sumsB) >= len(sa).
+// 32*len(sa) and len(sb), len(sumsB) >= len(sa), and that every sumsB[k]
+// fits an int16, as the sum of 32 int8 values does.
 //
 //go:noescape
 func dotQ8AVX512VNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32
@@ -64,8 +65,8 @@ func dotQ8VNNI512(a, b Q8) float32 {
 // vector: the low nibbles of 64 bytes of qw meet the first halves of four
 // blocks of qx, the high nibbles the second halves. Sums are reduced,
 // scaled and added 16 blocks at a time as in dotQ8AVX512VNNI. The asm
-// assumes len(qw) >= 16*len(sw), len(qx) >= 32*len(sw) and len(sx),
-// len(sumsX) >= len(sw).
+// assumes len(qw) >= 16*len(sw), len(qx) >= 32*len(sw), len(sx),
+// len(sumsX) >= len(sw), and that every sumsX[k] fits an int16.
 //
 //go:noescape
 func dotQ4AVX512VNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32

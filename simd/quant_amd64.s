@@ -93,12 +93,152 @@ GLOBL dotQ8perm<>(SB), RODATA|NOPTR, $64
 	VPXORD    Z31, t, t; \
 	VPDPBUSD  Z17, t, acc
 
+// dotQ8L2 and dotQ8L3 are the VPERMT2D indices of Q8TREE's second and
+// third rounds; dotQ8L3b, dotQ8L3+4 in every lane, is the other half of
+// the third.
+DATA dotQ8L2<>+0(SB)/4, $17
+DATA dotQ8L2<>+4(SB)/4, $0
+DATA dotQ8L2<>+8(SB)/4, $19
+DATA dotQ8L2<>+12(SB)/4, $2
+DATA dotQ8L2<>+16(SB)/4, $21
+DATA dotQ8L2<>+20(SB)/4, $4
+DATA dotQ8L2<>+24(SB)/4, $23
+DATA dotQ8L2<>+28(SB)/4, $6
+DATA dotQ8L2<>+32(SB)/4, $25
+DATA dotQ8L2<>+36(SB)/4, $8
+DATA dotQ8L2<>+40(SB)/4, $27
+DATA dotQ8L2<>+44(SB)/4, $10
+DATA dotQ8L2<>+48(SB)/4, $29
+DATA dotQ8L2<>+52(SB)/4, $12
+DATA dotQ8L2<>+56(SB)/4, $31
+DATA dotQ8L2<>+60(SB)/4, $14
+GLOBL dotQ8L2<>(SB), RODATA|NOPTR, $64
+
+DATA dotQ8L3<>+0(SB)/4, $0
+DATA dotQ8L3<>+4(SB)/4, $8
+DATA dotQ8L3<>+8(SB)/4, $2
+DATA dotQ8L3<>+12(SB)/4, $10
+DATA dotQ8L3<>+16(SB)/4, $1
+DATA dotQ8L3<>+20(SB)/4, $9
+DATA dotQ8L3<>+24(SB)/4, $3
+DATA dotQ8L3<>+28(SB)/4, $11
+DATA dotQ8L3<>+32(SB)/4, $16
+DATA dotQ8L3<>+36(SB)/4, $24
+DATA dotQ8L3<>+40(SB)/4, $18
+DATA dotQ8L3<>+44(SB)/4, $26
+DATA dotQ8L3<>+48(SB)/4, $17
+DATA dotQ8L3<>+52(SB)/4, $25
+DATA dotQ8L3<>+56(SB)/4, $19
+DATA dotQ8L3<>+60(SB)/4, $27
+GLOBL dotQ8L3<>(SB), RODATA|NOPTR, $64
+
+DATA dotQ8L3b<>+0(SB)/4, $4
+DATA dotQ8L3b<>+4(SB)/4, $12
+DATA dotQ8L3b<>+8(SB)/4, $6
+DATA dotQ8L3b<>+12(SB)/4, $14
+DATA dotQ8L3b<>+16(SB)/4, $5
+DATA dotQ8L3b<>+20(SB)/4, $13
+DATA dotQ8L3b<>+24(SB)/4, $7
+DATA dotQ8L3b<>+28(SB)/4, $15
+DATA dotQ8L3b<>+32(SB)/4, $20
+DATA dotQ8L3b<>+36(SB)/4, $28
+DATA dotQ8L3b<>+40(SB)/4, $22
+DATA dotQ8L3b<>+44(SB)/4, $30
+DATA dotQ8L3b<>+48(SB)/4, $21
+DATA dotQ8L3b<>+52(SB)/4, $29
+DATA dotQ8L3b<>+56(SB)/4, $23
+DATA dotQ8L3b<>+60(SB)/4, $31
+GLOBL dotQ8L3b<>(SB), RODATA|NOPTR, $64
+
+// dotQ8c80 is 0x80 in every byte, dotQ8m128 the words -128 and 0: the
+// constants that dotQ8AVX512VNNI broadcasts straight from memory.
+DATA dotQ8c80<>+0(SB)/4, $0x80808080
+GLOBL dotQ8c80<>(SB), RODATA|NOPTR, $4
+DATA dotQ8m128<>+0(SB)/4, $0x0000ff80
+GLOBL dotQ8m128<>(SB), RODATA|NOPTR, $4
+
+// Q8MERGE1(a, b, t) folds a and b, lanes 0-7 of each one block's partial
+// sums and lanes 8-15 another's, into a: each 128-bit lane keeps two dwords
+// of a's block and two of b's (dwords 2-3 under K2 0xcccc). t is scratch.
+#define Q8MERGE1(a, b, t) \
+	VSHUFPS $0x4e, b, a, t; \
+	VPADDD  t, a, a; \
+	VPADDD  t, b, K2, a
+
+// Q8MERGE2(a, b, t) folds two results of Q8MERGE1 into a: a's dwords stay
+// in its even lanes and b's in the odd ones (K3 0xaaaa), and VPERMT2D with
+// Z30 (dotQ8L2) brings each one's partner, the other dword of its block in
+// the same pair of lanes. b is destroyed, t is scratch.
+#define Q8MERGE2(a, b, t) \
+	VPBLENDMD b, a, K3, t; \
+	VPERMT2D  a, Z30, b; \
+	VPADDD    b, t, a
+
+// Q8TREE(a0, ..., a7, s0, s1, s2, s3) leaves in a0 the 16 int32 block
+// sums, in block order, of a0..a7, where lanes 0-7 of ai hold partial sums
+// of block 2i and lanes 8-15 of block 2i+1; s0..s3 are scratch. It is
+// seven merges of two vectors into one, three instructions each, one of
+// them a shuffle, in three rounds (Q8ROUND1..3) that the main loop
+// interleaves with the products of the next group: after the first round a
+// block's partials sit in 4 lanes, after the second in 2 (a0: blocks 0 4 2
+// 6 0 4 2 6 1 5 3 7 1 5 3 7, a4 the same plus 8), and the third adds the
+// two of each block, picked in block order from a0 and a4 by Z27 (dotQ8L3)
+// and Z26 (dotQ8L3b). Its copy is a register move, which takes no port.
+#define Q8ROUND1(a0, a1, a2, a3, a4, a5, a6, a7, s0, s1, s2, s3) \
+	Q8MERGE1(a0, a1, s0); \
+	Q8MERGE1(a2, a3, s1); \
+	Q8MERGE1(a4, a5, s2); \
+	Q8MERGE1(a6, a7, s3)
+
+#define Q8ROUND2(a0, a2, a4, a6, s0, s1) \
+	Q8MERGE2(a0, a2, s0); \
+	Q8MERGE2(a4, a6, s1)
+
+#define Q8ROUND3(a0, a4, s0) \
+	VMOVDQA64 a0, s0; \
+	VPERMT2D  a4, Z27, s0; \
+	VPERMT2D  a4, Z26, a0; \
+	VPADDD    s0, a0, a0
+
+#define Q8TREE(a0, a1, a2, a3, a4, a5, a6, a7, s0, s1, s2, s3) \
+	Q8ROUND1(a0, a1, a2, a3, a4, a5, a6, a7, s0, s1, s2, s3); \
+	Q8ROUND2(a0, a2, a4, a6, s0, s1); \
+	Q8ROUND3(a0, a4, s0)
+
+// Q8SCALE(a, t) adds to Z29 the block sums in a, less 128*sumsB, times
+// sa*sb, for the whole group at BX; t is scratch. VPDPWSSD takes off
+// 128*sumsB[k] in one instruction: the low word of the sum (|sum| <=
+// 32*128 fits an int16) times the word -128 in Z28, the high word times 0.
+#define Q8SCALE(a, t) \
+	VPDPWSSD    (R10)(BX*1), Z28, a; \
+	VCVTDQ2PS   a, a; \
+	VMOVUPS     (R8)(BX*1), t; \
+	VMULPS      (R9)(BX*1), t, t; \
+	VFMADD231PS t, a, Z29
+
+#define ZERO8(a0, a1, a2, a3, a4, a5, a6, a7) \
+	VPXORD a0, a0, a0; \
+	VPXORD a1, a1, a1; \
+	VPXORD a2, a2, a2; \
+	VPXORD a3, a3, a3; \
+	VPXORD a4, a4, a4; \
+	VPXORD a5, a5, a5; \
+	VPXORD a6, a6, a6; \
+	VPXORD a7, a7, a7
+
 // func dotQ8AVX512VNNI(qa, qb []int8, sa, sb []float32, sumsB []int32) float32
 //
-// SI qa, DI qb, R8 sa, R9 sb, R10 sumsB, CX blocks left. Z0..Z7 hold the
-// int32 products of a group of 16 blocks, lanes 0-7 of Zi block 2i and
-// lanes 8-15 block 2i+1. Z29 sums the scaled block sums; K1 masks the
-// blocks of the group, K2 the upper two dwords of each 128-bit lane.
+// SI qa, DI qb, R8 sa, R9 sb, R10 sumsB, BX the offset of the group in
+// sa, sb and sumsB, CX blocks left. A group of 16 blocks leaves its int32
+// products in Z0..Z7 or Z8..Z15, lanes 0-7 of the i-th vector block 2i and
+// lanes 8-15 block 2i+1; the main loop alternates between the two sets,
+// reducing one group while it multiplies the next. Z29 sums the scaled
+// block sums; K1 masks the blocks of the last, partial group.
+//
+// The work per group is bound by the two vector ports that AVX-512 leaves
+// (p0 and p5, which both run VPDPBUSD on Sapphire Rapids): 8 VPXORD and 8
+// VPDPBUSD, 21 for Q8TREE and 4 for Q8SCALE, 41 in all, about 20.5
+// cycles; the loads (16 of 64 bytes, 2 a cycle) take 8.
 TEXT ·dotQ8AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ qa_base+0(FP), SI
 	MOVQ qb_base+24(FP), DI
@@ -106,54 +246,88 @@ TEXT ·dotQ8AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ sa_len+56(FP), CX
 	MOVQ sb_base+72(FP), R9
 	MOVQ sumsB_base+96(FP), R10
-	MOVL $0x80, AX
-	VPBROADCASTB AX, Z31
-	VMOVDQU32 dotQ8perm<>(SB), Z30
+	XORQ BX, BX
+	VPBROADCASTD dotQ8c80<>(SB), Z31
+	VMOVDQU32    dotQ8L2<>(SB), Z30
+	VMOVDQU32    dotQ8L3<>(SB), Z27
+	VMOVDQU32    dotQ8L3b<>(SB), Z26
+	VPBROADCASTD dotQ8m128<>(SB), Z28
 	MOVL $0xcccc, AX
 	KMOVW AX, K2
-	MOVL $0xffff, AX
-	KMOVW AX, K1
+	MOVL $0xaaaa, AX
+	KMOVW AX, K3
 	VXORPS Z29, Z29, Z29
 
-q8_group:
 	CMPQ CX, $16
 	JB   q8_tail
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	Q8PAIR(0, Z8, Z0)
-	Q8PAIR(64, Z9, Z1)
-	Q8PAIR(128, Z10, Z2)
-	Q8PAIR(192, Z11, Z3)
-	Q8PAIR(256, Z12, Z4)
-	Q8PAIR(320, Z13, Z5)
-	Q8PAIR(384, Z14, Z6)
-	Q8PAIR(448, Z15, Z7)
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	Q8PAIR(0, Z16, Z0)
+	Q8PAIR(64, Z17, Z1)
+	Q8PAIR(128, Z18, Z2)
+	Q8PAIR(192, Z19, Z3)
+	Q8PAIR(256, Z16, Z4)
+	Q8PAIR(320, Z17, Z5)
+	Q8PAIR(384, Z18, Z6)
+	Q8PAIR(448, Z19, Z7)
 	ADDQ $512, SI
 	ADDQ $512, DI
 	SUBQ $16, CX
 
-q8_reduce:
-	Q8REDUCE16
+q8_loop:
+	// Z0..Z7 hold the group at BX: reduce it, multiply the next into
+	// Z8..Z15.
+	CMPQ CX, $16
+	JB   q8_last0
+	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	Q8ROUND1(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z16, Z17, Z18, Z19)
+	Q8PAIR(0, Z20, Z8)
+	Q8PAIR(64, Z21, Z9)
+	Q8PAIR(128, Z22, Z10)
+	Q8PAIR(192, Z23, Z11)
+	Q8ROUND2(Z0, Z2, Z4, Z6, Z16, Z17)
+	Q8PAIR(256, Z20, Z12)
+	Q8PAIR(320, Z21, Z13)
+	Q8PAIR(384, Z22, Z14)
+	Q8PAIR(448, Z23, Z15)
+	Q8ROUND3(Z0, Z4, Z16)
+	Q8SCALE(Z0, Z24)
+	ADDQ $512, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
 
-	// s[k] - 128*sumsB[k], then sum += float(s[k]) * (sa[k]*sb[k]).
-	VMOVDQU32.Z (R10), K1, Z1
-	VPSLLD      $7, Z1, Z1
-	VPSUBD      Z1, Z0, Z0
-	VCVTDQ2PS   Z0, Z0
-	VMOVUPS.Z   (R8), K1, Z2
-	VMOVUPS.Z   (R9), K1, Z3
-	VMULPS      Z3, Z2, Z2
-	VFMADD231PS Z2, Z0, Z29
-	ADDQ        $64, R8
-	ADDQ        $64, R9
-	ADDQ        $64, R10
-	JMP         q8_group
+	// The same with the sets swapped.
+	CMPQ CX, $16
+	JB   q8_last1
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	Q8ROUND1(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z20, Z21, Z22, Z23)
+	Q8PAIR(0, Z16, Z0)
+	Q8PAIR(64, Z17, Z1)
+	Q8PAIR(128, Z18, Z2)
+	Q8PAIR(192, Z19, Z3)
+	Q8ROUND2(Z8, Z10, Z12, Z14, Z20, Z21)
+	Q8PAIR(256, Z16, Z4)
+	Q8PAIR(320, Z17, Z5)
+	Q8PAIR(384, Z18, Z6)
+	Q8PAIR(448, Z19, Z7)
+	Q8ROUND3(Z8, Z12, Z20)
+	Q8SCALE(Z8, Z25)
+	ADDQ $512, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP  q8_loop
+
+q8_last1:
+	Q8TREE(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15, Z20, Z21, Z22, Z23)
+	Q8SCALE(Z8, Z25)
+	ADDQ $64, BX
+	JMP  q8_tail
+
+q8_last0:
+	Q8TREE(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z16, Z17, Z18, Z19)
+	Q8SCALE(Z0, Z24)
+	ADDQ $64, BX
 
 q8_tail:
 	// 1..15 blocks left (or none): DX pairs, then maybe one odd block.
@@ -240,8 +414,15 @@ q8_half6:
 	Q8HALF(384, Y14, Z14, Z6)
 
 q8_tailsum:
-	XORQ CX, CX
-	JMP  q8_reduce
+	// Q8SCALE with loads masked to the CX blocks of the group.
+	Q8TREE(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z16, Z17, Z18, Z19)
+	VMOVDQU32.Z (R10)(BX*1), K1, Z1
+	VPDPWSSD    Z1, Z28, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS.Z   (R8)(BX*1), K1, Z2
+	VMOVUPS.Z   (R9)(BX*1), K1, Z3
+	VMULPS      Z3, Z2, Z2
+	VFMADD231PS Z2, Z0, Z29
 
 q8_done:
 	VEXTRACTF64X4 $1, Z29, Y1
@@ -291,19 +472,96 @@ GLOBL dotQ4perm<>(SB), RODATA|NOPTR, $64
 	VPADDD  Z9, Z8, Z0; \
 	VPERMD  Z0, Z30, Z0
 
-// Q4QUAD adds the products of four blocks to acc: 64 bytes of nibbles at
-// woff(SI) and 128 bytes of int8 at xoff(DI). Lane j (128 bits) of acc
-// collects block j. Z28 holds 0x0f in every byte.
-#define Q4QUAD(woff, xoff, acc) \
-	VMOVDQU64  woff(SI), Z8; \
-	VPSRLW     $4, Z8, Z9; \
-	VPANDD     Z28, Z8, Z8; \
-	VPANDD     Z28, Z9, Z9; \
-	VMOVDQU64  xoff(DI), Z10; \
-	VSHUFI64X2 $0x88, 64+xoff(DI), Z10, Z11; \
-	VSHUFI64X2 $0xdd, 64+xoff(DI), Z10, Z12; \
-	VPDPBUSD   Z11, Z8, acc; \
-	VPDPBUSD   Z12, Z9, acc
+// dotQ4L2 picks, for block k in order, the first of its two partial sums
+// that Q8MERGE1 leaves in Z0 (blocks 0-7) and Z2 (8-15, +16) of the q4
+// layout; dotQ4L2b, dotQ4L2+1 in every lane, picks the second.
+DATA dotQ4L2<>+0(SB)/4, $0
+DATA dotQ4L2<>+4(SB)/4, $4
+DATA dotQ4L2<>+8(SB)/4, $8
+DATA dotQ4L2<>+12(SB)/4, $12
+DATA dotQ4L2<>+16(SB)/4, $2
+DATA dotQ4L2<>+20(SB)/4, $6
+DATA dotQ4L2<>+24(SB)/4, $10
+DATA dotQ4L2<>+28(SB)/4, $14
+DATA dotQ4L2<>+32(SB)/4, $16
+DATA dotQ4L2<>+36(SB)/4, $20
+DATA dotQ4L2<>+40(SB)/4, $24
+DATA dotQ4L2<>+44(SB)/4, $28
+DATA dotQ4L2<>+48(SB)/4, $18
+DATA dotQ4L2<>+52(SB)/4, $22
+DATA dotQ4L2<>+56(SB)/4, $26
+DATA dotQ4L2<>+60(SB)/4, $30
+GLOBL dotQ4L2<>(SB), RODATA|NOPTR, $64
+
+DATA dotQ4L2b<>+0(SB)/4, $1
+DATA dotQ4L2b<>+4(SB)/4, $5
+DATA dotQ4L2b<>+8(SB)/4, $9
+DATA dotQ4L2b<>+12(SB)/4, $13
+DATA dotQ4L2b<>+16(SB)/4, $3
+DATA dotQ4L2b<>+20(SB)/4, $7
+DATA dotQ4L2b<>+24(SB)/4, $11
+DATA dotQ4L2b<>+28(SB)/4, $15
+DATA dotQ4L2b<>+32(SB)/4, $17
+DATA dotQ4L2b<>+36(SB)/4, $21
+DATA dotQ4L2b<>+40(SB)/4, $25
+DATA dotQ4L2b<>+44(SB)/4, $29
+DATA dotQ4L2b<>+48(SB)/4, $19
+DATA dotQ4L2b<>+52(SB)/4, $23
+DATA dotQ4L2b<>+56(SB)/4, $27
+DATA dotQ4L2b<>+60(SB)/4, $31
+GLOBL dotQ4L2b<>(SB), RODATA|NOPTR, $64
+
+// dotQ4c0f is 0x0f in every byte, dotQ4m8 the words -8 and 0.
+DATA dotQ4c0f<>+0(SB)/4, $0x0f0f0f0f
+GLOBL dotQ4c0f<>(SB), RODATA|NOPTR, $4
+DATA dotQ4m8<>+0(SB)/4, $0x0000fff8
+GLOBL dotQ4m8<>(SB), RODATA|NOPTR, $4
+
+// Q4TREER(a0, a1, a2, a3, s0, s1) is Q4REDUCE16 in 9 instructions instead
+// of 10, into a0, with s0 and s1 as scratch: Q8MERGE1 folds a0 and a1 (a2
+// and a3) so that each 128-bit lane j holds two partial sums of block j
+// (8+j) and two of block 4+j (12+j), and two VPERMT2D with Z30 (dotQ4L2)
+// and Z26 (dotQ4L2b) pick the two of each block in block order. K2 holds
+// 0xcccc.
+#define Q4ROUND1(a0, a1, a2, a3, s0, s1) \
+	Q8MERGE1(a0, a1, s0); \
+	Q8MERGE1(a2, a3, s1)
+
+#define Q4ROUND2(a0, a2, s0) \
+	VMOVDQA64 a0, s0; \
+	VPERMT2D  a2, Z30, s0; \
+	VPERMT2D  a2, Z26, a0; \
+	VPADDD    s0, a0, a0
+
+#define Q4TREER(a0, a1, a2, a3, s0, s1) \
+	Q4ROUND1(a0, a1, a2, a3, s0, s1); \
+	Q4ROUND2(a0, a2, s0)
+
+#define Q4TREE Q4TREER(Z0, Z1, Z2, Z3, Z8, Z9)
+
+// Q4SCALE(a, t) is Q8SCALE for dot_q4: Z25 holds the word -8.
+#define Q4SCALE(a, t) \
+	VPDPWSSD    (R10)(BX*1), Z25, a; \
+	VCVTDQ2PS   a, a; \
+	VMOVUPS     (R8)(BX*1), t; \
+	VMULPS      (R9)(BX*1), t, t; \
+	VFMADD231PS t, a, Z29
+
+// Q4QUADT adds the products of four blocks to acc: 64 bytes of nibbles
+// at woff(SI) and 128 bytes of int8 at xoff(DI). Lane j (128 bits) of acc
+// collects block j. Z28 holds 0x0f in every byte; t0..t4 are scratch.
+#define Q4QUADT(woff, xoff, acc, t0, t1, t2, t3, t4) \
+	VMOVDQU64  woff(SI), t0; \
+	VPSRLW     $4, t0, t1; \
+	VPANDD     Z28, t0, t0; \
+	VPANDD     Z28, t1, t1; \
+	VMOVDQU64  xoff(DI), t2; \
+	VSHUFI64X2 $0x88, 64+xoff(DI), t2, t3; \
+	VSHUFI64X2 $0xdd, 64+xoff(DI), t2, t4; \
+	VPDPBUSD   t3, t0, acc; \
+	VPDPBUSD   t4, t1, acc
+
+#define Q4QUAD(woff, xoff, acc) Q4QUADT(woff, xoff, acc, Z8, Z9, Z10, Z11, Z12)
 
 // Q4PART is Q4QUAD for the last 1..3 blocks, with byte masks K3 (qw),
 // K4 and K5 (the two halves of qx) that load zeros past the slices' ends.
@@ -321,10 +579,12 @@ GLOBL dotQ4perm<>(SB), RODATA|NOPTR, $64
 
 // func dotQ4AVX512VNNI(qw []uint8, qx []int8, sw, sx []float32, sumsX []int32) float32
 //
-// SI qw, DI qx, R8 sw, R9 sx, R10 sumsX, CX blocks left. Z0..Z3 hold the
-// int32 products of a group of 16 blocks, four blocks each; Z29 sums the
-// scaled block sums. K1 masks the blocks of the group, K2 the upper two
-// dwords of each 128-bit lane.
+// SI qw, DI qx, R8 sw, R9 sx, R10 sumsX, BX the offset of the group in
+// sw, sx and sumsX, CX blocks left. Z0..Z3 or Z4..Z7 hold the int32
+// products of a group of 16 blocks, four blocks each: as in
+// dotQ8AVX512VNNI the main loop reduces one group while it multiplies the
+// next. Z29 sums the scaled block sums. K1 masks the blocks of the last,
+// partial group, K2 the upper two dwords of each 128-bit lane.
 TEXT ·dotQ4AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ qw_base+0(FP), SI
 	MOVQ qx_base+24(FP), DI
@@ -332,46 +592,80 @@ TEXT ·dotQ4AVX512VNNI(SB), NOSPLIT, $0-124
 	MOVQ sw_len+56(FP), CX
 	MOVQ sx_base+72(FP), R9
 	MOVQ sumsX_base+96(FP), R10
-	MOVL $0x0f, AX
-	VPBROADCASTB AX, Z28
-	VMOVDQU32 dotQ4perm<>(SB), Z30
+	VPBROADCASTD dotQ4c0f<>(SB), Z28
+	VMOVDQU32    dotQ4L2<>(SB), Z30
+	VMOVDQU32    dotQ4L2b<>(SB), Z26
+	VPBROADCASTD dotQ4m8<>(SB), Z25
 	MOVL $0xcccc, AX
 	KMOVW AX, K2
-	MOVL $0xffff, AX
-	KMOVW AX, K1
 	VXORPS Z29, Z29, Z29
 
-q4_group:
+	XORQ BX, BX
 	CMPQ CX, $16
 	JB   q4_tail
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
-	Q4QUAD(0, 0, Z0)
-	Q4QUAD(64, 128, Z1)
-	Q4QUAD(128, 256, Z2)
-	Q4QUAD(192, 384, Z3)
+	Q4QUADT(0, 0, Z0, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(64, 128, Z1, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(128, 256, Z2, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(192, 384, Z3, Z16, Z17, Z18, Z19, Z20)
 	ADDQ $256, SI
 	ADDQ $512, DI
 	SUBQ $16, CX
 
-q4_reduce:
-	Q4REDUCE16
+q4_loop:
+	// Z0..Z3 hold the group at BX: reduce it, multiply the next into
+	// Z4..Z7.
+	CMPQ CX, $16
+	JB   q4_last0
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	Q4ROUND1(Z0, Z1, Z2, Z3, Z8, Z9)
+	Q4QUADT(0, 0, Z4, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(64, 128, Z5, Z21, Z22, Z23, Z24, Z27)
+	Q4ROUND2(Z0, Z2, Z8)
+	Q4QUADT(128, 256, Z6, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(192, 384, Z7, Z21, Z22, Z23, Z24, Z27)
+	Q4SCALE(Z0, Z10)
+	ADDQ $256, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
 
-	// s[k] - 8*sumsX[k], then sum += float(s[k]) * (sw[k]*sx[k]).
-	VMOVDQU32.Z (R10), K1, Z1
-	VPSLLD      $3, Z1, Z1
-	VPSUBD      Z1, Z0, Z0
-	VCVTDQ2PS   Z0, Z0
-	VMOVUPS.Z   (R8), K1, Z2
-	VMOVUPS.Z   (R9), K1, Z3
-	VMULPS      Z3, Z2, Z2
-	VFMADD231PS Z2, Z0, Z29
-	ADDQ        $64, R8
-	ADDQ        $64, R9
-	ADDQ        $64, R10
-	JMP         q4_group
+	// The same with the sets swapped.
+	CMPQ CX, $16
+	JB   q4_last1
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	Q4ROUND1(Z4, Z5, Z6, Z7, Z14, Z15)
+	Q4QUADT(0, 0, Z0, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(64, 128, Z1, Z21, Z22, Z23, Z24, Z27)
+	Q4ROUND2(Z4, Z6, Z14)
+	Q4QUADT(128, 256, Z2, Z16, Z17, Z18, Z19, Z20)
+	Q4QUADT(192, 384, Z3, Z21, Z22, Z23, Z24, Z27)
+	Q4SCALE(Z4, Z11)
+	ADDQ $256, SI
+	ADDQ $512, DI
+	ADDQ $64, BX
+	SUBQ $16, CX
+	JMP  q4_loop
+
+q4_last1:
+	Q4TREER(Z4, Z5, Z6, Z7, Z14, Z15)
+	Q4SCALE(Z4, Z11)
+	ADDQ $64, BX
+	JMP  q4_tail
+
+q4_last0:
+	Q4TREE
+	Q4SCALE(Z0, Z10)
+	ADDQ $64, BX
 
 q4_tail:
 	// 1..15 blocks left (or none): DX whole quads, then 1..3 blocks.
@@ -383,10 +677,10 @@ q4_tail:
 	KMOVW AX, K1
 
 	// K3, K4, K5: bytes of the last CX%4 blocks in qw, qx, qx+64.
-	MOVQ  CX, BX
-	ANDQ  $3, BX
+	MOVQ  CX, R14
+	ANDQ  $3, R14
 	MOVQ  $-1, R11
-	MOVQ  BX, R12
+	MOVQ  R14, R12
 	SHLQ  $4, R12
 	BZHIQ R12, R11, AX
 	KMOVQ AX, K3
@@ -421,7 +715,7 @@ q4_tail:
 	ADDQ   $128, DI
 
 	// Three quads: 1..3 blocks left for Z3.
-	TESTQ BX, BX
+	TESTQ R14, R14
 	JZ    q4_tailsum
 	Q4PART(Z3)
 	JMP   q4_tailsum
@@ -431,19 +725,26 @@ q4_part0:
 	JMP q4_tailsum
 
 q4_part1:
-	TESTQ BX, BX
+	TESTQ R14, R14
 	JZ    q4_tailsum
 	Q4PART(Z1)
 	JMP   q4_tailsum
 
 q4_part2:
-	TESTQ BX, BX
+	TESTQ R14, R14
 	JZ    q4_tailsum
 	Q4PART(Z2)
 
 q4_tailsum:
-	XORQ CX, CX
-	JMP  q4_reduce
+	// Q4SCALE with loads masked to the CX blocks of the group.
+	Q4TREE
+	VMOVDQU32.Z (R10)(BX*1), K1, Z1
+	VPDPWSSD    Z1, Z25, Z0
+	VCVTDQ2PS   Z0, Z0
+	VMOVUPS.Z   (R8)(BX*1), K1, Z2
+	VMOVUPS.Z   (R9)(BX*1), K1, Z3
+	VMULPS      Z3, Z2, Z2
+	VFMADD231PS Z2, Z0, Z29
 
 q4_done:
 	VEXTRACTF64X4 $1, Z29, Y1
