@@ -2,7 +2,7 @@
 # Operations checks, run by `make test` (issue 7's acceptance):
 #   1. the .deb files (scripts/package.sh, the only build here): amd64
 #      installs with dpkg, every file lands where
-#      scripts/README-operators.md says, `linnet version` runs from
+#      README.md says, `linnet version` runs from
 #      /usr/bin, purge removes it all; arm64/armhf hold binaries of their
 #      architecture; stripped binaries under 15 MB;
 #   2. systemd-analyze verify and security on the unit (exposure <= 1.5);
@@ -111,7 +111,7 @@ paths=(
 	/var/lib/linnet
 )
 for p in "${paths[@]}"; do
-	grep -qF "$p" scripts/README-operators.md || fail "README-operators.md does not mention $p"
+	grep -qF "$p" README.md || fail "README.md does not mention $p"
 done
 
 step "install, run, purge (amd64)"

@@ -28,13 +28,16 @@ func newBenchCmd(e *env) *cobra.Command {
 		opsArg string
 		sizes  string
 		minDur time.Duration
+		repeat int
 	)
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "measure every kernel this CPU can run, generic included",
 		Long: "bench times each operation at each size with every kernel this CPU can run.\n" +
 			"gemv_f32 multiplies " + strconv.Itoa(simd.GemvRows) + " rows of n values by one vector.\n" +
-			"Compare kernels within one run: absolute times move with the machine's load.",
+			"Compare kernels within one run: absolute times move with the machine's load.\n" +
+			"--repeat N measures every row N times, in N interleaved rounds, and reports\n" +
+			"the median, which a shared machine's bursts of load move far less.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ops := simd.Ops()
@@ -46,6 +49,9 @@ func newBenchCmd(e *env) *cobra.Command {
 					}
 				}
 			}
+			if repeat < 1 {
+				return fmt.Errorf("--repeat %d: want at least 1", repeat)
+			}
 			var ns []int
 			for _, s := range strings.Split(sizes, ",") {
 				n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -54,20 +60,33 @@ func newBenchCmd(e *env) *cobra.Command {
 				}
 				ns = append(ns, n)
 			}
+			type key struct {
+				op, kernel string
+				n          int
+			}
 			var rows []benchRow
-			for _, op := range ops {
-				for _, n := range ns {
-					for _, k := range simd.Available(op) {
-						if err := cmd.Context().Err(); err != nil {
-							return err
+			times := map[key][]float64{}
+			for round := range repeat {
+				for _, op := range ops {
+					for _, n := range ns {
+						for _, k := range simd.Available(op) {
+							if err := cmd.Context().Err(); err != nil {
+								return err
+							}
+							t, err := simd.Measure(op, k, n, minDur)
+							if err != nil {
+								return err
+							}
+							if round == 0 {
+								rows = append(rows, benchRow{op, n, k, 0})
+							}
+							times[key{op, k, n}] = append(times[key{op, k, n}], t)
 						}
-						t, err := simd.Measure(op, k, n, minDur)
-						if err != nil {
-							return err
-						}
-						rows = append(rows, benchRow{op, n, k, t})
 					}
 				}
+			}
+			for i, r := range rows {
+				rows[i].NsPerOp = median(times[key{r.Op, r.Kernel, r.N}])
 			}
 			if asJSON {
 				return writeJSON(e.stdout, struct {
@@ -81,6 +100,7 @@ func newBenchCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&opsArg, "ops", "", "comma-separated operations (default: all)")
 	c.Flags().StringVar(&sizes, "sizes", "16,64,256,1024,4096,65536", "comma-separated vector lengths")
 	c.Flags().DurationVar(&minDur, "time", 100*time.Millisecond, "minimum time per measurement")
+	c.Flags().IntVar(&repeat, "repeat", 1, "rounds of measurements; each row reports its median")
 	return c
 }
 
@@ -103,4 +123,15 @@ func printBench(e *env, rows []benchRow) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t%s\t\n", r.Op, r.N, r.Kernel, r.NsPerOp, speed)
 	}
 	return tw.Flush()
+}
+
+// median returns the middle value of v (the mean of the two middle ones for
+// an even count). It sorts v.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	m := len(v) / 2
+	if len(v)%2 == 0 {
+		return (v[m-1] + v[m]) / 2
+	}
+	return v[m]
 }
