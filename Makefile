@@ -69,7 +69,8 @@ cross:
 	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet-linux-amd64 ./cmd/linnet
 	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet-linux-arm64 ./cmd/linnet
 	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linnet-linux-armv7 ./cmd/linnet
-	@ls -l $(BIN)/linnet-linux-* | awk '{printf "%-28s %6.1f MB\n", $$NF, $$5/1048576}'
+	@ls -l $(BIN)/linnet-linux-* | awk '{printf "%-28s %9d bytes  %5.2f MiB\n", $$NF, $$5, $$5/1048576; \
+		if ($$5 >= 15*1048576) { print "over the 15 MiB budget"; bad = 1 } } END { exit bad }'
 
 # Debian packages for amd64, arm64 and armhf in dist/ (nfpm, pinned, via go run).
 package:
