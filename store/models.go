@@ -154,20 +154,7 @@ func (s *Store) Activate(v int64, source string) error {
 		if prev == v {
 			return nil
 		}
-		if prev != 0 {
-			stack, err := readStack(tx)
-			if err != nil {
-				return err
-			}
-			stack = append(stack, prev)
-			if len(stack) > maxStack {
-				stack = stack[len(stack)-maxStack:]
-			}
-			if err := writeStack(tx, stack); err != nil {
-				return err
-			}
-		}
-		if err := tx.Bucket(bucketMeta).Put(keyActive, u64(v)); err != nil {
+		if err := setActive(tx, prev, v); err != nil {
 			return err
 		}
 		return s.addEvent(tx, Event{Action: ActionActivate, Version: v, Previous: prev, Source: source})
@@ -432,4 +419,23 @@ func decodeEvent(k, v []byte) (Event, error) {
 		return e, fmt.Errorf("%w: history event %d: %v", ErrDamaged, binary.BigEndian.Uint64(k), err)
 	}
 	return e, nil
+}
+
+// setActive makes v the active version inside tx, pushing the version it
+// replaces, prev (0 for none), on the rollback stack.
+func setActive(tx *bolt.Tx, prev, v int64) error {
+	if prev != 0 {
+		stack, err := readStack(tx)
+		if err != nil {
+			return err
+		}
+		stack = append(stack, prev)
+		if len(stack) > maxStack {
+			stack = stack[len(stack)-maxStack:]
+		}
+		if err := writeStack(tx, stack); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyActive, u64(v))
 }

@@ -68,20 +68,7 @@ func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev
 			}
 		}
 		if prev != v {
-			if prev != 0 {
-				stack, err := readStack(tx)
-				if err != nil {
-					return err
-				}
-				stack = append(stack, prev)
-				if len(stack) > maxStack {
-					stack = stack[len(stack)-maxStack:]
-				}
-				if err := writeStack(tx, stack); err != nil {
-					return err
-				}
-			}
-			if err := tx.Bucket(bucketMeta).Put(keyActive, u64(v)); err != nil {
+			if err := setActive(tx, prev, v); err != nil {
 				return err
 			}
 			if rollback && prev != 0 {
