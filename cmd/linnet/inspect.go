@@ -27,6 +27,7 @@ type inspectReport struct {
 	Bytes     int              `json:"bytes"`
 	Signed    bool             `json:"signed"`
 	Signer    string           `json:"signer,omitempty"`
+	Rollback  bool             `json:"rollback"` // a signed rollback: OTA accepts it though it is older
 	Version   int64            `json:"version"`
 	Parent    int64            `json:"parent"`
 	Created   *time.Time       `json:"created,omitempty"`
@@ -58,7 +59,7 @@ func newInspectCmd(e *env) *cobra.Command {
 			}
 			format, _ := model.FileFormat(b)
 			r := inspectReport{
-				File: args[0], Format: format, Bytes: len(b), Signed: model.IsSigned(b), Signer: model.SignerID(b),
+				File: args[0], Format: format, Bytes: len(b), Signed: model.IsSigned(b), Signer: model.SignerID(b), Rollback: model.IsRollback(b),
 				Version: m.Version, Parent: m.Parent, Target: m.Target, Loss: m.Loss, Delta: m.Delta,
 				Scheme: m.Scheme, Width: len(m.Features), Bias: m.Bias, Metrics: map[string]any{},
 				Features: make([]inspectFeature, len(m.Features)),
@@ -92,6 +93,9 @@ func newInspectCmd(e *env) *cobra.Command {
 				fmt.Fprintln(w, "signed    no")
 			}
 			fmt.Fprintf(w, "version   %d (parent %d)\n", r.Version, r.Parent)
+			if r.Rollback {
+				fmt.Fprintln(w, "rollback  yes: OTA accepts it over a newer version when it is signed")
+			}
 			if r.Created != nil {
 				fmt.Fprintf(w, "created   %s\n", r.Created.Format(time.RFC3339))
 			}

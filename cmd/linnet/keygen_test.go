@@ -87,3 +87,26 @@ func TestModelFileCommands(t *testing.T) {
 		t.Errorf("damaged file: %v", err)
 	}
 }
+
+// inspect reports the signed-rollback flag that push --rollback sets.
+func TestInspectRollback(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "model", "testdata", "v1-f32.lnm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := model.MarkRollback(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"plain.lnm": src, "rollback.lnm": rb} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := decode[inspectReport](t, must(linnet(t, "inspect", "--json", path)))
+		if r.Rollback != (name == "rollback.lnm") {
+			t.Errorf("%s: rollback %v", name, r.Rollback)
+		}
+	}
+}

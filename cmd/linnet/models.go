@@ -428,9 +428,9 @@ func modelsHistory(e *env, f *modelsFlags) *cobra.Command {
 				return writeJSON(e.stdout, map[string]any{"events": h})
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tVERSION\tPREVIOUS\tSOURCE")
+			fmt.Fprintln(tw, "SEQ\tTIME\tACTION\tVERSION\tPREVIOUS\tSOURCE\tREASON")
 			for _, ev := range h {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", ev.Seq, ev.Time.Format(time.RFC3339), ev.Action, ev.Version, ev.Previous, ev.Source)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", ev.Seq, ev.Time.Format(time.RFC3339), ev.Action, ev.Version, ev.Previous, ev.Source, ev.Reason)
 			}
 			return tw.Flush()
 		},
