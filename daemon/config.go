@@ -40,6 +40,8 @@ type Config struct {
 	Pipeline      PipelineConfig `toml:"pipeline"`
 	Learning      LearningConfig `toml:"learning"`
 	Metrics       MetricsConfig  `toml:"metrics"`
+
+	HomeAssistant HomeAssistantConfig `toml:"homeassistant"` // Home Assistant hook
 }
 
 // MQTTConfig is the broker connection.
@@ -138,6 +140,8 @@ func Default() *Config {
 		Pipeline:      PipelineConfig{Workers: w, Queue: 8192, DrainTimeout: 5 * time.Second},
 		Learning:      LearningConfig{Enabled: true, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
 		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
+		// Home Assistant hook
+		HomeAssistant: HomeAssistantConfig{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
 	}
 }
 
@@ -398,6 +402,7 @@ func (c *Config) Validate() error {
 			bad("metrics.listen %q: want a loopback address (127.0.0.1, [::1] or localhost)", l)
 		}
 	}
+	c.validateHomeAssistant(bad) // Home Assistant hook
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}
