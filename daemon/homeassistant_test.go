@@ -408,6 +408,15 @@ func TestHomeAssistantConfig(t *testing.T) {
 		t.Errorf("loaded: %+v", h)
 	}
 
+	// The documented file states the defaults.
+	doc, err := LoadConfig(filepath.Join("..", "scripts", "linnet.toml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.HomeAssistant != Default().HomeAssistant {
+		t.Errorf("scripts/linnet.toml [homeassistant] %+v, defaults %+v", doc.HomeAssistant, Default().HomeAssistant)
+	}
+
 	c = Default()
 	c.Gateway = "gw"
 	c.HomeAssistant = HomeAssistantConfig{Enabled: true, Prefix: "ha/#", BirthTopic: "linnet/status/features", MaxDevices: 0}
