@@ -24,6 +24,14 @@ type targetScorer struct {
 
 func (s *targetScorer) Target() string { return s.target }
 
+// orderedClient is a test client whose handlers run one at a time in the
+// order the broker sent the messages, which the end markers rely on: the
+// broker queues a new subscription's retained messages before it handles
+// the subscriber's next publish.
+func orderedClient(t *testing.T, url string) paho.Client {
+	return testClient(t, url, "", true, func(o *paho.ClientOptions) { o.SetOrderMatters(true) })
+}
+
 // haMsg is one message seen on the discovery prefix.
 type haMsg struct {
 	topic    string
@@ -201,7 +209,7 @@ func testHomeAssistantDiscovery(t *testing.T, logistic bool) {
 	target := map[bool]string{false: "price_k", true: "churned"}[logistic]
 	d := startDaemon(t, cfg, &targetScorer{fakeScorer: fake, target: target})
 
-	c := testClient(t, m.url(), "", true)
+	c := orderedClient(t, m.url())
 	live := collectHA(t, c, "homeassistant/#")
 	preds := collect(t, c, "linnet/+/prediction")
 
@@ -261,7 +269,7 @@ func testHomeAssistantDiscovery(t *testing.T, logistic bool) {
 	waitMetric(t, "linnet_homeassistant_announcements_total", announced, float64(len(all)))
 
 	// A subscriber that comes later gets each config once, retained.
-	late := testClient(t, m.url(), "", true)
+	late := orderedClient(t, m.url())
 	lateCol := collectHA(t, late, "homeassistant/#")
 	publish(t, late, "homeassistant/test-end", []byte("end"))
 	lm := lateCol.waitFor(t, "retained configs, then the end marker", func(ms []haMsg) bool {
@@ -334,7 +342,7 @@ func TestHomeAssistantDisabled(t *testing.T) {
 		}
 	}
 
-	c := testClient(t, m.url(), "", true)
+	c := orderedClient(t, m.url())
 	live := collectHA(t, c, "homeassistant/#")
 	preds := collect(t, c, "linnet/+/prediction")
 	rows := testRows(4, 5)
@@ -353,7 +361,7 @@ func TestHomeAssistantDisabled(t *testing.T) {
 		}
 	}
 	// Nothing retained either.
-	late := testClient(t, m.url(), "", true)
+	late := orderedClient(t, m.url())
 	lateCol := collectHA(t, late, "homeassistant/#")
 	publish(t, late, "homeassistant/test-end", []byte("end"))
 	lm := lateCol.waitFor(t, "the end marker", func(ms []haMsg) bool {
