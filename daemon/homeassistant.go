@@ -84,7 +84,7 @@ type hass struct {
 	queue   chan string   // new devices, to announce once
 	again   chan struct{} // 1 slot: announce every known device
 	lastSV  atomic.Pointer[serving]
-	model   atomic.Pointer[hassModel] // as last announced
+	model   atomic.Pointer[hassModel] // of lastSV: a change re-announces
 	warned  atomic.Bool
 	version string
 
