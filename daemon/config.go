@@ -41,6 +41,8 @@ type Config struct {
 	Learning      LearningConfig `toml:"learning"`
 	Metrics       MetricsConfig  `toml:"metrics"`
 	OTA           OTAConfig      `toml:"ota"` // ota.go
+
+	HomeAssistant HomeAssistantConfig `toml:"homeassistant"` // Home Assistant hook
 }
 
 // MQTTConfig is the broker connection.
@@ -140,6 +142,8 @@ func Default() *Config {
 		Learning:      LearningConfig{Enabled: true, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
 		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
 		OTA:           defaultOTA(),
+		// Home Assistant hook
+		HomeAssistant: HomeAssistantConfig{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
 	}
 }
 
@@ -407,6 +411,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.OTA.validate(bad)
+	c.validateHomeAssistant(bad) // Home Assistant hook
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}

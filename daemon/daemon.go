@@ -46,6 +46,7 @@ type Service struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 	notify    *notifier
+	hass      *hass // Home Assistant hook: nil unless homeassistant.enabled
 
 	metricsAddr string
 	brokerURL   string
@@ -111,7 +112,8 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
-	s.ota = newOTA(s) // OTA hook
+	s.ota = newOTA(s)   // OTA hook
+	s.hass = newHass(s) // Home Assistant hook
 	return s, nil
 }
 
@@ -211,6 +213,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.client = paho.NewClient(opts)
+	s.hass.route(s.client) // Home Assistant hook
 	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
 		s.m.pubErrors.Inc()
 	})
@@ -242,6 +245,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	repDone := make(chan struct{})
 	go func() { s.reporter(workCtx); close(repDone) }()
+	stopHass := s.hass.start() // Home Assistant hook
 
 	// With ConnectRetry the token completes only once connected; OnConnect
 	// subscribes and signals readiness, so nothing waits here.
@@ -290,6 +294,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.checkpoint()
 
+	stopHass() // Home Assistant hook: the announcer publishes, so it stops first
 	// No publisher is left: let the acker finish under the deadline.
 	close(s.pub.tokens)
 	at := time.NewTimer(cfg.MQTT.DisconnectTimeout)
@@ -478,6 +483,7 @@ func (s *Service) onConnect(c paho.Client) {
 		}
 		backoff = min(2*backoff, s.cfg.MQTT.MaxReconnect)
 	}
+	s.hass.subscribe(c) // Home Assistant hook
 	s.connected.Store(true)
 	s.m.connected.Set(1)
 	t := c.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
@@ -687,6 +693,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		s.m.pubErrors.Inc()
 		return buf
 	}
+	s.hass.seen(j.device, sv) // Home Assistant hook
 	s.learn(rs)
 	return buf
 }
