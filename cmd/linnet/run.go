@@ -67,6 +67,7 @@ With no broker configured it starts the embedded broker on 127.0.0.1:1883.`,
 			if !skipSelftest {
 				kernelSelfTest(cmd.Context(), log)
 			}
+			daemon.SoftwareVersion = version
 			return daemon.Run(cmd.Context(), cfg, log)
 		},
 	}
