@@ -326,8 +326,7 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	}
 	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hold))}
 	trainStart := time.Now()
-	best, bad := math.Inf(1), 0
-	var bestP []float32
+	stop := earlyStop{patience: cfg.Patience, best: math.Inf(1)}
 	for e := 1; e <= cfg.Epochs; e++ {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -342,25 +341,11 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 		if cfg.OnEpoch != nil {
 			cfg.OnEpoch(es)
 		}
-		if math.IsNaN(hl) {
-			rep.BestEpoch = e
-			bestP = append(bestP[:0], t.avg...)
-			continue
-		}
-		if hl < best-1e-4*math.Abs(best) || bestP == nil {
-			best, bad, rep.BestEpoch = hl, 0, e
-			bestP = append(bestP[:0], t.avg...)
-			continue
-		}
-		if bad++; cfg.Patience > 0 && bad >= cfg.Patience {
-			rep.StoppedEarly = true
+		if stop.observe(e, hl, t.avg, rep) {
 			break
 		}
 	}
-	if bestP == nil {
-		bestP = t.avg
-	}
-	copy(t.p, bestP)
+	copy(t.p, stop.weights(t.avg))
 	rep.Elapsed = time.Since(start)
 	rows := float64(len(rep.Epochs)) * float64(n)
 	rep.RowsPerSec = rows / max(time.Since(trainStart).Seconds(), 1e-9)
@@ -447,8 +432,7 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 	hrow := make([]float32, t.stride)
 	rep := &TrainReport{RowsTrain: st.N, RowsHoldout: nHold}
 	trainStart := time.Now()
-	best, bad := math.Inf(1), 0
-	var bestP []float32
+	stop := earlyStop{patience: cfg.Patience, best: math.Inf(1)}
 	for e := 1; e <= cfg.Epochs; e++ {
 		if err := src.Reset(); err != nil {
 			return nil, nil, err
@@ -496,28 +480,50 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 		if cfg.OnEpoch != nil {
 			cfg.OnEpoch(es)
 		}
-		if math.IsNaN(hm) {
-			rep.BestEpoch = e
-			bestP = append(bestP[:0], t.avg...)
-			continue
-		}
-		if hm < best-1e-4*math.Abs(best) || bestP == nil {
-			best, bad, rep.BestEpoch = hm, 0, e
-			bestP = append(bestP[:0], t.avg...)
-			continue
-		}
-		if bad++; cfg.Patience > 0 && bad >= cfg.Patience {
-			rep.StoppedEarly = true
+		if stop.observe(e, hm, t.avg, rep) {
 			break
 		}
 	}
-	if bestP == nil {
-		bestP = t.avg
-	}
-	copy(t.p, bestP)
+	copy(t.p, stop.weights(t.avg))
 	rep.Elapsed = time.Since(start)
 	rep.RowsPerSec = float64(len(rep.Epochs)) * float64(st.N) / max(time.Since(trainStart).Seconds(), 1e-9)
 	m := t.model(src)
 	t.note(m, rep)
 	return m, rep, nil
+}
+
+// earlyStop keeps the weights of the epoch with the lowest holdout loss and
+// says when patience epochs in a row have not improved on it by 0.01%.
+// Without a holdout (loss NaN) every epoch is the best so far.
+type earlyStop struct {
+	patience int
+	best     float64
+	bad      int
+	bestW    []float32
+}
+
+// observe records epoch e's holdout loss and weights, updates rep's best
+// epoch, and reports whether training should stop.
+func (s *earlyStop) observe(e int, loss float64, w []float32, rep *TrainReport) bool {
+	if math.IsNaN(loss) || loss < s.best-1e-4*math.Abs(s.best) || s.bestW == nil {
+		if !math.IsNaN(loss) {
+			s.best, s.bad = loss, 0
+		}
+		rep.BestEpoch = e
+		s.bestW = append(s.bestW[:0], w...)
+		return false
+	}
+	if s.bad++; s.patience > 0 && s.bad >= s.patience {
+		rep.StoppedEarly = true
+		return true
+	}
+	return false
+}
+
+// weights returns the best epoch's weights, or last if no epoch ran.
+func (s *earlyStop) weights(last []float32) []float32 {
+	if s.bestW == nil {
+		return last
+	}
+	return s.bestW
 }
