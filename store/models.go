@@ -170,16 +170,9 @@ func (s *Store) Rollback(source string) error {
 	var file []byte
 	err := s.view(func(tx *bolt.Tx) error {
 		cur = activeVersion(tx)
-		stack, err := readStack(tx)
-		if err != nil {
-			return err
-		}
-		if len(stack) == 0 {
-			return ErrNoPrevious
-		}
-		target = stack[len(stack)-1]
-		file = bytes.Clone(tx.Bucket(bucketModels).Get(u64(target)))
-		return nil
+		var err error
+		target, file, err = previous(tx)
+		return err
 	})
 	if err != nil {
 		return err
@@ -438,4 +431,18 @@ func setActive(tx *bolt.Tx, prev, v int64) error {
 		}
 	}
 	return tx.Bucket(bucketMeta).Put(keyActive, u64(v))
+}
+
+// previous returns the version on top of the rollback stack and a copy of
+// its file (nil if the version is gone), or ErrNoPrevious.
+func previous(tx *bolt.Tx) (int64, []byte, error) {
+	stack, err := readStack(tx)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(stack) == 0 {
+		return 0, nil, ErrNoPrevious
+	}
+	v := stack[len(stack)-1]
+	return v, bytes.Clone(tx.Bucket(bucketModels).Get(u64(v))), nil
 }

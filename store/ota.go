@@ -102,16 +102,9 @@ func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
 		if activeVersion(tx) != v {
 			return fmt.Errorf("%w: %d", ErrNotActive, v)
 		}
-		stack, err := readStack(tx)
-		if err != nil {
-			return err
-		}
-		if len(stack) == 0 {
-			return ErrNoPrevious
-		}
-		target = stack[len(stack)-1]
-		file = bytes.Clone(tx.Bucket(bucketModels).Get(u64(target)))
-		return nil
+		var err error
+		target, file, err = previous(tx)
+		return err
 	})
 	if err != nil {
 		return 0, err
