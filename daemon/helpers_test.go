@@ -294,28 +294,22 @@ func collect(t *testing.T, c paho.Client, filter string) *collector {
 // waitIDs waits until n distinct ids arrived.
 func (c *collector) waitIDs(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.After(patience)
-	for {
-		c.mu.Lock()
-		got := len(c.byID)
-		c.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-c.cond:
-		case <-deadline:
-			t.Fatalf("got %d of %d ids", got, n)
-		}
-	}
+	c.wait(t, n, "ids", func() int { return len(c.byID) })
 }
 
+// waitAll waits until n messages arrived.
 func (c *collector) waitAll(t *testing.T, n int) {
+	t.Helper()
+	c.wait(t, n, "messages", func() int { return len(c.all) })
+}
+
+// wait waits until count, called under c.mu, reaches n.
+func (c *collector) wait(t *testing.T, n int, what string, count func() int) {
 	t.Helper()
 	deadline := time.After(patience)
 	for {
 		c.mu.Lock()
-		got := len(c.all)
+		got := count()
 		c.mu.Unlock()
 		if got >= n {
 			return
@@ -323,7 +317,7 @@ func (c *collector) waitAll(t *testing.T, n int) {
 		select {
 		case <-c.cond:
 		case <-deadline:
-			t.Fatalf("got %d of %d messages", got, n)
+			t.Fatalf("got %d of %d %s", got, n, what)
 		}
 	}
 }
