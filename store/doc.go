@@ -45,11 +45,29 @@
 // Open takes bbolt's file lock with Options.Timeout (DefaultTimeout if 0),
 // so a second process (the CLI while the daemon runs) gets ErrLocked, naming
 // the file and, on Linux, the process that holds it, instead of hanging.
-// Open then checks the file (bbolt's page check and every stored model's
-// CRC). A damaged file gives ErrDamaged; with Options.Repair it is renamed
-// aside (path + ".damaged-<UTC time>") with an error log line, and a fresh
-// file is created holding whatever models could still be read, the last
-// good active one active, so a daemon starts instead of crash-looping.
+// Before bbolt reads the file, Open checks its pages itself (pages.go): the
+// meta pages, the free list and every page of the tree, each number bounded
+// by the file's size, because bbolt trusts them (a flipped free-list
+// overflow count makes its first commit allocate gigabytes and never
+// return). Open then checks the file (bbolt's page check and every stored
+// model's CRC). A damaged file gives ErrDamaged; with Options.Repair it is
+// renamed aside (path + ".damaged-<UTC time>") with an error log line, and
+// a fresh file is built from what a page walk without bbolt still reads:
+// every model, checkpoint and history event that passes its checks (one
+// bad event costs that event). Report says what was lost.
+//
+// # State record
+//
+// What must survive a damaged file (the active version, the rollback
+// stack, the withdrawn versions, the consumed rollbacks, the stored
+// versions) is kept twice, each copy checksummed with a generation number:
+// in the file and in path + RecordSuffix next to it (record.go). The newer
+// copy wins at Open, so a repaired file never serves a withdrawn version
+// nor one older than the last active one (Floor), and a missing or empty
+// file whose record exists is ErrLost (with Repair: a fresh store that
+// remembers the record), not silently new. Detached notices a file deleted
+// while open, Recreate writes it back from the open copy, and Health
+// reports both and failed record writes.
 //
 // # Size
 //

@@ -16,6 +16,13 @@ var (
 	// ErrEmpty is returned by a ReadOnly Open of a file that holds no linnet
 	// data (created, but killed before its first write).
 	ErrEmpty = errors.New("store: file holds no linnet data yet")
+	// ErrLost is returned by Open when the store file is missing or empty
+	// although its state record says a store existed. With Repair, Open
+	// starts a fresh store from the record instead and Report().Err wraps it.
+	ErrLost = errors.New("store: file is lost")
+	// ErrDetached is returned by Health when the open file is no longer the
+	// file at the store's path (deleted or replaced while open).
+	ErrDetached = errors.New("store: file was deleted or replaced while open")
 	// ErrClosed is returned when a Store is used after Close.
 	ErrClosed = errors.New("store: closed")
 )
@@ -44,6 +51,11 @@ var (
 	// version they name is no longer the active one (something else was
 	// activated meanwhile).
 	ErrNotActive = errors.New("store: version is not the active one")
+	// ErrWithdrawn is returned by Install for a version a rollback withdrew.
+	ErrWithdrawn = errors.New("store: version was withdrawn")
+	// ErrOlder is returned by Install for a version older than Floor (the
+	// active version, or the one that was active when the file lost it).
+	ErrOlder = errors.New("store: version is older than the active one")
 )
 
 // Errors of checkpoints.

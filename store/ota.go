@@ -49,6 +49,20 @@ func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev
 		if prev == v && same {
 			return nil
 		}
+		if !rollback {
+			if w, err := readWithdrawn(tx); err != nil {
+				return err
+			} else if slices.Contains(w, v) {
+				return fmt.Errorf("%w: %d", ErrWithdrawn, v)
+			}
+			floor := prev
+			if st, _ := storedState(tx); st != nil {
+				floor = max(floor, st.Lost)
+			}
+			if v < floor {
+				return fmt.Errorf("%w: %d, floor %d", ErrOlder, v, floor)
+			}
+		}
 		switch {
 		case old == nil:
 			if err := b.Put(u64(v), file); err != nil {

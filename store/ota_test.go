@@ -67,19 +67,26 @@ func TestInstallWithdraw(t *testing.T) {
 		t.Fatal(err)
 	}
 	rb, _ = model.Sign(rb, testKey)
-	if _, err := s.Install(v2, SourceOTA, "", false); err != nil {
+	// A withdrawn version does not come back; a newer one does.
+	if _, err := s.Install(v2, SourceOTA, "", false); !errors.Is(err, ErrWithdrawn) {
+		t.Errorf("withdrawn version installed again: %v", err)
+	}
+	if _, err := s.Install(modelFile(t, 50), SourceOTA, "", false); !errors.Is(err, ErrOlder) {
+		t.Errorf("older version installed: %v", err)
+	}
+	if _, err := s.Install(modelFile(t, 300), SourceOTA, "", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Install(rb, SourceOTA, "rollback", false); !errors.Is(err, ErrVersionExists) {
+	if _, err := s.Install(rb, SourceOTA, "rollback", false); !errors.Is(err, ErrOlder) {
 		t.Errorf("rollback without replace: %v", err)
 	}
-	if prev, err := s.Install(rb, SourceOTA, "rollback", true); err != nil || prev != 200 {
+	if prev, err := s.Install(rb, SourceOTA, "rollback", true); err != nil || prev != 300 {
 		t.Errorf("rollback with replace: %d %v", prev, err)
 	}
 	if _, f, err := s.Active(); err != nil || !model.IsRollback(f) {
 		t.Errorf("active after rollback: %v", err)
 	}
-	if w, _ := s.Withdrawn(200); !w {
+	if w, _ := s.Withdrawn(300); !w {
 		t.Error("a signed rollback did not withdraw the version it replaced")
 	}
 	if err := s.Record(Event{Action: ActionReject, Version: 5, Source: SourceOTA, Reason: "older"}); err != nil {

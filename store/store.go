@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"time"
 
@@ -95,8 +93,16 @@ type Store struct {
 	path string
 	opts Options
 
-	mu sync.RWMutex // guards db against Close
-	db *bolt.DB
+	mu   sync.RWMutex // guards db and file against Close and Recreate
+	db   *bolt.DB
+	file *os.File // bbolt's file, to notice it was deleted (Detached)
+
+	report Report // what Open found; set before Open returns
+
+	recMu  sync.Mutex
+	recGen uint64 // generation of the state record on disk
+	minGen uint64 // the next state generation must exceed this
+	recErr error  // the last record write's error, nil once one succeeds
 }
 
 var (
@@ -114,14 +120,42 @@ var (
 const storeFormat = 1
 
 // Open opens or creates the store at path (mode 0600). See the package
-// comment for the lock timeout, the integrity check and Repair.
+// comment for the lock timeout, the integrity check, the state record and
+// Repair. With Repair, Open returns a usable store whenever it can create
+// one and says in Report what it found and what was lost.
 func Open(path string, opts Options) (*Store, error) {
 	opts.setDefaults()
+	if opts.ReadOnly {
+		return open(path, opts)
+	}
+	rec, recErr := readRecord(path + RecordSuffix)
+	if recErr != nil && errors.Is(recErr, os.ErrNotExist) {
+		recErr = nil
+	} else if recErr != nil {
+		opts.Logger.Error("store state record damaged; the store file's copy is used", "component", "store",
+			"path", path+RecordSuffix, "error", recErr.Error())
+	}
+	existed := rec != nil || recErr != nil
+	if fi, err := os.Stat(path); existed && (errors.Is(err, os.ErrNotExist) || err == nil && fi.Size() == 0) {
+		lost := fmt.Errorf("%w: %q is missing or empty, but its state record %q says a store existed",
+			ErrLost, path, path+RecordSuffix)
+		if !opts.Repair {
+			return nil, lost
+		}
+		return rebuild(path, opts, &salvaged{}, rec, lost, "")
+	}
 	s, err := open(path, opts)
-	if err == nil || !errors.Is(err, ErrDamaged) || !opts.Repair || opts.ReadOnly {
+	if err == nil {
+		s.report.RecordErr = recErr
+		if err = s.reconcile(rec); err != nil {
+			s.Close()
+			s = nil
+		}
+	}
+	if err == nil || !errors.Is(err, ErrDamaged) || !opts.Repair {
 		return s, err
 	}
-	return repair(path, opts, err)
+	return repair(path, opts, rec, err)
 }
 
 func open(path string, opts Options) (s *Store, err error) {
@@ -130,11 +164,11 @@ func open(path string, opts Options) (s *Store, err error) {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
 	}
-	db, err := openBolt(path, opts)
+	db, file, err := openBolt(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{path: path, opts: opts, db: db}
+	s = &Store{path: path, opts: opts, db: db, file: file}
 	if !opts.ReadOnly {
 		err = s.update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
@@ -182,63 +216,85 @@ func open(path string, opts Options) (s *Store, err error) {
 }
 
 // openBolt opens the bbolt file, turning a lock timeout into ErrLocked and
-// a file bbolt cannot read (or panics on) into ErrDamaged.
-func openBolt(path string, opts Options) (*bolt.DB, error) {
-	db, err := boltOpen(path, &bolt.Options{
+// a file bbolt cannot read (or panics on) into ErrDamaged. It returns the
+// open file too.
+func openBolt(path string, opts Options) (*bolt.DB, *os.File, error) {
+	db, f, err := boltOpen(path, &bolt.Options{
 		Timeout:  opts.Timeout,
 		ReadOnly: opts.ReadOnly,
 		MaxSize:  opts.MaxBytes,
 	})
 	switch {
 	case err == nil:
-		return db, nil
+		return db, f, nil
 	case errors.Is(err, ErrDamaged):
-		return nil, fmt.Errorf("open store %q: %w", path, err)
+		return nil, nil, fmt.Errorf("open store %q: %w", path, err)
 	case errors.Is(err, berrors.ErrTimeout):
 		who := lockHolder(path)
 		if who != "" {
 			who = " (held by " + who + ")"
 		}
-		return nil, fmt.Errorf("%w: %q%s; gave up after %v (is the linnet daemon running? stop it or use its data)",
+		return nil, nil, fmt.Errorf("%w: %q%s; gave up after %v (is the linnet daemon running? stop it or use its data)",
 			ErrLocked, path, who, opts.Timeout)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
 		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrInvalidMapping):
-		return nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
+		return nil, nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
 	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, nil, fmt.Errorf("open store: %w", err)
 	}
 	// bbolt reports other unreadable files (too small, bad page size) with
 	// plain errors.
-	return nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
+	return nil, nil, fmt.Errorf("open store %q: %w: %v", path, ErrDamaged, err)
 }
 
-// boltOpen is bolt.Open that survives a damaged file: bbolt can panic (or
-// fault on the map) while opening one, after it has taken the file lock.
-// The file is captured through OpenFile so it can be closed, releasing the
-// lock, and the panic comes back as ErrDamaged.
-func boltOpen(path string, o *bolt.Options) (db *bolt.DB, err error) {
-	var f *os.File
-	o.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		var err error
-		f, err = os.OpenFile(name, flag, perm)
-		return f, err
+// boltOpen is bolt.Open that neither trusts nor crashes on a damaged file.
+// It opens and locks the file itself, checks its pages (checkPages) before
+// bbolt reads them, then hands bbolt the open, locked file. bbolt can still
+// panic (or fault on the map) on damage the check does not cover; the panic
+// comes back as ErrDamaged and the file is closed, releasing the lock.
+func boltOpen(path string, o *bolt.Options) (db *bolt.DB, f *os.File, err error) {
+	flag := os.O_RDWR | os.O_CREATE
+	if o.ReadOnly {
+		flag = os.O_RDONLY
 	}
+	f, err = os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*bolt.DB, *os.File, error) {
+		unlockFile(f)
+		f.Close()
+		return nil, nil, err
+	}
+	if err := lockFile(f, !o.ReadOnly, o.Timeout); err != nil {
+		return fail(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if fi.Size() > 0 {
+		if err := checkPages(f, fi.Size()); err != nil {
+			return fail(fmt.Errorf("%w: %w", ErrDamaged, err))
+		}
+	}
+	o.OpenFile = func(string, int, os.FileMode) (*os.File, error) { return f, nil }
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if f != nil {
-				// The map bbolt may have made keeps the open file alive
-				// after Close, and the lock with it: unlock explicitly.
-				// The map itself leaks, once, on this damaged-file path.
-				unlockFile(f)
-				f.Close()
-			}
-			db, err = nil, fmt.Errorf("%w: bbolt: %v", ErrDamaged, r)
+			// The map bbolt may have made keeps the open file alive
+			// after Close, and the lock with it: unlock explicitly.
+			// The map itself leaks, once, on this damaged-file path.
+			db, f, err = fail(fmt.Errorf("%w: bbolt: %v", ErrDamaged, r))
 		}
 	}()
-	return bolt.Open(path, 0o600, o)
+	db, err = bolt.Open(path, 0o600, o)
+	if err != nil {
+		return nil, nil, err // bbolt closed the file
+	}
+	return db, f, nil
 }
 
 // Path returns the file's path.
@@ -280,11 +336,68 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverDamage(&err)
-	err = s.db.Update(fn)
+	var rec []byte
+	var gen uint64
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		rec, gen, err = s.syncState(tx)
+		return err
+	})
 	if errors.Is(err, berrors.ErrMaxSizeReached) {
 		err = fmt.Errorf("%w: %q, limit %d bytes (prune, or raise the limit): %w", ErrFull, s.path, s.opts.MaxBytes, err)
 	}
+	if err == nil && rec != nil {
+		s.writeRecord(rec, gen)
+	}
 	return err
+}
+
+// syncState keeps meta/"state" equal to what the other keys say, with a
+// new generation when anything changed, and returns the encoded state to
+// write to the record after the commit (nil if nothing changed).
+func (s *Store) syncState(tx *bolt.Tx) ([]byte, uint64, error) {
+	if tx.Bucket(bucketMeta) == nil || tx.Bucket(bucketModels) == nil || tx.Bucket(bucketHistory) == nil {
+		return nil, 0, nil
+	}
+	cur, err := currentState(tx)
+	if err != nil {
+		return nil, 0, err
+	}
+	old, _ := storedState(tx) // a damaged one is replaced
+	if old != nil {
+		cur.Lost = old.Lost
+		if cur.Active >= cur.Lost {
+			cur.Lost = 0
+		}
+		if old.same(cur) && old.Gen > 0 && old.Gen >= s.minGen {
+			return nil, 0, nil
+		}
+		s.minGen = max(s.minGen, old.Gen)
+	}
+	s.minGen++
+	cur.Gen = s.minGen
+	b := cur.encode()
+	return b, cur.Gen, tx.Bucket(bucketMeta).Put(keyState, b)
+}
+
+// writeRecord writes the state record of generation gen unless a newer one
+// is on disk. A failure is kept for Health: the store file holds the state,
+// and the next change tries again.
+func (s *Store) writeRecord(b []byte, gen uint64) {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	if gen <= s.recGen {
+		return
+	}
+	if err := writeRecord(s.path+RecordSuffix, b); err != nil {
+		s.recErr = err
+		s.opts.Logger.Error("store state record not written", "component", "store", "error", err.Error())
+		return
+	}
+	s.recGen, s.recErr = gen, nil
 }
 
 // recoverDamage turns a panic into an error wrapping ErrDamaged. It also
@@ -391,96 +504,6 @@ func (s *Store) Verify() error {
 		return fmt.Errorf("%w: %w", ErrDamaged, errors.Join(errs...))
 	}
 	return nil
-}
-
-// repair moves the damaged file at path aside, creates a fresh store and
-// copies into it every model that can still be read, activating the last
-// good active one (or the newest). It logs one error line saying so.
-func repair(path string, opts Options, cause error) (*Store, error) {
-	models, active := salvage(path, opts)
-	aside := path + ".damaged-" + opts.Now().UTC().Format("20060102T150405Z")
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		aside = fmt.Sprintf("%s.damaged-%s-%d", path, opts.Now().UTC().Format("20060102T150405Z"), i)
-	}
-	if err := os.Rename(path, aside); err != nil {
-		return nil, fmt.Errorf("move damaged store %q aside: %w (damage: %v)", path, err, cause)
-	}
-	s, err := open(path, opts)
-	if err != nil {
-		return nil, fmt.Errorf("recreate store %q after damage: %w", path, err)
-	}
-	// The old active version goes in first and is activated, so retention
-	// cannot drop it; the rest follow oldest first, so retention keeps the
-	// newest. Without it, the newest version that activates serves.
-	versions := slices.Sorted(maps.Keys(models))
-	if _, ok := models[active]; ok {
-		if _, err := s.Put(models[active], SourceRecovery); err != nil || s.Activate(active, SourceRecovery) != nil {
-			active = 0
-		}
-	} else {
-		active = 0
-	}
-	for _, v := range versions {
-		if v != active {
-			s.Put(models[v], SourceRecovery)
-		}
-	}
-	if active == 0 {
-		infos, _ := s.List()
-		for i := len(infos) - 1; i >= 0 && active == 0; i-- {
-			if s.Activate(infos[i].Version, SourceRecovery) == nil {
-				active = infos[i].Version
-			}
-		}
-	}
-	infos, _ := s.List()
-	opts.Logger.Error("store file damaged; moved aside and started a fresh one",
-		"component", "store", "path", path, "moved_to", aside, "damage", cause.Error(),
-		"recovered_versions", len(infos), "active", active)
-	return s, nil
-}
-
-// salvage reads what it can from a damaged file: every model that decodes
-// (and verifies, if signed and keys are trusted) and the active pointer.
-// bbolt may panic on a corrupt page; that ends the salvage, not the process.
-func salvage(path string, opts Options) (models map[int64][]byte, active int64) {
-	models = map[int64][]byte{}
-	func() {
-		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-		defer func() { _ = recover() }()
-		db, err := boltOpen(path, &bolt.Options{Timeout: opts.Timeout, ReadOnly: true})
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		_ = db.View(func(tx *bolt.Tx) error {
-			if b := tx.Bucket(bucketMeta); b != nil {
-				if v := b.Get(keyActive); len(v) == 8 {
-					active = version(v)
-				}
-			}
-			b := tx.Bucket(bucketModels)
-			if b == nil {
-				return nil
-			}
-			c := b.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if len(k) == 8 {
-					models[version(k)] = bytes.Clone(v)
-				}
-			}
-			return nil
-		})
-	}()
-	for v, b := range models {
-		if m, err := model.Decode(b); err != nil || m.Version != v {
-			delete(models, v)
-		}
-	}
-	return models, active
 }
 
 func u64(v int64) []byte {

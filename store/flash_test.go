@@ -1,0 +1,340 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+// flashEnv, set to 1, runs the full bad-flash acceptance run (200 byte
+// flips and 50 truncations) instead of the short one.
+const flashEnv = "LINNET_STORE_FLASH_FULL"
+
+// withdrawnStore builds a store whose history holds two withdrawn
+// versions: 1, 2, 3 (withdrawn), 4, 5 (withdrawn), 6 active; checkpoints
+// and history events. It returns the path, the active version and the
+// withdrawn ones.
+func withdrawnStore(t *testing.T, dir string) (string, int64, []int64) {
+	t.Helper()
+	path := filepath.Join(dir, "linnet.db")
+	s := openTest(t, path, Options{})
+	install := func(v int64) {
+		t.Helper()
+		if _, err := s.Install(modelFile(t, v), SourceOTA, "", false); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveCheckpointFor(v, checkpointState(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []int64{1, 2, 3} {
+		install(v)
+	}
+	if _, err := s.Withdraw(3, SourceRollback, "worse"); err != nil {
+		t.Fatal(err)
+	}
+	install(4)
+	install(5)
+	if _, err := s.Withdraw(5, SourceRollback, "worse"); err != nil {
+		t.Fatal(err)
+	}
+	install(6)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, 6, []int64{3, 5}
+}
+
+// openBounded opens path with Repair in a goroutine and fails the test if
+// it does not return within limit; it returns the store, the time taken
+// and the bytes allocated meanwhile.
+func openBounded(t *testing.T, path string, limit time.Duration) (*Store, error, time.Duration, uint64) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	type res struct {
+		s   *Store
+		err error
+	}
+	done := make(chan res, 1)
+	start := time.Now()
+	go func() {
+		s, err := Open(path, Options{Repair: true, Trusted: nil, Logger: slog.New(slog.DiscardHandler)})
+		done <- res{s, err}
+	}()
+	select {
+	case r := <-done:
+		d := time.Since(start)
+		runtime.ReadMemStats(&after)
+		return r.s, r.err, d, after.TotalAlloc - before.TotalAlloc
+	case <-time.After(limit):
+		t.Fatalf("open did not return within %v", limit)
+	}
+	return nil, nil, 0, 0
+}
+
+// TestBadFlash damages a store holding withdrawn versions with random byte
+// flips and truncations; after each, Open (with Repair) must return, within
+// 10 s and 200 MB of allocations, a store that serves neither a withdrawn
+// nor an older version, remembers every withdrawn one, and says what it
+// lost.
+func TestBadFlash(t *testing.T) {
+	flips, cuts := 20, 8
+	if os.Getenv(flashEnv) == "1" {
+		flips, cuts = 200, 50
+	}
+	dir := t.TempDir()
+	path, active, withdrawn := withdrawnStore(t, dir)
+	pristine, _ := os.ReadFile(path)
+	record, _ := os.ReadFile(path + RecordSuffix)
+	r := rand.New(rand.NewPCG(12, 12))
+	var worst time.Duration
+	var worstAlloc uint64
+	var repaired, lostActive, fine int
+	for i := range flips + cuts {
+		b := bytes.Clone(pristine)
+		what := ""
+		if i < flips {
+			at := r.IntN(len(b))
+			b[at] ^= byte(1 + r.IntN(255))
+			what = fmt.Sprintf("flip at %d", at)
+		} else {
+			n := r.IntN(len(b))
+			b = b[:n]
+			what = fmt.Sprintf("truncate to %d", n)
+		}
+		matches, _ := filepath.Glob(path + ".damaged-*")
+		for _, m := range matches {
+			os.Remove(m)
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+RecordSuffix, record, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err, d, alloc := openBounded(t, path, 10*time.Second)
+		if err != nil {
+			t.Fatalf("%s: open: %v", what, err)
+		}
+		worst, worstAlloc = max(worst, d), max(worstAlloc, alloc)
+		if alloc > 200<<20 {
+			t.Errorf("%s: open allocated %d MB", what, alloc>>20)
+		}
+		rep := s.Report()
+		got, err := s.ActiveVersion()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		switch {
+		case slices.Contains(withdrawn, got):
+			t.Errorf("%s: serves withdrawn version %d", what, got)
+		case got != 0 && got < active:
+			t.Errorf("%s: serves older version %d (active was %d)", what, got, active)
+		case got != active && rep.Err == nil:
+			t.Errorf("%s: active %d, was %d, and the report says nothing", what, got, active)
+		case got != active && rep.LostActive != active:
+			t.Errorf("%s: active %d lost but reported lost %d", what, active, rep.LostActive)
+		}
+		for _, w := range withdrawn {
+			if ok, err := s.Withdrawn(w); !ok || err != nil {
+				t.Errorf("%s: forgot that %d was withdrawn (%v)", what, w, err)
+			}
+		}
+		if f, _ := s.Floor(); f < active {
+			t.Errorf("%s: floor %d below the active version %d", what, f, active)
+		}
+		if _, err := s.Install(modelFile(t, 5), SourceOTA, "", false); err == nil {
+			t.Errorf("%s: the withdrawn version 5 installs again", what)
+		}
+		if rep.Err != nil {
+			repaired++
+			if !errors.Is(rep.Err, ErrDamaged) {
+				t.Errorf("%s: report %v", what, rep.Err)
+			}
+		} else {
+			fine++
+		}
+		if got == 0 {
+			lostActive++
+		}
+		if err := s.Verify(); err != nil {
+			t.Errorf("%s: store after open: %v", what, err)
+		}
+		s.Close()
+	}
+	t.Logf("%d flips, %d truncations: %d reported damage (%d without an active model), %d read whole; slowest open %v, most allocated %.1f MB",
+		flips, cuts, repaired, lostActive, fine, worst, float64(worstAlloc)/(1<<20))
+}
+
+// TestFreelistOverflow: the flip that hung Tx.Commit (a free-list page's
+// overflow count of 2,734,686,208) is caught before bbolt sees it.
+func TestFreelistOverflow(t *testing.T) {
+	path, active, _ := withdrawnStore(t, t.TempDir())
+	b, _ := os.ReadFile(path)
+	f, _ := os.Open(path)
+	metas, _ := readMetas(f, int64(len(b)), false)
+	f.Close()
+	if len(metas) == 0 || metas[0].freelist == noFreelist {
+		t.Fatal("no free list to damage")
+	}
+	off := int(metas[0].freelist) * metas[0].pageSize
+	le.PutUint32(b[off+12:], 2_734_686_208)
+	os.WriteFile(path, b, 0o600)
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open without repair: %v", err)
+	}
+	s, err, _, _ := openBounded(t, path, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.ActiveVersion(); v != active {
+		t.Errorf("active %d after repair, want %d", v, active)
+	}
+	if rep := s.Report(); !errors.Is(rep.Err, ErrDamaged) || rep.MovedTo == "" {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestLostFile: a store file that is missing or empty while its record
+// exists is lost, not new.
+func TestLostFile(t *testing.T) {
+	for _, name := range []string{"missing", "empty"} {
+		t.Run(name, func(t *testing.T) {
+			path, active, withdrawn := withdrawnStore(t, t.TempDir())
+			if name == "missing" {
+				os.Remove(path)
+			} else {
+				os.Truncate(path, 0)
+			}
+			if _, err := Open(path, Options{}); !errors.Is(err, ErrLost) {
+				t.Fatalf("open without repair: %v", err)
+			}
+			s := openTest(t, path, Options{Repair: true})
+			rep := s.Report()
+			if !errors.Is(rep.Err, ErrLost) || rep.LostActive != active || len(rep.LostVersions) == 0 {
+				t.Errorf("report %+v", rep)
+			}
+			if v, _ := s.ActiveVersion(); v != 0 {
+				t.Errorf("active %d", v)
+			}
+			if f, _ := s.Floor(); f != active {
+				t.Errorf("floor %d, want %d", f, active)
+			}
+			for _, w := range withdrawn {
+				if ok, _ := s.Withdrawn(w); !ok {
+					t.Errorf("forgot withdrawn %d", w)
+				}
+			}
+			if _, err := s.Install(modelFile(t, 4), SourceOTA, "", false); !errors.Is(err, ErrOlder) {
+				t.Errorf("older version after loss: %v", err)
+			}
+			if _, err := s.Install(modelFile(t, 6), SourceOTA, "", false); err != nil {
+				t.Errorf("the lost active version again: %v", err)
+			}
+		})
+	}
+}
+
+// TestDeletedWhileOpen: a store file deleted while open is noticed and
+// re-created with everything it held.
+func TestDeletedWhileOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linnet.db")
+	s := openTest(t, path, Options{})
+	if _, err := s.Install(modelFile(t, 7), SourceOTA, "", false); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := s.Detached(); gone || err != nil || s.Health() != nil {
+		t.Fatalf("fresh store detached: %v %v %v", gone, err, s.Health())
+	}
+	os.Remove(path)
+	if gone, err := s.Detached(); !gone || err != nil {
+		t.Fatalf("deleted store not detached: %v %v", gone, err)
+	}
+	if err := s.Health(); !errors.Is(err, ErrDetached) {
+		t.Errorf("health %v", err)
+	}
+	if err := s.Recreate(); err != nil {
+		t.Fatal(err)
+	}
+	if gone, _ := s.Detached(); gone || s.Health() != nil {
+		t.Errorf("still detached after Recreate")
+	}
+	if err := s.SaveCheckpoint([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openTest(t, path, Options{})
+	if v, _ := s.ActiveVersion(); v != 7 {
+		t.Errorf("active %d after re-create", v)
+	}
+	if st, err := s.LoadCheckpoint(); err != nil || string(st) != "after" {
+		t.Errorf("checkpoint %q %v", st, err)
+	}
+}
+
+// TestBadHistoryRecord: one bad history event costs that event only.
+func TestBadHistoryRecord(t *testing.T) {
+	path, active, _ := withdrawnStore(t, t.TempDir())
+	s := openTest(t, path, Options{})
+	h0, _ := s.History()
+	s.Close()
+	b, _ := os.ReadFile(path)
+	// Break every copy of the first import event (freed pages may hold
+	// older ones): it is not JSON any more.
+	ev := []byte(`{"seq":1,`)
+	if bytes.Index(b, ev) < 0 {
+		t.Fatal("no history event in the file")
+	}
+	for i := bytes.Index(b, ev); i >= 0; i = bytes.Index(b, ev) {
+		b[i] = 0xff
+	}
+	os.WriteFile(path, b, 0o600)
+	s = openTest(t, path, Options{Repair: true})
+	h1, err := s.History()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The repair adds one recovery event.
+	if len(h1) != len(h0) || s.Report().LostHistory != 1 {
+		t.Errorf("history %d events, was %d; report %+v", len(h1), len(h0), s.Report())
+	}
+	if v, _ := s.ActiveVersion(); v != active {
+		t.Errorf("active %d", v)
+	}
+	if st, err := s.LoadCheckpoint(); err != nil || len(st) == 0 {
+		t.Errorf("checkpoint lost: %v", err)
+	}
+}
+
+// TestRecordWins: a file rolled back to an older meta page (one
+// transaction lost) is corrected by the newer state record.
+func TestRecordDamaged(t *testing.T) {
+	path, active, withdrawn := withdrawnStore(t, t.TempDir())
+	os.WriteFile(path+RecordSuffix, []byte("garbage"), 0o600)
+	s := openTest(t, path, Options{})
+	if s.Report().RecordErr == nil {
+		t.Error("damaged record not reported")
+	}
+	if v, _ := s.ActiveVersion(); v != active {
+		t.Errorf("active %d", v)
+	}
+	for _, w := range withdrawn {
+		if ok, _ := s.Withdrawn(w); !ok {
+			t.Errorf("forgot withdrawn %d", w)
+		}
+	}
+	s.Close()
+	if _, err := readRecord(path + RecordSuffix); err != nil {
+		t.Errorf("record not rewritten: %v", err)
+	}
+}

@@ -1,0 +1,299 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// What must survive a damaged store file lives twice: in the file (meta/
+// "state") and in a small record next to it (path + RecordSuffix), each
+// with its own CRC-32C and a generation number that grows with every
+// change. The bbolt transaction commits first, then the record is written
+// (temp file, fsync, rename, fsync of the directory), so a crash leaves
+// the record at most one generation behind the file, never ahead of it. A
+// record ahead of the file, or a file whose state fails its CRC, means the
+// file lost something: the record wins. The record's existence also says a
+// store existed, so a missing or empty store file is reported as lost
+// instead of silently starting a new one.
+//
+// Record (and meta/"state") layout, little-endian:
+//
+//	magic "LNST" | format uint16 (1) | reserved uint16 | generation uint64 |
+//	active int64 | lost int64 | history sequence uint64 |
+//	stack: count uint32, int64 x count | withdrawn: count uint32, int64 x count |
+//	versions: count uint32, int64 x count | consumed: count uint32, [32]byte x count |
+//	CRC-32C of every byte before it
+const RecordSuffix = ".state"
+
+var (
+	keyState    = []byte("state")
+	keyConsumed = []byte("consumed")
+	stateMagic  = [4]byte{'L', 'N', 'S', 'T'}
+)
+
+const (
+	stateFormat = 1
+	maxState    = 1 << 20 // a record larger than this is damage, not data
+)
+
+// state is what a damaged store must not forget.
+type state struct {
+	Gen        uint64
+	Active     int64
+	Lost       int64   // a version that was active when its file was lost (see Floor)
+	HistorySeq uint64  // the history bucket's sequence: how many events were ever recorded
+	Stack      []int64 // the rollback stack, oldest first
+	Withdrawn  []int64
+	Versions   []int64 // stored model versions, ascending
+	Consumed   [][32]byte
+}
+
+// same reports whether a and b hold the same state, generations aside.
+func (a *state) same(b *state) bool {
+	return a.Active == b.Active && a.Lost == b.Lost && a.HistorySeq == b.HistorySeq &&
+		slices.Equal(a.Stack, b.Stack) && slices.Equal(a.Withdrawn, b.Withdrawn) &&
+		slices.Equal(a.Versions, b.Versions) && slices.Equal(a.Consumed, b.Consumed)
+}
+
+func (st *state) encode() []byte {
+	b := append([]byte(nil), stateMagic[:]...)
+	b = binary.LittleEndian.AppendUint16(b, stateFormat)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, st.Gen)
+	b = binary.LittleEndian.AppendUint64(b, uint64(st.Active))
+	b = binary.LittleEndian.AppendUint64(b, uint64(st.Lost))
+	b = binary.LittleEndian.AppendUint64(b, st.HistorySeq)
+	for _, vs := range [][]int64{st.Stack, st.Withdrawn, st.Versions} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(vs)))
+		for _, v := range vs {
+			b = binary.LittleEndian.AppendUint64(b, uint64(v))
+		}
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(st.Consumed)))
+	for _, d := range st.Consumed {
+		b = append(b, d[:]...)
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTab))
+}
+
+func decodeState(b []byte) (*state, error) {
+	bad := func(why string) (*state, error) { return nil, fmt.Errorf("%w: state record: %s", ErrDamaged, why) }
+	if len(b) < 4+4+32+4 || len(b) > maxState {
+		return bad(fmt.Sprintf("%d bytes", len(b)))
+	}
+	if [4]byte(b) != stateMagic {
+		return bad("bad magic")
+	}
+	if crc32.Checksum(b[:len(b)-4], crcTab) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return bad("checksum mismatch")
+	}
+	if f := binary.LittleEndian.Uint16(b[4:]); f != stateFormat {
+		return bad(fmt.Sprintf("format %d, this build reads %d", f, stateFormat))
+	}
+	r := b[8 : len(b)-4]
+	u64 := func() uint64 {
+		if len(r) < 8 {
+			r = nil
+			return 0
+		}
+		v := binary.LittleEndian.Uint64(r)
+		r = r[8:]
+		return v
+	}
+	count := func(size int) int {
+		if len(r) < 4 {
+			r = nil
+			return -1
+		}
+		n := int(binary.LittleEndian.Uint32(r))
+		r = r[4:]
+		if n > len(r)/size {
+			r = nil
+			return -1
+		}
+		return n
+	}
+	st := &state{Gen: u64(), Active: int64(u64()), Lost: int64(u64()), HistorySeq: u64()}
+	for _, vs := range []*[]int64{&st.Stack, &st.Withdrawn, &st.Versions} {
+		n := count(8)
+		if n < 0 {
+			return bad("truncated")
+		}
+		for range n {
+			*vs = append(*vs, int64(u64()))
+		}
+	}
+	n := count(32)
+	if n < 0 {
+		return bad("truncated")
+	}
+	for range n {
+		st.Consumed = append(st.Consumed, [32]byte(r))
+		r = r[32:]
+	}
+	if len(r) != 0 {
+		return bad("trailing bytes")
+	}
+	return st, nil
+}
+
+// readRecord reads the record at path. It returns an error wrapping
+// os.ErrNotExist if there is none, ErrDamaged if it fails its checks.
+func readRecord(path string) (*state, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, maxState+1)
+	n, err := f.ReadAt(b, 0)
+	if n == 0 && err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: state record %q: empty or unreadable: %v", ErrDamaged, path, err)
+	}
+	st, err := decodeState(b[:n])
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", path, err)
+	}
+	return st, nil
+}
+
+// writeRecord replaces the record at path atomically.
+func writeRecord(path string, b []byte) error {
+	err := writeAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err })
+	if err != nil {
+		return fmt.Errorf("write state record %q: %w", path, err)
+	}
+	return nil
+}
+
+// writeAtomic replaces the file at path with what write writes: temp file,
+// fsync, rename, fsync of the directory.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %q: %w", dir, err)
+	}
+	return nil
+}
+
+// currentState reads the state the file's keys describe (generation and
+// Lost aside, which only meta/"state" holds).
+func currentState(tx *bolt.Tx) (*state, error) {
+	st := &state{Active: activeVersion(tx)}
+	var err error
+	if st.Stack, err = readStack(tx); err != nil {
+		return nil, err
+	}
+	if st.Withdrawn, err = readWithdrawn(tx); err != nil {
+		return nil, err
+	}
+	if st.Consumed, err = readConsumed(tx); err != nil {
+		return nil, err
+	}
+	c := tx.Bucket(bucketModels).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) == 8 {
+			st.Versions = append(st.Versions, version(k))
+		}
+	}
+	st.HistorySeq = tx.Bucket(bucketHistory).Sequence()
+	return st, nil
+}
+
+// storedState returns meta/"state", nil if absent, ErrDamaged if bad.
+func storedState(tx *bolt.Tx) (*state, error) {
+	v := tx.Bucket(bucketMeta).Get(keyState)
+	if v == nil {
+		return nil, nil
+	}
+	return decodeState(v)
+}
+
+// applyState writes st's active version, stack, withdrawn and consumed
+// lists to the file's keys, keeping only stack entries that are stored.
+func applyState(tx *bolt.Tx, st *state) error {
+	models := tx.Bucket(bucketModels)
+	stack := slices.DeleteFunc(slices.Clone(st.Stack), func(v int64) bool { return models.Get(u64(v)) == nil })
+	if err := writeStack(tx, stack); err != nil {
+		return err
+	}
+	if err := writeVersions(tx, keyWithdrawn, st.Withdrawn); err != nil {
+		return err
+	}
+	if err := writeConsumed(tx, st.Consumed); err != nil {
+		return err
+	}
+	if st.Active == 0 || models.Get(u64(st.Active)) == nil {
+		return tx.Bucket(bucketMeta).Delete(keyActive)
+	}
+	return tx.Bucket(bucketMeta).Put(keyActive, u64(st.Active))
+}
+
+func readConsumed(tx *bolt.Tx) ([][32]byte, error) {
+	v := tx.Bucket(bucketMeta).Get(keyConsumed)
+	if len(v)%32 != 0 {
+		return nil, fmt.Errorf("%w: consumed rollbacks of %d bytes", ErrDamaged, len(v))
+	}
+	var out [][32]byte
+	for ; len(v) > 0; v = v[32:] {
+		out = append(out, [32]byte(v))
+	}
+	return out, nil
+}
+
+func writeConsumed(tx *bolt.Tx, ds [][32]byte) error {
+	b := make([]byte, 0, 32*len(ds))
+	for _, d := range ds {
+		b = append(b, d[:]...)
+	}
+	return tx.Bucket(bucketMeta).Put(keyConsumed, b)
+}
+
+// union appends to a the elements of b it lacks, keeping the newest max.
+func union[T comparable](a, b []T, max int) []T {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
+	}
+	return out
+}
