@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -27,7 +28,27 @@ type LearnerConfig struct {
 	// warm-up: it predicts the running mean of the target (for a logistic
 	// model, the smoothed rate of class 1). Default 50.
 	Warmup int64
+	// Margin widens the plausibility bounds derived from the starting
+	// model's training statistics (see NewBounds), in widths of the
+	// training range; a reading outside them is not learned from. Default
+	// DefaultMargin; negative disables the bounds. A model without
+	// statistics is bounded by the running statistics once warm.
+	Margin float64
+	// MaxStep bounds one update: no single reading moves the prediction
+	// of any reading within clipSigmas standard deviations of the feature
+	// means (nor its own) by more than MaxStep times the starting model's
+	// target standard deviation (logits, for a logistic model), whatever
+	// the running statistics do. Default DefaultMaxStep; negative disables
+	// the bound.
+	MaxStep float32
 }
+
+// DefaultMaxStep is LearnerConfig.MaxStep's default.
+const DefaultMaxStep = 0.25
+
+// clipSigmas is how far from the mean, in standard deviations, a feature
+// may lie for MaxStep's promise to hold.
+const clipSigmas = 3
 
 // Learner trains a model online, one reading at a time: Learn predicts
 // first and learns second, so Progressive is an honest estimate of the
@@ -64,7 +85,21 @@ type Learner struct {
 	undone  int64   // steps undone because they made a weight non-finite
 	backup  []float32
 
+	ysRef   float64    // the starting target scale: MaxStep's unit
+	bounds  Bounds     // plausibility bounds from the starting model
+	stats   trainStats // the starting model's training statistics, for Snapshot
+	frozen  bool       // Freeze: predict only
+	refused int64      // readings refused as implausible
+	clipped int64      // steps shortened to MaxStep
+
 	xs, g, xx []float32 // scratch
+}
+
+// trainStats are the training statistics a Learner carries from its
+// starting model to its Snapshots.
+type trainStats struct {
+	tmean, tstd, tmin, tmax float32
+	min, max                []float32
 }
 
 // Check reports what is wrong with c, if anything: NewLearner panics on
@@ -75,6 +110,9 @@ func (c LearnerConfig) Check() error {
 	}
 	if c.Delta < 0 || c.PriorRows < 0 || c.Warmup < 0 {
 		return fmt.Errorf("delta %v, prior rows %d and warm-up %d must not be negative", c.Delta, c.PriorRows, c.Warmup)
+	}
+	if math.IsNaN(c.Margin) || math.IsInf(c.Margin, 0) || !finite32(c.MaxStep) || !finite32(c.Delta) {
+		return fmt.Errorf("margin %v, max step %v and delta %v must be finite", c.Margin, c.MaxStep, c.Delta)
 	}
 	return nil
 }
@@ -105,6 +143,12 @@ func NewLearner(m *Model, cfg LearnerConfig) *Learner {
 	}
 	if cfg.Warmup == 0 {
 		cfg.Warmup = 50
+	}
+	if cfg.Margin == 0 {
+		cfg.Margin = DefaultMargin
+	}
+	if cfg.MaxStep == 0 {
+		cfg.MaxStep = DefaultMaxStep
 	}
 	l := &Learner{
 		cfg: cfg, loss: loss, d: d, parent: m.Version,
@@ -177,6 +221,14 @@ func NewLearner(m *Model, cfg LearnerConfig) *Learner {
 	}
 	l.warm = l.st.N >= cfg.Warmup
 	l.ci = inverses(l.cs)
+	if cfg.Margin > 0 {
+		l.bounds = NewBounds(m, cfg.Margin)
+	}
+	l.ysRef = l.csy
+	l.stats = trainStats{tmean: m.TargetMean, tstd: m.TargetStd, tmin: m.TargetMin, tmax: m.TargetMax}
+	if len(m.Min) == d && len(m.Max) == d {
+		l.stats.min, l.stats.max = slices.Clone(m.Min), slices.Clone(m.Max)
+	}
 	return l
 }
 
@@ -221,13 +273,33 @@ func (l *Learner) Predict(x []float32) float32 {
 // Learn predicts x's target, then learns from the true y, and returns the
 // prediction and its loss (squared error, Huber loss or log loss, in
 // target units). x must hold one value per feature (it panics otherwise).
-// A reading with a NaN or infinite value, or a logistic label other than
-// 0 or 1, is not learned from: Learn returns the prediction and a NaN
-// loss, and the counters do not move.
+// A reading LearnChecked refuses (NaN or infinite values, a logistic label
+// other than 0 or 1, an implausible value, a frozen learner) is not
+// learned from: Learn returns the prediction and a NaN loss, and the
+// counters do not move.
 func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
+	pred, loss, _ = l.LearnChecked(x, y)
+	return pred, loss
+}
+
+// LearnChecked is Learn that says why it refused a reading: ErrNotFinite,
+// the label error of the loss, an *ImplausibleError (wrapping
+// ErrImplausible) for a label or feature outside the bounds, or ErrFrozen.
+// The prediction is returned in every case.
+func (l *Learner) LearnChecked(x []float32, y float32) (pred float32, loss float64, err error) {
 	pred = l.Predict(x)
-	if !finite32(y) || !allFinite(x) || checkLabel(l.loss, y) != nil {
-		return pred, math.NaN()
+	switch {
+	case !finite32(y) || !allFinite(x):
+		return pred, math.NaN(), ErrNotFinite
+	case l.frozen:
+		return pred, math.NaN(), ErrFrozen
+	}
+	if err := checkLabel(l.loss, y); err != nil {
+		return pred, math.NaN(), err
+	}
+	if err := l.plausible(x, y); err != nil {
+		l.refused++
+		return pred, math.NaN(), err
 	}
 	if l.loss == Logistic {
 		p := math.Min(math.Max(float64(pred), 1e-15), 1-1e-15)
@@ -246,7 +318,7 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 	case l.warm:
 		l.rescale()
 	case l.st.N < l.cfg.Warmup && l.blank:
-		return pred, loss
+		return pred, loss, nil
 	case l.st.N >= l.cfg.Warmup:
 		l.warm = true
 		if l.blank {
@@ -257,6 +329,7 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 			}
 			if l.loss != Logistic {
 				l.cym, l.csy = l.st.YMean, l.st.YStd()
+				l.ysRef = l.csy
 			}
 			l.blank = false
 		} else {
@@ -297,8 +370,80 @@ func (l *Learner) Learn(x []float32, y float32) (pred float32, loss float64) {
 		copy(l.w, l.backup)
 		l.undone++
 	}
-	return pred, loss
+	l.clip()
+	return pred, loss, nil
 }
+
+// plausible checks a reading against the bounds: the starting model's, or
+// for a model that brought none, the running statistics' once warm.
+func (l *Learner) plausible(x []float32, y float32) error {
+	if l.bounds.known() {
+		return l.bounds.Check(x, y, l.features)
+	}
+	if l.cfg.Margin <= 0 || !l.warm {
+		return nil
+	}
+	b := Bounds{YLo: math.Inf(-1), YHi: math.Inf(1), XLo: make([]float64, l.d), XHi: make([]float64, l.d), set: true}
+	if l.loss != Logistic {
+		m, s := l.st.YMean, l.st.YStd()
+		b.YLo, b.YHi = widen(m-sigmas*s, m+sigmas*s, l.cfg.Margin)
+	}
+	for i := range l.d {
+		m, s := l.st.Mean[i], l.st.Std(i)
+		b.XLo[i], b.XHi[i] = widen(m-sigmas*s, m+sigmas*s, l.cfg.Margin)
+	}
+	return b.Check(x, y, l.features)
+}
+
+// clip shortens the step just taken (from l.backup to l.w) so that it
+// moves no prediction of a reading within clipSigmas of the feature means,
+// nor the reading's own (l.xs), by more than MaxStep in standardized
+// target units.
+func (l *Learner) clip() {
+	if l.cfg.MaxStep <= 0 {
+		return
+	}
+	d := l.d
+	c := math.Abs(float64(l.w[d] - l.backup[d]))
+	for i := range d {
+		c += math.Abs(float64(l.w[i]-l.backup[i])) * math.Max(clipSigmas, math.Abs(float64(l.xs[i])))
+	}
+	// MaxStep is in units of the starting target scale: running
+	// statistics that a reading has just stretched do not stretch it.
+	limit := float64(l.cfg.MaxStep)
+	if l.ysRef > 0 {
+		limit *= l.ysRef / l.csy
+	}
+	if c <= limit {
+		return
+	}
+	k := float32(limit / c)
+	for i, b := range l.backup {
+		l.w[i] = b + k*(l.w[i]-b)
+	}
+	l.clipped++
+}
+
+// Freeze stops learning: the learner still predicts, and LearnChecked
+// returns ErrFrozen. The daemon freezes a learner a Watchdog found
+// diverged, after restoring its last good checkpoint.
+func (l *Learner) Freeze() { l.frozen = true }
+
+// Unfreeze resumes learning after Freeze.
+func (l *Learner) Unfreeze() { l.frozen = false }
+
+// Frozen reports whether learning is frozen.
+func (l *Learner) Frozen() bool { return l.frozen }
+
+// Refused returns how many readings were refused as implausible.
+func (l *Learner) Refused() int64 { return l.refused }
+
+// Clipped returns how many steps were shortened to MaxStep.
+func (l *Learner) Clipped() int64 { return l.clipped }
+
+// Bounds returns the plausibility bounds taken from the starting model
+// (the zero Bounds when it brought none).
+func (l *Learner) Bounds() Bounds { return l.bounds }
 
 // Undone returns how many steps were undone because they would have made
 // a weight NaN or infinite; a growing count means the learning rate is too
@@ -366,7 +511,11 @@ func (l *Learner) Snapshot() *Model {
 			"progressive_loss": l.Progressive(),
 			"updates":          float64(l.n),
 			"undone_steps":     float64(l.undone),
+			"refused_readings": float64(l.refused),
+			"clipped_steps":    float64(l.clipped),
 		},
+		TargetMean: l.stats.tmean, TargetStd: l.stats.tstd, TargetMin: l.stats.tmin, TargetMax: l.stats.tmax,
+		Min: slices.Clone(l.stats.min), Max: slices.Clone(l.stats.max),
 	}
 	if l.loss == Huber {
 		m.Delta = l.delta()
@@ -389,7 +538,12 @@ func (l *Learner) Snapshot() *Model {
 var ErrLearnerState = errors.New("model: bad learner state")
 
 const learnerMagic = "LNLS"
-const learnerFormat = 1
+
+// learnerFormat 2 adds, after format 1's fields: margin, max step, the
+// bounds, the training statistics, the frozen flag and the refused and
+// clipped counters. Format 1 states still load: they keep the receiving
+// learner's bounds and statistics (NewLearner's, from the model).
+const learnerFormat = 2
 
 // MarshalBinary returns the learner's full state: configuration, weights,
 // optimizer accumulators, running statistics and counters. A learner
@@ -435,6 +589,23 @@ func (l *Learner) MarshalBinary() ([]byte, error) {
 	e.f64(l.lossSum)
 	e.i64(l.undone)
 	e.b = append(e.b, b2u8(l.warm), b2u8(l.blank))
+	e.f64(c.Margin)
+	e.f32(c.MaxStep)
+	e.f64(l.ysRef)
+	e.b = append(e.b, b2u8(l.bounds.set))
+	e.f64(l.bounds.YLo)
+	e.f64(l.bounds.YHi)
+	e.u32(uint32(len(l.bounds.XLo)))
+	e.f64s(l.bounds.XLo)
+	e.f64s(l.bounds.XHi)
+	st := l.stats
+	e.f32s([]float32{st.tmean, st.tstd, st.tmin, st.tmax})
+	e.u32(uint32(len(st.min)))
+	e.f32s(st.min)
+	e.f32s(st.max)
+	e.b = append(e.b, b2u8(l.frozen))
+	e.i64(l.refused)
+	e.i64(l.clipped)
 	return e.b, nil
 }
 
@@ -447,8 +618,9 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("%w: no magic", ErrLearnerState)
 	}
 	d.b = d.b[4:]
-	if v := d.u32(); v != learnerFormat {
-		return fmt.Errorf("%w: format %d, this build reads %d", ErrLearnerState, v, learnerFormat)
+	format := d.u32()
+	if format != 1 && format != learnerFormat {
+		return fmt.Errorf("%w: format %d, this build reads 1 to %d", ErrLearnerState, format, learnerFormat)
 	}
 	var c LearnerConfig
 	c.Optimizer = Optimizer(d.str())
@@ -507,6 +679,40 @@ func (l *Learner) UnmarshalBinary(data []byte) error {
 	flags := d.take(2)
 	if flags != nil {
 		nl.warm, nl.blank = flags[0] != 0, flags[1] != 0
+	}
+	if format == 1 {
+		nl.cfg.Margin, nl.cfg.MaxStep, nl.ysRef = DefaultMargin, DefaultMaxStep, nl.csy
+		if len(l.bounds.XLo) == n || l.bounds.XLo == nil {
+			nl.bounds, nl.stats = l.bounds, l.stats
+		}
+	} else {
+		nl.cfg.Margin = d.f64()
+		nl.cfg.MaxStep = d.f32()
+		nl.ysRef = d.f64()
+		if f := d.take(1); f != nil {
+			nl.bounds.set = f[0] != 0
+		}
+		nl.bounds.YLo, nl.bounds.YHi = d.f64(), d.f64()
+		if nb := int(d.u32()); nb == n {
+			nl.bounds.XLo, nl.bounds.XHi = d.f64s(n), d.f64s(n)
+		} else if nb != 0 {
+			return fmt.Errorf("%w: %d feature bounds for %d features", ErrLearnerState, nb, n)
+		}
+		ts := d.f32s(4)
+		nl.stats = trainStats{tmean: ts[0], tstd: ts[1], tmin: ts[2], tmax: ts[3]}
+		if nr := int(d.u32()); nr == n {
+			nl.stats.min, nl.stats.max = d.f32s(n), d.f32s(n)
+		} else if nr != 0 {
+			return fmt.Errorf("%w: %d feature ranges for %d features", ErrLearnerState, nr, n)
+		}
+		if f := d.take(1); f != nil {
+			nl.frozen = f[0] != 0
+		}
+		nl.refused, nl.clipped = d.i64(), d.i64()
+		if nl.bounds.YLo > nl.bounds.YHi || math.IsNaN(nl.bounds.YLo) || math.IsNaN(nl.bounds.YHi) ||
+			math.IsNaN(nl.cfg.Margin) || !finite32(nl.cfg.MaxStep) || !(nl.ysRef > 0) || math.IsInf(nl.ysRef, 0) {
+			return fmt.Errorf("%w: bounds or limits not valid", ErrLearnerState)
+		}
 	}
 	if d.err != nil {
 		return fmt.Errorf("%w: %v", ErrLearnerState, d.err)

@@ -24,8 +24,8 @@ func TestLearnerOnePassMatchesBatch(t *testing.T) {
 		}
 		m := l.Snapshot()
 		online := scoreData(m, te).RMSE
-		t.Logf("%s: online %.4f batch %.4f ratio %.4f progressive MSE %.1f (RMSE %.3f)",
-			o, online, batch, online/batch, l.Progressive(), math.Sqrt(l.Progressive()))
+		t.Logf("%s: online %.4f batch %.4f ratio %.4f progressive MSE %.1f (RMSE %.3f), %d steps clipped, %d readings refused",
+			o, online, batch, online/batch, l.Progressive(), math.Sqrt(l.Progressive()), l.Clipped(), l.Refused())
 		if online > 1.05*batch {
 			t.Errorf("%s: online test RMSE %.4f is more than 5%% above batch %.4f", o, online, batch)
 		}
@@ -246,15 +246,19 @@ func TestLearnerConfigCheck(t *testing.T) {
 
 func TestLearnerUndoesNonFiniteSteps(t *testing.T) {
 	d, _ := synthData(t, "houses", 500, 91)
-	l := NewLearner(blank(d, Squared), LearnerConfig{OptimConfig: OptimConfig{Optimizer: SGD, LR: 1e30}})
-	for i := range d.Len() {
-		l.Learn(d.Row(i), d.Y[i])
-	}
-	m := l.Snapshot()
-	if l.Undone() == 0 {
-		t.Error("no step undone at learning rate 1e30")
-	}
-	if _, err := m.Quantize(Q8); err != nil {
-		t.Errorf("snapshot after runaway steps: %v", err)
+	for _, maxStep := range []float32{-1, 0} {
+		l := NewLearner(blank(d, Squared), LearnerConfig{OptimConfig: OptimConfig{Optimizer: SGD, LR: 1e30}, MaxStep: maxStep})
+		for i := range d.Len() {
+			l.Learn(d.Row(i), d.Y[i])
+		}
+		m := l.Snapshot()
+		// Without the step bound the runaway steps are undone; with it
+		// they are shortened first.
+		if maxStep < 0 && l.Undone() == 0 || maxStep == 0 && l.Clipped() == 0 {
+			t.Errorf("max step %v: no step undone (%d) or clipped (%d) at learning rate 1e30", maxStep, l.Undone(), l.Clipped())
+		}
+		if _, err := m.Quantize(Q8); err != nil {
+			t.Errorf("max step %v: snapshot after runaway steps: %v", maxStep, err)
+		}
 	}
 }

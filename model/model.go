@@ -52,4 +52,11 @@ type Model struct {
 	Q4     simd.Q4 // the weights when Scheme is Q4
 
 	Metrics map[string]float64 // training and test metrics, e.g. "test_rmse"
+
+	// Training statistics: the target's mean, standard deviation and range
+	// and each raw feature's range over the training rows. Zero (nil) means
+	// unknown (a file written before they were kept); then the online
+	// learner's plausibility bounds fall back to Mean and Std.
+	TargetMean, TargetStd, TargetMin, TargetMax float32
+	Min, Max                                    []float32
 }

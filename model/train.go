@@ -296,6 +296,7 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	ds.pos = ds.Len()
 	var train, hold []int32
 	st := NewRunning(d)
+	rg := newRanges(d)
 	for i := first; i < ds.Len(); i++ {
 		if err := checkLabel(cfg.Loss, ds.Y[i]); err != nil {
 			return nil, nil, rowError(src, int64(i-first), err.Error())
@@ -306,6 +307,7 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 		}
 		train = append(train, int32(i))
 		st.Add(ds.Row(i), ds.Y[i])
+		rg.add(ds.Row(i), ds.Y[i])
 	}
 	if len(train) == 0 {
 		return nil, nil, ErrNoRows
@@ -350,6 +352,7 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	rows := float64(len(rep.Epochs)) * float64(n)
 	rep.RowsPerSec = rows / max(time.Since(trainStart).Seconds(), 1e-9)
 	m := t.model(src)
+	rg.fill(m, st)
 	t.note(m, rep)
 	return m, rep, nil
 }
@@ -400,6 +403,7 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 	d := len(src.Features())
 	x := make([]float32, d)
 	st := NewRunning(d)
+	rg := newRanges(d)
 	var nHold int64
 	for i := int64(0); ; i++ {
 		y, err := src.Next(x)
@@ -417,6 +421,7 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 			continue
 		}
 		st.Add(x, y)
+		rg.add(x, y)
 		if i&0xffff == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, nil, err
@@ -488,6 +493,7 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 	rep.Elapsed = time.Since(start)
 	rep.RowsPerSec = float64(len(rep.Epochs)) * float64(st.N) / max(time.Since(trainStart).Seconds(), 1e-9)
 	m := t.model(src)
+	rg.fill(m, st)
 	t.note(m, rep)
 	return m, rep, nil
 }
