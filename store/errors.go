@@ -53,6 +53,9 @@ var (
 	ErrNotActive = errors.New("store: version is not the active one")
 	// ErrWithdrawn is returned by Install for a version a rollback withdrew.
 	ErrWithdrawn = errors.New("store: version was withdrawn")
+	// ErrReplay is returned by InstallRollback for a rollback file this
+	// store applied before; nothing changes.
+	ErrReplay = errors.New("store: rollback file was already applied (replay)")
 	// ErrOlder is returned by Install for a version older than Floor (the
 	// active version, or the one that was active when the file lost it).
 	ErrOlder = errors.New("store: version is older than the active one")

@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/linnet-edge/linnet/model"
 )
 
 // Actions an over-the-air update records besides import, activate and
@@ -22,16 +24,108 @@ const (
 // connection.
 var keyWithdrawn = []byte("withdrawn")
 
+// InstallRollback applies a signed rollback file (see model.NewRollback)
+// on the gateway named gateway: after the file verifies against
+// Options.Trusted, and only if the store has not applied it before (else
+// ErrReplay), the active version is its From (else an error wrapping
+// model.ErrRollbackSource), it has not expired by Options.Now (else
+// model.ErrRollbackExpired) and it names no other gateway (else
+// model.ErrRollbackGateway), one transaction stores the model inside (if
+// the version is not stored yet), makes it active, marks From withdrawn and
+// remembers the file's digest, so the same file never applies twice. A
+// refused file changes nothing. The model inside is checked like Put's.
+// It returns the verified rollback.
+func (s *Store) InstallRollback(file []byte, gateway, source string) (*model.Rollback, error) {
+	rb, err := model.OpenRollback(file, s.opts.Trusted)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	if _, err := s.check(rb.Model); err != nil {
+		return nil, fmt.Errorf("rollback to %d: %w", rb.To, err)
+	}
+	now := s.opts.Now()
+	err = s.update(func(tx *bolt.Tx) error {
+		consumed, err := readConsumed(tx)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(consumed, rb.Digest) {
+			return fmt.Errorf("%w: rollback %d -> %d (%x)", ErrReplay, rb.From, rb.To, rb.Digest[:8])
+		}
+		if err := rb.Check(activeVersion(tx), gateway, now); err != nil {
+			return err
+		}
+		b := tx.Bucket(bucketModels)
+		if b.Get(u64(rb.To)) == nil {
+			if err := b.Put(u64(rb.To), rb.Model); err != nil {
+				return err
+			}
+			if err := s.addEvent(tx, Event{Action: ActionImport, Version: rb.To, Source: source}); err != nil {
+				return err
+			}
+		}
+		// Going back pops the stack down to the target, when it is there.
+		stack, err := readStack(tx)
+		if err != nil {
+			return err
+		}
+		if i := slices.Index(stack, rb.To); i >= 0 {
+			stack = stack[:i]
+		}
+		if err := writeStack(tx, stack); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put(keyActive, u64(rb.To)); err != nil {
+			return err
+		}
+		if err := withdraw(tx, rb.From); err != nil {
+			return err
+		}
+		w, err := readWithdrawn(tx)
+		if err != nil {
+			return err
+		}
+		if err := writeVersions(tx, keyWithdrawn, slices.DeleteFunc(w, func(v int64) bool { return v == rb.To })); err != nil {
+			return err
+		}
+		if err := writeConsumed(tx, union(consumed, [][32]byte{rb.Digest}, maxConsumed)); err != nil {
+			return err
+		}
+		return s.addEvent(tx, Event{Action: ActionRollback, Version: rb.To, Previous: rb.From, Source: source,
+			Reason: fmt.Sprintf("signed rollback file %x by key %s", rb.Digest[:8], rb.Signer)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rb, nil
+}
+
+// Consumed reports whether the store applied a rollback file with this
+// digest (model.Rollback.Digest).
+func (s *Store) Consumed(digest [32]byte) (bool, error) {
+	var c [][32]byte
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		c, err = readConsumed(tx)
+		return err
+	})
+	return slices.Contains(c, digest), err
+}
+
 // Install checks file like Put, then stores it and makes it the active
 // version in one transaction: after a crash the store holds the state before
 // (old version active) or after (new version stored and active), never the
 // file without the pointer or the pointer without the file. The version it
 // replaces is pushed on the rollback stack. reason is recorded with the
 // activation. When the version is already stored with other bytes, Install
-// returns ErrVersionExists, unless rollback is set: a signed rollback
-// carries a flag the stored original lacks, so its bytes replace the
-// stored ones, and the version it replaces is marked withdrawn in the same
-// transaction (see Withdrawn), so no retained copy brings it back. It
+// returns ErrVersionExists, unless rollback is set: a format-1 signed
+// rollback carries a flag the stored original lacks, so its bytes replace
+// the stored ones, and the version it replaces is marked withdrawn in the
+// same transaction (see Withdrawn), so no retained copy brings it back.
+// Such files are bound to nothing and replay forever: rollback is kept only
+// until the daemon applies rollback files with InstallRollback, and will
+// go. Without rollback, a withdrawn version gives ErrWithdrawn and one
+// older than Floor ErrOlder. It
 // returns the version that was active before (0 if none). Installing the
 // active version's own bytes again does nothing.
 func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev int64, err error) {
