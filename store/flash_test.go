@@ -338,3 +338,58 @@ func TestRecordDamaged(t *testing.T) {
 		t.Errorf("record not rewritten: %v", err)
 	}
 }
+
+// TestStoreBehindRecord: a store file that lost its last transactions (an
+// older copy, a meta page fallback) is brought forward by its record: the
+// version withdrawn since is withdrawn, and the older active is not served.
+func TestStoreBehindRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "linnet.db")
+	s := openTest(t, path, Options{})
+	for _, v := range []int64{1, 2} {
+		if _, err := s.Install(modelFile(t, v), SourceOTA, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	old, _ := os.ReadFile(path)
+	s = openTest(t, path, Options{})
+	if _, err := s.Install(modelFile(t, 3), SourceOTA, "", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Withdraw(3, SourceRollback, "worse"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Install(modelFile(t, 4), SourceOTA, "", false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	os.WriteFile(path, old, 0o600) // versions 1 and 2, 2 active
+	s = openTest(t, path, Options{})
+	rep := s.Report()
+	if !errors.Is(rep.Err, ErrDamaged) || rep.LostActive != 4 || !slices.Equal(rep.LostVersions, []int64{3, 4}) {
+		t.Errorf("report %+v", rep)
+	}
+	if v, _ := s.ActiveVersion(); v != 0 {
+		t.Errorf("serves %d, older than the lost 4", v)
+	}
+	if w, _ := s.Withdrawn(3); !w {
+		t.Error("3 not withdrawn")
+	}
+	if _, err := s.Install(modelFile(t, 3), SourceOTA, "", false); !errors.Is(err, ErrWithdrawn) {
+		t.Errorf("withdrawn 3: %v", err)
+	}
+	if _, err := s.Install(modelFile(t, 2), SourceOTA, "", false); !errors.Is(err, ErrOlder) {
+		t.Errorf("older 2: %v", err)
+	}
+	if _, err := s.Install(modelFile(t, 4), SourceOTA, "", false); err != nil {
+		t.Errorf("the lost active version again: %v", err)
+	}
+	s.Close()
+	s = openTest(t, path, Options{})
+	if rep := s.Report(); rep.Err != nil {
+		t.Errorf("second open: %+v", rep)
+	}
+	if v, _ := s.ActiveVersion(); v != 4 {
+		t.Errorf("active %d", v)
+	}
+}

@@ -130,6 +130,7 @@ func (s *Store) reconcile(rec *state) error {
 	if rec != nil {
 		s.recGen, s.minGen = rec.Gen, rec.Gen
 	}
+	s.quiet = false
 	var why error
 	var stored uint64
 	err := s.update(func(tx *bolt.Tx) error {
@@ -391,7 +392,9 @@ func rebuild(path string, opts Options, sv *salvaged, rec *state, cause error, a
 	if err != nil {
 		return nil, fmt.Errorf("recreate store %q after damage: %w", path, err)
 	}
-	s.minGen = max(auth.Gen, genOf(rec))
+	// The fresh file gets its state (and the record its rewrite) only in
+	// the last transaction below: a crash half-way leaves the record the
+	// authority.
 	s.report = Report{Err: cause, MovedTo: aside}
 	keep := func(v int64) bool { return !slices.Contains(auth.Withdrawn, v) || v == auth.Active }
 	// The old active version goes in first, so retention cannot drop it;
@@ -417,6 +420,8 @@ func rebuild(path string, opts Options, sv *salvaged, rec *state, cause error, a
 	s.report.LostVersions = missing(auth.Versions, slices.Collect(maps.Keys(sv.models)))
 	slices.Sort(s.report.LostVersions)
 	s.report.LostCheckpoints = sv.badCkpt
+	s.minGen = max(s.minGen, auth.Gen, genOf(rec))
+	s.quiet = false
 	err = s.update(func(tx *bolt.Tx) error {
 		next := *auth
 		if _, ok := sv.models[auth.Active]; !ok && auth.Active != 0 {

@@ -103,6 +103,10 @@ type Store struct {
 	recGen uint64 // generation of the state record on disk
 	minGen uint64 // the next state generation must exceed this
 	recErr error  // the last record write's error, nil once one succeeds
+	// quiet holds the state and its record back while Open checks,
+	// reconciles or rebuilds (one goroutine, before Open returns): the
+	// record on disk is the good copy until then.
+	quiet bool
 }
 
 var (
@@ -168,7 +172,7 @@ func open(path string, opts Options) (s *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Store{path: path, opts: opts, db: db, file: file}
+	s = &Store{path: path, opts: opts, db: db, file: file, quiet: true}
 	if !opts.ReadOnly {
 		err = s.update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
@@ -359,7 +363,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 // new generation when anything changed, and returns the encoded state to
 // write to the record after the commit (nil if nothing changed).
 func (s *Store) syncState(tx *bolt.Tx) ([]byte, uint64, error) {
-	if tx.Bucket(bucketMeta) == nil || tx.Bucket(bucketModels) == nil || tx.Bucket(bucketHistory) == nil {
+	if s.quiet || tx.Bucket(bucketMeta) == nil || tx.Bucket(bucketModels) == nil || tx.Bucket(bucketHistory) == nil {
 		return nil, 0, nil
 	}
 	cur, err := currentState(tx)
@@ -389,7 +393,7 @@ func (s *Store) syncState(tx *bolt.Tx) ([]byte, uint64, error) {
 func (s *Store) writeRecord(b []byte, gen uint64) {
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
-	if gen <= s.recGen {
+	if gen <= s.recGen || s.quiet {
 		return
 	}
 	if err := writeRecord(s.path+RecordSuffix, b); err != nil {
