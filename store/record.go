@@ -49,16 +49,18 @@ type state struct {
 	Gen        uint64
 	Active     int64
 	Lost       int64   // a version that was active when its file was lost (see Floor)
-	HistorySeq uint64  // the history bucket's sequence: how many events were ever recorded
+	HistorySeq uint64  // the history bucket's sequence when the state last changed otherwise
 	Stack      []int64 // the rollback stack, oldest first
 	Withdrawn  []int64
 	Versions   []int64 // stored model versions, ascending
 	Consumed   [][32]byte
 }
 
-// same reports whether a and b hold the same state, generations aside.
+// same reports whether a and b hold the same state, generations aside and
+// the history sequence too: a history event alone is not worth rewriting
+// the record (HistorySeq only sizes what a repair reports lost).
 func (a *state) same(b *state) bool {
-	return a.Active == b.Active && a.Lost == b.Lost && a.HistorySeq == b.HistorySeq &&
+	return a.Active == b.Active && a.Lost == b.Lost &&
 		slices.Equal(a.Stack, b.Stack) && slices.Equal(a.Withdrawn, b.Withdrawn) &&
 		slices.Equal(a.Versions, b.Versions) && slices.Equal(a.Consumed, b.Consumed)
 }
