@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -183,7 +184,7 @@ func TestFreelistOverflow(t *testing.T) {
 	path, active, _ := withdrawnStore(t, t.TempDir())
 	b, _ := os.ReadFile(path)
 	f, _ := os.Open(path)
-	metas, _ := readMetas(f, int64(len(b)), false)
+	metas, _, _ := readMetas(f, int64(len(b)), false)
 	f.Close()
 	if len(metas) == 0 || metas[0].freelist == noFreelist {
 		t.Fatal("no free list to damage")
@@ -415,7 +416,7 @@ func TestBranchCycle(t *testing.T) {
 	s.Close()
 	b, _ := os.ReadFile(path)
 	f, _ := os.Open(path)
-	metas, _ := readMetas(f, int64(len(b)), false)
+	metas, _, _ := readMetas(f, int64(len(b)), false)
 	f.Close()
 	ps := metas[0].pageSize
 	found := false
@@ -448,5 +449,34 @@ func TestBranchCycle(t *testing.T) {
 	}
 	if err := s2.Verify(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestBadNewestMeta: a newest meta page whose checksum is right but whose
+// numbers are not (bbolt would use it) is damage, even though the older
+// meta page is fine.
+func TestBadNewestMeta(t *testing.T) {
+	path, active, _ := withdrawnStore(t, t.TempDir())
+	b, _ := os.ReadFile(path)
+	f, _ := os.Open(path)
+	metas, _, _ := readMetas(f, int64(len(b)), false)
+	f.Close()
+	m := metas[0]
+	off := [2]int{0, m.pageSize}[m.page] + pageHeader
+	le.PutUint64(b[off+40:], m.pgid+1<<20) // high-water mark far past the end
+	h := fnv.New64a()
+	h.Write(b[off : off+56])
+	le.PutUint64(b[off+56:], h.Sum64())
+	if err := checkPages(bytes.NewReader(b), int64(len(b))); err == nil {
+		t.Fatal("a bad newest meta page passed the check")
+	}
+	os.WriteFile(path, b, 0o600)
+	s, err, _, _ := openBounded(t, path, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v, _ := s.ActiveVersion(); v != active || !errors.Is(s.Report().Err, ErrDamaged) {
+		t.Errorf("active %d, report %+v", v, s.Report())
 	}
 }

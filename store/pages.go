@@ -57,7 +57,8 @@ var le = binary.LittleEndian
 
 // boltMeta is one decoded meta page.
 type boltMeta struct {
-	page     int // 0 or 1
+	page     int  // 0 or 1
+	summed   bool // magic, version and checksum are right: bbolt would use it
 	pageSize int
 	root     uint64
 	freelist uint64
@@ -92,7 +93,7 @@ func readMeta(f io.ReaderAt, size, off int64, salvage bool) (boltMeta, error) {
 	if h.Sum64() != le.Uint64(m[56:]) {
 		return boltMeta{}, fmt.Errorf("meta page at %d: checksum mismatch", off)
 	}
-	md := boltMeta{pageSize: int(le.Uint32(m[8:])), root: le.Uint64(m[16:]),
+	md := boltMeta{summed: true, pageSize: int(le.Uint32(m[8:])), root: le.Uint64(m[16:]),
 		freelist: le.Uint64(m[32:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}
 	ps := md.pageSize
 	switch {
@@ -111,42 +112,54 @@ func readMeta(f io.ReaderAt, size, off int64, salvage bool) (boltMeta, error) {
 }
 
 // readMetas returns the file's valid meta pages, newest (highest txid)
-// first, and why the others are not valid.
-func readMetas(f io.ReaderAt, size int64, salvage bool) ([]boltMeta, []error) {
-	var metas []boltMeta
-	var errs []error
-	m0, err := readMeta(f, size, 0, salvage)
-	if err == nil {
-		metas = append(metas, m0)
-	} else {
-		errs = append(errs, err)
+// first, and why the others are not valid. When the meta page bbolt would
+// use (the newest whose checksum is right) is not valid, its problem comes
+// first in the errors and stale is set: the valid one left is not the one
+// bbolt would read.
+func readMetas(f io.ReaderAt, size int64, salvage bool) (metas []boltMeta, errs []error, stale bool) {
+	var summed []boltMeta
+	add := func(m boltMeta, err error) {
+		if m.summed {
+			summed = append(summed, m)
+		}
+		if err == nil {
+			metas = append(metas, m)
+		} else {
+			errs = append(errs, err)
+		}
 	}
+	m0, err0 := readMeta(f, size, 0, salvage)
+	add(m0, err0)
 	// The second meta page sits one page in; without the first one's page
 	// size, try each size bbolt could have used.
 	sizes := []int{m0.pageSize}
-	if err != nil {
+	if !m0.summed {
 		sizes = []int{512, 1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10}
 	}
+	var m1 boltMeta
 	var err1 error
 	for _, ps := range sizes {
-		var m1 boltMeta
-		if m1, err1 = readMeta(f, size, int64(ps), salvage); err1 == nil && m1.pageSize == ps {
-			m1.page = 1
-			metas = append(metas, m1)
+		if m1, err1 = readMeta(f, size, int64(ps), salvage); m1.summed && m1.pageSize != ps {
+			m1, err1 = boltMeta{}, fmt.Errorf("meta page at %d: page size %d", ps, m1.pageSize)
+		}
+		if m1.summed {
 			break
-		} else if err1 == nil {
-			err1 = fmt.Errorf("meta page at %d: page size %d", ps, m1.pageSize)
 		}
 	}
-	if len(metas) < 2 || (err != nil && len(metas) == 0) {
-		if err1 != nil {
-			errs = append(errs, err1)
-		}
-	}
+	m1.page = 1
+	add(m1, err1)
 	if len(metas) == 2 && metas[1].txid > metas[0].txid {
 		metas[0], metas[1] = metas[1], metas[0]
 	}
-	return metas, errs
+	if len(summed) == 2 && summed[1].txid > summed[0].txid {
+		summed[0], summed[1] = summed[1], summed[0]
+	}
+	if len(summed) > 0 && (len(metas) == 0 || metas[0].page != summed[0].page) {
+		stale = true
+		_, err := readMeta(f, size, [2]int64{0, int64(summed[0].pageSize)}[summed[0].page], salvage)
+		errs = append([]error{err}, errs...)
+	}
+	return metas, errs, stale
 }
 
 // page reads page id and its overflow pages, checking the header.
@@ -330,7 +343,10 @@ func (w *walker) leaf(name, b []byte, depth int) (stop bool) {
 // the meta page bbolt will use, its free list and its tree. It returns nil
 // for a file bbolt can be trusted with, or why not.
 func checkPages(f io.ReaderAt, size int64) error {
-	metas, errs := readMetas(f, size, false)
+	metas, errs, stale := readMetas(f, size, false)
+	if stale {
+		return fmt.Errorf("the meta page bbolt would use is not valid: %w", errs[0])
+	}
 	if len(metas) == 0 {
 		return fmt.Errorf("no valid meta page: %w", errors.Join(errs...))
 	}
@@ -379,7 +395,7 @@ func salvageFile(path string) (entries []entry, problems []error) {
 	if err != nil {
 		return nil, []error{err}
 	}
-	metas, errs := readMetas(f, fi.Size(), true)
+	metas, errs, _ := readMetas(f, fi.Size(), true)
 	if len(metas) == 0 {
 		return nil, append(errs, errors.New("no valid meta page: nothing to salvage"))
 	}
