@@ -214,6 +214,10 @@ type Watchdog struct {
 	// learner whose loss was about 0 (a perfect fit) is not declared
 	// diverged by rounding noise; default 1e-12.
 	Floor float64
+	// Initial is the baseline loss before the first good checkpoint with
+	// updates behind it, e.g. the starting model's train_loss metric; 0
+	// leaves that first window judged only for non-finite losses.
+	Initial float64
 
 	n       int64   // the learner's updates at the last good checkpoint
 	sum     float64 // its summed loss then
@@ -258,7 +262,7 @@ func (w *Watchdog) Check(l *Learner) Verdict {
 		w.Good(l)
 		return Verdict{Baseline: l.Progressive()}
 	}
-	v := Verdict{Updates: l.n - w.n}
+	v := Verdict{Updates: l.n - w.n, Baseline: w.Initial}
 	if w.n > 0 {
 		v.Baseline = w.sum / float64(w.n)
 	}
@@ -269,7 +273,7 @@ func (w *Watchdog) Check(l *Learner) Verdict {
 	switch {
 	case math.IsNaN(v.Loss) || math.IsInf(v.Loss, 0) || !allFinite(l.w):
 		v.Diverged, v.Reason = true, fmt.Sprintf("loss since the last good checkpoint is %v", v.Loss)
-	case v.Updates >= minUpdates && w.n > 0 && v.Loss > ratio*math.Max(v.Baseline, floor):
+	case v.Updates >= minUpdates && v.Baseline > 0 && v.Loss > ratio*math.Max(v.Baseline, floor):
 		v.Diverged = true
 		v.Reason = fmt.Sprintf("mean loss %.6g over the last %d readings is more than %g times the %.6g before the last good checkpoint",
 			v.Loss, v.Updates, ratio, v.Baseline)

@@ -209,9 +209,21 @@ func TestWatchdog(t *testing.T) {
 	if err := r.UnmarshalBinary(st); err != nil || !r.Frozen() {
 		t.Errorf("frozen lost in the state: %v", err)
 	}
+	// With the model's training loss as the first baseline, a learner
+	// poisoned before its first good checkpoint is caught too.
+	l3 := NewLearner(m, LearnerConfig{Margin: -1, MaxStep: -1})
+	w3 := Watchdog{Initial: m.Metrics["train_loss"]}
+	w3.Check(l3)
+	l3.Learn(more.Row(0), 1e30)
+	for i := 1; i < 300; i++ {
+		l3.Learn(more.Row(i), more.Y[i])
+	}
+	if v := w3.Check(l3); !v.Diverged {
+		t.Errorf("poisoned before the first checkpoint: %+v", v)
+	}
 	// An honest learner after a good checkpoint stays good.
 	l2 := NewLearner(m, LearnerConfig{})
-	var w2 Watchdog
+	w2 := Watchdog{Initial: m.Metrics["train_loss"]}
 	w2.Check(l2)
 	for k := range 4 {
 		for i := k * 1000; i < (k+1)*1000; i++ {
