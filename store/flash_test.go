@@ -260,6 +260,7 @@ func TestDeletedWhileOpen(t *testing.T) {
 		t.Fatalf("fresh store detached: %v %v %v", gone, err, s.Health())
 	}
 	os.Remove(path)
+	os.Remove(path + RecordSuffix)
 	if gone, err := s.Detached(); !gone || err != nil {
 		t.Fatalf("deleted store not detached: %v %v", gone, err)
 	}
@@ -271,6 +272,9 @@ func TestDeletedWhileOpen(t *testing.T) {
 	}
 	if gone, _ := s.Detached(); gone || s.Health() != nil {
 		t.Errorf("still detached after Recreate")
+	}
+	if _, err := readRecord(path + RecordSuffix); err != nil {
+		t.Errorf("record not written again: %v", err)
 	}
 	if err := s.SaveCheckpoint([]byte("after")); err != nil {
 		t.Fatal(err)

@@ -80,8 +80,16 @@ func (s *Store) Detached() (bool, error) {
 
 // Recreate writes a copy of the open file (which may be unlinked) to the
 // store's path, atomically, and continues on the copy: nothing is lost. The
-// daemon calls it when Detached reports true.
+// state record is written again too (its directory may have gone with the
+// file). The daemon calls it when Detached reports true.
 func (s *Store) Recreate() error {
+	if err := s.recreate(); err != nil {
+		return err
+	}
+	return s.forceRecord()
+}
+
+func (s *Store) recreate() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
