@@ -61,19 +61,55 @@ func LoadTable(ctx context.Context, r *TableReader, size int64) (*Table, error) 
 }
 
 // ScanStats reads every row of r once and returns the statistics of its
-// input columns, the number of rows kept and dropped: the first pass of
-// streaming training.
-func ScanStats(ctx context.Context, r *TableReader) (stats []ColumnStats, rows, dropped int64, err error) {
+// input columns and of its target, the number of rows kept and dropped:
+// the first pass of streaming training.
+func ScanStats(ctx context.Context, r *TableReader) (stats []ColumnStats, target ColumnStats, rows, dropped int64, err error) {
 	var acc statsAcc
+	var ty statsAcc
 	err = r.Scan(ctx, func(b *Block) error {
 		rows += int64(b.Rows)
 		dropped += b.Dropped
+		if b.Y != nil {
+			yb := Block{Stats: []ColumnStats{numericStats(r.opt.Target, b.Y)}}
+			if err := ty.add(&yb); err != nil {
+				return err
+			}
+		}
 		return acc.add(b)
 	})
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, ColumnStats{}, 0, 0, err
 	}
-	return acc.finish(), rows, dropped, nil
+	if ys := ty.finish(); len(ys) == 1 {
+		target = ys[0]
+	}
+	return acc.finish(), target, rows, dropped, nil
+}
+
+// numericStats returns the (unfinished) statistics of the values v.
+func numericStats(name string, v []float32) ColumnStats {
+	st := ColumnStats{Name: name, Min: float32(math.Inf(1)), Max: float32(math.Inf(-1))}
+	if len(v) == 0 {
+		return st
+	}
+	shift := float64(v[0])
+	var s1 float64
+	for _, x := range v {
+		d := float64(x) - shift
+		s1 += d
+		st.m2 += d * d
+		st.Min, st.Max = min(st.Min, x), max(st.Max, x)
+	}
+	st.N = int64(len(v))
+	st.Mean = shift + s1/float64(st.N)
+	st.m2 -= s1 * s1 / float64(st.N)
+	return st
+}
+
+// Summary returns the mean, standard deviation, minimum and maximum of a
+// numeric column's statistics, as float32.
+func (s *ColumnStats) Summary() (mean, std, lo, hi float32) {
+	return float32(s.Mean), float32(s.Std), s.Min, s.Max
 }
 
 // statsAcc merges the column statistics of blocks, in file order.
@@ -309,20 +345,12 @@ func (t *Table) Dataset(p *Preprocessing) (*Dataset, error) {
 	return ds, nil
 }
 
-// TargetStats returns the mean, standard deviation, minimum and maximum of
-// ys (all 0 for none).
-func TargetStats(ys []float32) (mean, std, lo, hi float32) {
-	if len(ys) == 0 {
-		return 0, 0, 0, 0
-	}
-	var s Running
-	s.Mean, s.M2 = []float64{}, []float64{}
-	lo, hi = ys[0], ys[0]
-	for _, y := range ys {
-		s.Add(nil, y)
-		lo, hi = min(lo, y), max(hi, y)
-	}
-	return float32(s.YMean), float32(math.Sqrt(s.YM2 / float64(s.N))), lo, hi
+// TargetStats returns the statistics of a target column's values.
+func TargetStats(ys []float32) ColumnStats {
+	var acc statsAcc
+	b := Block{Stats: []ColumnStats{numericStats("", ys)}}
+	acc.add(&b)
+	return acc.finish()[0]
 }
 
 // TableRows reads a TableReader's blocks one row at a time, as a Rewinder:
@@ -456,4 +484,28 @@ func (tr *TableRows) Close() {
 	}
 	<-tr.done
 	tr.started = false
+}
+
+// OpenModelRows reads a CSV file's rows as m's features: the model's input
+// columns are found by name (other columns are ignored) and preprocessed
+// as the model says, exactly as in training. target names the target
+// column ("" for none); dropMissing drops rows with a missing input
+// instead of imputing it. Close the rows when done.
+func OpenModelRows(ctx context.Context, r io.Reader, m *Model, target string, dropMissing bool) (*TableRows, error) {
+	t, err := OpenTable(r, TableOptions{Target: target, Model: m, DropMissing: dropMissing, Binary: m.Loss == Logistic && target != ""})
+	if err != nil {
+		return nil, err
+	}
+	return t.Rows(ctx), nil
+}
+
+// SetPreprocessing records in m (trained on the features p expands to)
+// its preprocessing and the training statistics: the input columns' and
+// the target's.
+func (m *Model) SetPreprocessing(p *Preprocessing, stats []ColumnStats, target ColumnStats) {
+	m.Preprocessing = p
+	m.Min, m.Max = p.FeatureRanges(stats)
+	if target.N > 0 {
+		m.TargetMean, m.TargetStd, m.TargetMin, m.TargetMax = target.Summary()
+	}
 }

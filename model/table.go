@@ -39,8 +39,8 @@ type TableOptions struct {
 	Delimiter byte
 	// Binary requires the target to be 0 or 1 (a logistic model's label).
 	Binary bool
-	// DropMissing drops rows with a missing input value (Dropped counts
-	// them); otherwise missing inputs are kept (NaN, or hash 0 for text)
+	// DropMissing drops rows with a missing input value or an infinity
+	// (Dropped counts them); otherwise missing inputs are kept (NaN, or hash 0 for text)
 	// for the preprocessing to impute. A row with a missing target is
 	// always dropped and counted.
 	DropMissing bool
@@ -293,6 +293,8 @@ func (t *TableReader) infer() {
 	}
 	var fields [][]byte
 	lines := 0
+	// Per input column: sampled values that are numbers, and that are not.
+	nums, texts := make([]int, len(t.inputs)), make([]int, len(t.inputs))
 	for len(s) > 0 {
 		i := bytes.IndexByte(s, '\n')
 		var line []byte
@@ -321,8 +323,17 @@ func (t *TableReader) infer() {
 				continue
 			}
 			if _, reason := parseField(f); reason != "" && reason != "out of range for float32" {
-				t.text[k] = true
+				texts[k]++
+			} else {
+				nums[k]++
 			}
+		}
+	}
+	// Text if most sampled values are not numbers: a numeric column with a
+	// stray word stays numeric, and the word is an error naming its line.
+	for k := range t.text {
+		if texts[k] > nums[k] {
+			t.text[k] = true
 		}
 	}
 	if lines > 0 {
@@ -713,6 +724,9 @@ func (p *rowParser) row(l []byte, line int) (y float32, drop bool, err error) {
 			}
 		}
 		pos = end + 1
+		if reason == "not a finite number" && t.opt.DropMissing {
+			reason, drop = "", true
+		}
 		if reason != "" {
 			return 0, false, &CSVError{Line: line, Column: i + 1, Name: t.header[i], Reason: reason}
 		}
