@@ -137,6 +137,7 @@ type ridgeFit struct {
 	df        float64   // effective degrees of freedom (without the bias)
 	n         float64
 	a         *mat.SymDense // XᵀX of the standardized features
+	ystd      float64
 }
 
 // quantized returns the fit's model with its weights in scheme s, rounded
@@ -176,6 +177,7 @@ func solveRidge(g *gram, l2 float64, auto bool) (*ridgeFit, error) {
 		f.std[i] = safeStdF(xx.At(i, i), n)
 	}
 	ys := safeStdF(yy, n)
+	f.ystd = ys
 	// In units where the target's variance is 1: a is XᵀX of standardized
 	// features, b their products with the standardized target.
 	a := mat.NewSymDense(d, nil)
@@ -274,9 +276,11 @@ func safeStdF(ss, n float64) float64 {
 // model returns the fit as a Model.
 func (f *ridgeFit) model(names []string, target string, loss Loss) *Model {
 	d := len(names)
+	// target_mean and target_std seed an online learner's target scaling,
+	// as the SGD trainer's models do.
 	m := &Model{Created: time.Now().UTC(), Features: append([]string(nil), names...), Target: target, Loss: loss,
 		Mean: make([]float32, d), Std: make([]float32, d), Weights: make([]float32, d), Scheme: F32,
-		Bias: float32(f.ymean), Metrics: map[string]float64{}}
+		Bias: float32(f.ymean), Metrics: map[string]float64{"target_mean": f.ymean, "target_std": f.ystd}}
 	for i := range d {
 		m.Mean[i] = float32(f.mean[i])
 		m.Std[i] = float32(f.std[i])
