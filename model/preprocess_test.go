@@ -141,3 +141,14 @@ func TestLearnerKeepsPreprocessing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDefaultVersion(t *testing.T) {
+	last := int64(2_000_000_000) // any Unix-seconds version of older builds
+	for range 1000 {
+		v := DefaultVersion()
+		if v <= last {
+			t.Fatalf("version %d after %d", v, last)
+		}
+		last = v
+	}
+}
