@@ -560,6 +560,20 @@ func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, s
 	// newton minimizes from w0 and returns the optimum, its penalized loss
 	// and the Cholesky factor of the Hessian there.
 	var hess []float64 // at the last optimum newton found
+	// factor factorizes hess, with a jitter that keeps it definite.
+	factor := func(ch *mat.Cholesky) error {
+		h := mat.NewSymDense(m1, nil)
+		for i := range m1 {
+			for j := i; j < m1; j++ {
+				h.SetSym(i, j, hess[i*m1+j])
+			}
+			h.SetSym(i, i, hess[i*m1+i]+1e-9*n)
+		}
+		if !ch.Factorize(h) {
+			return errors.New("train: the Hessian is not positive definite; set --l2")
+		}
+		return nil
+	}
 	newton := func(w []float64) ([]float64, float64, *mat.Cholesky, error) {
 		loss, grad, h0 := pass(w, true)
 		hess = h0
@@ -568,15 +582,8 @@ func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, s
 			if err := ctx.Err(); err != nil {
 				return nil, 0, nil, err
 			}
-			h := mat.NewSymDense(m1, nil)
-			for i := range m1 {
-				for j := i; j < m1; j++ {
-					h.SetSym(i, j, hess[i*m1+j])
-				}
-				h.SetSym(i, i, hess[i*m1+i]+1e-9*n)
-			}
-			if !ch.Factorize(h) {
-				return nil, 0, nil, errors.New("train: the Hessian is not positive definite; set --l2")
+			if err := factor(&ch); err != nil {
+				return nil, 0, nil, err
 			}
 			step := mat.NewVecDense(m1, nil)
 			if err := ch.SolveVecTo(step, mat.NewVecDense(m1, grad)); err != nil {
@@ -605,15 +612,8 @@ func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, s
 				break
 			}
 		}
-		h := mat.NewSymDense(m1, nil)
-		for i := range m1 {
-			for j := i; j < m1; j++ {
-				h.SetSym(i, j, hess[i*m1+j])
-			}
-			h.SetSym(i, i, hess[i*m1+i]+1e-9*n)
-		}
-		if !ch.Factorize(h) {
-			return nil, 0, nil, errors.New("train: the Hessian is not positive definite; set --l2")
+		if err := factor(&ch); err != nil {
+			return nil, 0, nil, err
 		}
 		return w, loss, &ch, nil
 	}
