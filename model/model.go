@@ -1,7 +1,8 @@
 // Package model owns linnet's model and its maths: the feature schema and
 // the preprocessing a model carries (column selection, imputation, one-hot
 // and hashed categories; preprocess.go), standardization, losses, the
-// online learner, the exact solvers (solve.go) and the SGD trainer,
+// online learner, the exact solvers (solve.go, logistic.go, huber.go, and
+// compensate.go for quantizing their weights) and the SGD trainer,
 // metrics, quantization, the .lnm file codec and CSV reading (a parallel
 // table reader in table.go and load.go; the simple streaming CSVReader in
 // csv.go).
