@@ -513,6 +513,59 @@ func (e *Encoder) codeHash(i int, h uint32) int {
 	return -1
 }
 
+// encodeRaw is Encode for a raw row as a TableReader reads it (NaN or hash
+// 0 for a missing value); it returns how many values it imputed and how
+// many categories were unseen.
+func (e *Encoder) encodeRaw(dst, raw []float32) (imputed, unseen int, err error) {
+	for i := range e.pre.Columns {
+		c := &e.pre.Columns[i]
+		off := e.offset[i]
+		v := raw[i]
+		var miss bool
+		switch c.Kind {
+		case Numeric:
+			miss = v != v
+			if miss {
+				v = c.Fill
+			}
+			dst[off] = v
+		default:
+			w := c.Width()
+			clear(dst[off : off+w])
+			h := math.Float32bits(v)
+			miss = h == 0
+			code := e.fillCode[i]
+			if !miss {
+				if c.Kind == Hashed {
+					code = HashBucket(h, c.HashBits)
+				} else {
+					code = e.codeHash(i, h)
+					if code < 0 {
+						unseen++
+					}
+				}
+			}
+			if code >= 0 {
+				dst[off+code] = 1
+			}
+		}
+		if miss {
+			if e.pre.Missing == MissingError {
+				return 0, 0, fmt.Errorf("%w: %q", ErrMissingValue, c.Name)
+			}
+			imputed++
+		}
+		if c.Indicator {
+			w := c.Width()
+			dst[off+w-1] = 0
+			if miss {
+				dst[off+w-1] = 1
+			}
+		}
+	}
+	return imputed, unseen, nil
+}
+
 // IsMissingText reports whether a text value stands for a missing one: "",
 // NA, N/A, NaN, nan, null, NULL (surrounding spaces ignored).
 func IsMissingText(s string) bool {
