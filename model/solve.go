@@ -434,10 +434,9 @@ func trainExact(ctx context.Context, ds *Dataset, first int, cfg TrainConfig) (*
 	return m, rep, nil
 }
 
-// trainExactStream fits squared loss from a source read twice: once for
-// offsets near the means, once accumulating the grams.
-func trainExactStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *TrainReport, error) {
-	start := time.Now()
+// rowGrams reads src twice, a few rows for offsets near the means and
+// then every row into the training and holdout grams.
+func rowGrams(ctx context.Context, src Rewinder, cfg TrainConfig) (tr, ho *gram, err error) {
 	d := len(src.Features())
 	x := make([]float32, d)
 	shift := make([]float64, d+1)
@@ -459,7 +458,7 @@ func trainExactStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Mode
 	if err := src.Reset(); err != nil {
 		return nil, nil, err
 	}
-	tr, ho := newGram(d, shift), newGram(d, shift)
+	tr, ho = newGram(d, shift), newGram(d, shift)
 	for i := int64(0); ; i++ {
 		y, err := src.Next(x)
 		if errors.Is(err, io.EOF) {
@@ -482,7 +481,86 @@ func trainExactStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Mode
 			tr.add(x, y, 1)
 		}
 	}
-	all := newGram(d, shift)
+	return tr, ho, nil
+}
+
+// blockGrams reads the file behind rows once, block by block in file
+// order, splitting each block's rows between goroutines that keep grams
+// of their own; the first block's means are the offsets.
+func blockGrams(ctx context.Context, rows *TableRows, cfg TrainConfig) (tr, ho *gram, err error) {
+	rows.Close()
+	d := rows.width
+	workers := runtime.GOMAXPROCS(0)
+	trs, hos := make([]*gram, workers), make([]*gram, workers)
+	err = rows.t.Scan(ctx, func(b *Block) error {
+		if trs[0] == nil {
+			shift := make([]float64, d+1)
+			for i := range b.Rows {
+				for j, v := range b.X[i*d : (i+1)*d] {
+					shift[j] += float64(v)
+				}
+				shift[d] += float64(b.Y[i])
+			}
+			for j := range shift {
+				shift[j] /= float64(max(b.Rows, 1))
+			}
+			for w := range workers {
+				trs[w], hos[w] = newGram(d, shift), newGram(d, shift)
+			}
+		}
+		for i := range b.Rows {
+			if err := checkLabel(cfg.Loss, b.Y[i]); err != nil {
+				return fmt.Errorf("row %d: %w", b.FirstRow+int64(i)+1, err)
+			}
+		}
+		var wg sync.WaitGroup
+		for w := range workers {
+			lo, hi := b.Rows*w/workers, b.Rows*(w+1)/workers
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := lo; i < hi; i++ {
+					x, y := b.X[i*d:(i+1)*d], b.Y[i]
+					if InHoldout(cfg.Seed, cfg.Holdout, b.FirstRow+int64(i)) {
+						hos[w].add(x, y, 1)
+					} else {
+						trs[w].add(x, y, 1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if trs[0] == nil {
+		return nil, nil, ErrNoRows
+	}
+	for w := 1; w < workers; w++ {
+		trs[0].merge(trs[w])
+		hos[0].merge(hos[w])
+	}
+	return trs[0], hos[0], nil
+}
+
+// trainExactStream fits squared loss from a source read without holding
+// it: the grams of its training and holdout rows, then the solve.
+func trainExactStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *TrainReport, error) {
+	start := time.Now()
+	var tr, ho *gram
+	var err error
+	if rows, ok := src.(*TableRows); ok && rows.t.enc != nil {
+		tr, ho, err = blockGrams(ctx, rows, cfg)
+	} else {
+		tr, ho, err = rowGrams(ctx, src, cfg)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	d := len(src.Features())
+	all := newGram(d, tr.shift)
 	all.merge(tr)
 	all.merge(ho)
 	if all.n == 0 {
