@@ -21,7 +21,8 @@ import (
 // Delimiter is set. A field may be quoted with double quotes, and then
 // holds the delimiter or "" for a quote; a field never spans lines. Blank
 // lines are skipped and CRLF line ends accepted. The values "", NA, N/A,
-// NaN, nan, null and NULL are missing.
+// NaN, nan, null and NULL are missing. An unnamed first column holds row
+// names (R's write.csv) and is ignored.
 type TableOptions struct {
 	// Target names the target column; "" reads none (predict).
 	Target string
@@ -73,6 +74,10 @@ type ColumnStats struct {
 	hashes   map[uint32]string // category by hash
 	counts   map[uint32]int64
 }
+
+// RowNamesColumn is the name given to an unnamed first column (the row
+// names of R's write.csv), which is never an input.
+const RowNamesColumn = "(row names)"
 
 // maxTracked bounds the distinct values counted per text column.
 const maxTracked = 1 << 16
@@ -148,6 +153,12 @@ func OpenTable(r io.Reader, opt TableOptions) (*TableReader, error) {
 		name := strings.TrimSpace(string(f))
 		if i == 0 {
 			name = strings.TrimPrefix(name, "\ufeff")
+		}
+		if name == "" && i == 0 && len(fields) > 1 {
+			// R's write.csv heads its row names with an empty name: they
+			// name rows, they are not an input.
+			name = RowNamesColumn
+			t.opt.Ignore = append(slices.Clone(t.opt.Ignore), name)
 		}
 		if name == "" {
 			return nil, &CSVError{Line: lines, Column: i + 1, Reason: "empty column name"}

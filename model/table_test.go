@@ -66,6 +66,17 @@ func TestTableRead(t *testing.T) {
 	}
 }
 
+// R's write.csv: the unnamed first column holds row names, not an input.
+func TestTableRowNames(t *testing.T) {
+	tb, err := loadText(t, "\"\",\"mpg\",\"cyl\"\n\"Mazda RX4\",21,6\n\"Datsun 710\",22.8,4\n", TableOptions{Target: "mpg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tb.Inputs, []string{"cyl"}) || !slices.Equal(tb.Y, []float32{21, 22.8}) {
+		t.Errorf("inputs %v y %v", tb.Inputs, tb.Y)
+	}
+}
+
 func TestTableErrors(t *testing.T) {
 	for _, c := range []struct {
 		text, want string
@@ -79,6 +90,7 @@ func TestTableErrors(t *testing.T) {
 		{"a,y\n1,0\ninf,1\n", "line 3, column 1 (a): not a finite number", TableOptions{Target: "y"}},
 		{"a,y\n1,0\n", `column "z" is not in the header`, TableOptions{Target: "y", Ignore: []string{"z"}}},
 		{"a,a\n1,0\n", "duplicate column name", TableOptions{}},
+		{"a,,y\n1,2,0\n", "column 2 (): empty column name", TableOptions{}},
 		{"\n\n", "no header", TableOptions{}},
 	} {
 		_, err := loadText(t, c.text, c.opt)
