@@ -171,25 +171,33 @@ func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, s
 			if err := ch.SolveVecTo(step, mat.NewVecDense(m1, grad)); err != nil {
 				return nil, 0, nil, fmt.Errorf("train: newton step: %w", err)
 			}
+			// The full step, with the gradient and Hessian there in the
+			// same pass (Newton's step is nearly always taken); else halve
+			// it until the loss falls.
 			t := 1.0
 			nw := make([]float64, m1)
-			var nl float64
-			for {
+			for j := range nw {
+				nw[j] = w[j] - step.AtVec(j)
+			}
+			nl, ng, nh := pass(nw, true)
+			for nl > loss && t >= 1e-6 {
+				t /= 2
 				for j := range nw {
 					nw[j] = w[j] - t*step.AtVec(j)
 				}
 				nl, _, _ = pass(nw, false)
-				if nl <= loss || t < 1e-6 {
-					break
-				}
-				t /= 2
+				ng = nil
 			}
 			if nl > loss {
 				break
 			}
 			done := loss-nl <= 1e-10*max(1, math.Abs(loss))
 			w, loss = nw, nl
-			loss, grad, hess = pass(w, true)
+			if ng != nil {
+				grad, hess = ng, nh
+			} else {
+				loss, grad, hess = pass(w, true)
+			}
 			if done {
 				break
 			}
