@@ -458,11 +458,12 @@ func (e *Encoder) put(dst []float32, i int, v Value, rep *EncodeReport) error {
 			}
 			code = e.code(i, "", v.Num, true)
 		case Text:
-			if IsMissingText(v.Str) {
+			// Trimmed, as the CSV reader trims a cell.
+			if t := strings.TrimSpace(v.Str); IsMissingText(t) {
 				miss = true
 				code = e.fillCode[i]
 			} else {
-				code = e.code(i, v.Str, 0, false)
+				code = e.code(i, t, 0, false)
 			}
 		}
 		if code >= 0 {

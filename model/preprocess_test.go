@@ -152,3 +152,34 @@ func TestDefaultVersion(t *testing.T) {
 		last = v
 	}
 }
+
+// Any reading either encodes to finite features or is refused with one of
+// the documented errors.
+func FuzzEncode(f *testing.F) {
+	f.Add("21.5", "living", "south", "", uint8(0b0111))
+	f.Add("null", "garage", "", "NA", uint8(0b1010))
+	f.Add("1e39", "1", "x", "nan", uint8(0b1111))
+	m := testModelV2(Squared, 1)
+	e := NewEncoder(m)
+	f.Fuzz(func(t *testing.T, temp, room, site, hum string, present uint8) {
+		named := map[string]Value{}
+		cells := []string{temp, room, site, hum}
+		for i, name := range e.Inputs() {
+			if present&(1<<i) != 0 {
+				named[name] = Str(cells[i])
+			}
+		}
+		x := make([]float32, e.Width())
+		var rep EncodeReport
+		err := e.Encode(x, named, &rep)
+		if err != nil {
+			if !errors.Is(err, ErrNotNumber) && !errors.Is(err, ErrNotFinite) {
+				t.Fatalf("undocumented error %v", err)
+			}
+			return
+		}
+		if err := m.CheckVector(x); err != nil {
+			t.Fatalf("encoded vector %v: %v", x, err)
+		}
+	})
+}
