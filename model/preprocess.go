@@ -434,7 +434,7 @@ func (e *Encoder) put(dst []float32, i int, v Value, rep *EncodeReport) error {
 				miss = true
 				break
 			}
-			f, err := strconv.ParseFloat(t, 64)
+			f, err := strconv.ParseFloat(t, 32) // rounded once, as the CSV reader rounds
 			if err != nil {
 				return fmt.Errorf("%w: %q is %q", ErrNotNumber, c.Name, v.Str)
 			}
