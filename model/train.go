@@ -48,10 +48,9 @@ type TrainConfig struct {
 	// ignore the optimizer, epochs and batches; logistic and Huber fits
 	// need the rows in memory, so with Stream they fall back to SGD.
 	Solver Solver
-	// L2Auto lets the exact squared-loss solver choose the ridge by
-	// generalized cross-validation (L2 is then ignored); the exact
-	// logistic solver then uses a penalty of 1 over all rows, scikit-
-	// learn's default C=1.
+	// L2Auto lets the exact solvers choose the ridge (L2 is then
+	// ignored): squared loss by generalized cross-validation, logistic
+	// loss by approximate leave-one-out log loss (see fitLogistic).
 	L2Auto bool
 	// Scheme, if set, asks the exact squared-loss solver for a model in
 	// that scheme: it rounds the weights one at a time and lets the

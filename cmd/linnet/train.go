@@ -85,7 +85,9 @@ standardized with statistics the model keeps too.
 
 By default the model is solved exactly: squared loss from XᵀX and Xᵀy with the
 ridge chosen by generalized cross-validation (--l2 auto), logistic loss by
-Newton's method, Huber loss by reweighted least squares. --optimizer (adaptive,
+Newton's method (ridge by approximate leave-one-out log loss), Huber loss by
+reweighted least squares; q8 and q4 weights are rounded so that the others
+make up for each rounding error. --optimizer (adaptive,
 sgd, adagrad) trains by stochastic gradient instead, as the daemon learns
 online; the seed's textbook run is
 
@@ -332,7 +334,7 @@ losses train by SGD). Metrics are those of the model as written (after
 	fl.Float32Var(&cfg.PowerT, "power-t", 0.25, "invscaling exponent")
 	fl.IntVar(&cfg.BatchSize, "batch-size", 32, "rows per step (SGD)")
 	fl.Float32Var(&cfg.L1, "l1", 0, "L1 penalty on standardized weights (SGD, proximal)")
-	fl.StringVar(&l2, "l2", "auto", "L2 penalty per row on standardized weights; auto: chosen by generalized cross-validation (squared), 1 over all rows (logistic), 0 (SGD)")
+	fl.StringVar(&l2, "l2", "auto", "L2 penalty per row on standardized weights; auto: chosen by generalized cross-validation (squared) or approximate leave-one-out log loss (logistic); 0 for SGD")
 	fl.IntVar(&cfg.Epochs, "epochs", 20, "passes over the data (SGD); 1 streams the file")
 	fl.IntVar(&cfg.Patience, "patience", 3, "stop after this many epochs without holdout improvement (SGD); -1 never")
 	fl.Uint64Var(&cfg.Seed, "seed", 1, "seed for shuffling and the holdout split")
@@ -340,7 +342,7 @@ losses train by SGD). Metrics are those of the model as written (after
 	fl.StringVar(&plotDir, "plot", "", "directory to write loss.png, the loss per epoch (SGD), to")
 	fl.StringVar(&out, "out", "", "model file to write (required)")
 	fl.BoolVar(&stream, "stream", false, "read the file once per pass instead of holding it in memory")
-	fl.BoolVar(&drop, "drop-nonfinite", false, "drop rows with a missing value instead of imputing it")
+	fl.BoolVar(&drop, "drop-nonfinite", false, "drop rows with a missing value (or an infinity) instead of imputing it")
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	for _, name := range []string{"data", "target", "out"} {
 		c.MarkFlagRequired(name)
