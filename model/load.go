@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"unicode/utf8"
 )
 
 // Table is a CSV file held in memory as raw input values (see
@@ -254,7 +255,15 @@ func BuildPreprocessing(stats []ColumnStats, opt PrepOptions) (*Preprocessing, e
 				return nil, &TooManyCategoriesError{Column: s.Name, Distinct: len(cats), Limit: opt.MaxCategories}
 			}
 			c.Kind, c.HashBits = Hashed, opt.HashBits
+			if !storable(c.FillCategory) {
+				c.FillCategory = "" // a missing value then sets no feature
+			}
 		} else {
+			for _, v := range cats {
+				if !storable(v) {
+					return nil, fmt.Errorf("column %q: category %.40q is not UTF-8 or longer than %d bytes", s.Name, v, maxName)
+				}
+			}
 			c.Kind, c.Categories = OneHot, cats
 		}
 		p.Columns = append(p.Columns, c)
@@ -264,6 +273,9 @@ func BuildPreprocessing(stats []ColumnStats, opt PrepOptions) (*Preprocessing, e
 	}
 	return p, nil
 }
+
+// storable reports whether a .lnm file can hold s as a name or category.
+func storable(s string) bool { return len(s) <= maxName && utf8.ValidString(s) }
 
 // FeatureRanges returns each model feature's range in training: a numeric
 // column's [min, max] (its fill if it had no value), [0, 1] for one-hot,

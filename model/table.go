@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // TableOptions says how to read a CSV file as a table of input columns and
@@ -162,6 +163,9 @@ func OpenTable(r io.Reader, opt TableOptions) (*TableReader, error) {
 		}
 		if name == "" {
 			return nil, &CSVError{Line: lines, Column: i + 1, Reason: "empty column name"}
+		}
+		if len(name) > maxName || !utf8.ValidString(name) {
+			return nil, &CSVError{Line: lines, Column: i + 1, Reason: fmt.Sprintf("column name is not UTF-8 or longer than %d bytes", maxName)}
 		}
 		if _, dup := index[name]; dup {
 			return nil, &CSVError{Line: lines, Column: i + 1, Name: name, Reason: "duplicate column name"}
