@@ -81,7 +81,8 @@ var lastVersion atomic.Int64
 // millisecond (in one process or two) get different versions, a model
 // trained later gets a larger one, and every such version is larger than
 // the Unix-seconds versions of older builds, so the no-downgrade rule
-// still holds across the change.
+// still holds across the change. Such versions stay below 2^53 until the
+// year 2255, so JSON readers that hold numbers as doubles keep them exact.
 func DefaultVersion() int64 {
 	v := time.Now().UnixMilli()*1000 + rand.Int64N(1000)
 	for {
