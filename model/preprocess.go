@@ -663,3 +663,12 @@ func JSONValue(raw []byte) (Value, error) {
 	}
 	return Num(f), nil
 }
+
+// Inputs returns the names of the values a reading gives m: its
+// preprocessing's columns, or its features for a model without one.
+func (m *Model) Inputs() []string {
+	if m.Preprocessing == nil {
+		return slices.Clone(m.Features)
+	}
+	return m.Preprocessing.Inputs()
+}

@@ -183,3 +183,12 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+func TestModelInputs(t *testing.T) {
+	if got := testModelV2(Squared, 1).Inputs(); !slices.Equal(got, []string{"temp", "room", "site", "hum"}) {
+		t.Errorf("v2 inputs %v", got)
+	}
+	if m := testModel(3, Squared, 1); !slices.Equal(m.Inputs(), m.Features) {
+		t.Errorf("v1 inputs %v", m.Inputs())
+	}
+}
