@@ -155,7 +155,7 @@ losses train by SGD). Metrics are those of the model as written (after
 			if cfg.Stream {
 				passes = int64(cfg.Epochs) + 3
 				if cfg.Solver == model.SolverExact {
-					passes = 4
+					passes = 3 // statistics, the grams, the scoring
 				}
 			}
 			readBar := newBar(e.stderr, size*passes, "read", true)
