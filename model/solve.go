@@ -459,27 +459,15 @@ func rowGrams(ctx context.Context, src Rewinder, cfg TrainConfig) (tr, ho *gram,
 		return nil, nil, err
 	}
 	tr, ho = newGram(d, shift), newGram(d, shift)
-	for i := int64(0); ; i++ {
-		y, err := src.Next(x)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := checkLabel(cfg.Loss, y); err != nil {
-			return nil, nil, rowError(src, i, err.Error())
-		}
-		if i&0xffff == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, nil, err
-			}
-		}
-		if InHoldout(cfg.Seed, cfg.Holdout, i) {
+	err = eachRow(ctx, src, cfg, x, func(hold bool, y float32) {
+		if hold {
 			ho.add(x, y, 1)
 		} else {
 			tr.add(x, y, 1)
 		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return tr, ho, nil
 }

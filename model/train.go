@@ -501,6 +501,29 @@ func loadRows(src RowSource, loss Loss) (*Dataset, error) {
 	}
 }
 
+// eachRow reads every remaining row of src into x, checks its label and
+// calls fn with it and whether InHoldout puts it in the holdout.
+func eachRow(ctx context.Context, src RowSource, cfg TrainConfig, x []float32, fn func(hold bool, y float32)) error {
+	for i := int64(0); ; i++ {
+		y, err := src.Next(x)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkLabel(cfg.Loss, y); err != nil {
+			return rowError(src, i, err.Error())
+		}
+		if i&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		fn(InHoldout(cfg.Seed, cfg.Holdout, i), y)
+	}
+}
+
 // trainStream trains from a source read once per epoch.
 func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *TrainReport, error) {
 	start := time.Now()
@@ -508,27 +531,15 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 	x := make([]float32, d)
 	st := NewRunning(d)
 	var nHold int64
-	for i := int64(0); ; i++ {
-		y, err := src.Next(x)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := checkLabel(cfg.Loss, y); err != nil {
-			return nil, nil, rowError(src, i, err.Error())
-		}
-		if InHoldout(cfg.Seed, cfg.Holdout, i) {
+	err := eachRow(ctx, src, cfg, x, func(hold bool, y float32) {
+		if hold {
 			nHold++
-			continue
+		} else {
+			st.Add(x, y)
 		}
-		st.Add(x, y)
-		if i&0xffff == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, nil, err
-			}
-		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if st.N == 0 {
 		return nil, nil, ErrNoRows
