@@ -456,6 +456,13 @@ func (g *graph) model(z *form, logistic bool) (*model.Model, error) {
 	if logistic {
 		m.Loss = model.Logistic
 	}
+	// A feature with a zero weight keeps the standardization of the first
+	// column it had, for the online learner.
+	for _, c := range g.cols {
+		if c.base >= 0 && feats[c.base].cols == 0 && c.s != 0 {
+			feats[c.base] = acc{cols: 1, m: c.m, s: c.s}
+		}
+	}
 	// A feature met once keeps its standardization; one met several times
 	// (or never) gets one raw weight and no scaling.
 	for i, a := range feats {
