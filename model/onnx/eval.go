@@ -991,7 +991,7 @@ func opLinearClassifier(n *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	if icpt == nil {
+	if len(icpt) == 0 {
 		icpt = make([]float64, rows)
 	}
 	if len(icpt) != rows {

@@ -54,7 +54,7 @@ func (g *graph) lin(v *value) []form {
 }
 
 // mix applies the weights w (width(v) rows by k columns, row-major) and
-// bias (k values, or nil) to the data value v.
+// bias (k values, or none for 0) to the data value v.
 func (g *graph) mix(v *value, w []float64, k int, bias []float64) ([]form, error) {
 	c := v.width()
 	if len(w) != c*k {
@@ -72,7 +72,7 @@ func (g *graph) mix(v *value, w []float64, k int, bias []float64) ([]form, error
 			for j := 0; j < c; j++ {
 				out[r].w[j] = w[j*k+r]
 			}
-			if bias != nil {
+			if r < len(bias) {
 				out[r].b = bias[r]
 			}
 		}
@@ -93,7 +93,7 @@ func (g *graph) mix(v *value, w []float64, k int, bias []float64) ([]form, error
 			a[j] = w[j*k+r]
 		}
 		var b float64
-		if bias != nil {
+		if r < len(bias) {
 			b = bias[r]
 		}
 		out[r] = combine(in, a, b)
@@ -135,7 +135,8 @@ func Import(file []byte, opt Options) (*model.Model, *Info, error) {
 	if gp == nil {
 		return nil, nil, malformed("the model has no graph")
 	}
-	g := &graph{vals: map[string]*value{}, opset: map[string]int64{}}
+	g := &graph{opset: map[string]int64{}}
+	g.vals = make(map[string]*value, len(gp.GetInitializer())+len(gp.GetInput())+2*len(gp.GetNode()))
 	info := &Info{Producer: mp.GetProducerName()}
 	if v := mp.GetProducerVersion(); v != "" {
 		info.Producer += " " + v
@@ -180,6 +181,9 @@ func Import(file []byte, opt Options) (*model.Model, *Info, error) {
 		m.Target = opt.Target
 	}
 	m.Version = opt.Version
+	if _, err := m.MarshalBinary(); err != nil { // names: empty, overlong, not UTF-8
+		return nil, nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
 	info.Output, info.Classes, info.Ops = out, classes, g.ops
 	return m, info, nil
 }
@@ -304,14 +308,14 @@ func (g *graph) inputs(gp *pb.GraphProto, features []string) error {
 		width int
 		flat  bool
 	}
-	var ins []input
 	total := 0
-	var graphInputs []*pb.ValueInfoProto
+	graphInputs := make([]*pb.ValueInfoProto, 0, len(gp.GetInput()))
 	for _, in := range gp.GetInput() {
 		if _, init := g.vals[in.GetName()]; !init {
 			graphInputs = append(graphInputs, in)
 		}
 	}
+	ins := make([]input, 0, len(graphInputs))
 	for _, in := range graphInputs {
 		name := in.GetName()
 		tt := in.GetType().GetTensorType()
@@ -354,9 +358,16 @@ func (g *graph) inputs(gp *pb.GraphProto, features []string) error {
 	if features != nil && len(features) != total {
 		return fmt.Errorf("%d feature names for the graph's %d input columns", len(features), total)
 	}
-	seen := map[string]bool{}
-	for _, it := range ins {
-		v := &value{kind: kCols, flat: it.flat, cols: make([]col, it.width)}
+	// One allocation each for every input's value, columns and names:
+	// a model with one input per column has many inputs.
+	seen := make(map[string]bool, total)
+	vals := make([]value, len(ins))
+	cols := make([]col, total)
+	g.names = make([]string, 0, total)
+	for i, it := range ins {
+		v := &vals[i]
+		*v = value{kind: kCols, flat: it.flat, cols: cols[:it.width:it.width]}
+		cols = cols[it.width:]
 		for j := range v.cols {
 			base := len(g.names)
 			name := it.name
