@@ -56,11 +56,32 @@ import (
 //	                          meta, payload, crc, tag and key id)
 //
 // The weights are in standardized space (see Model); the q8 and q4 padding
-// of the last block is not stored. Later format versions must keep reading
-// version 1: the golden files in testdata hold the proof.
+// of the last block is not stored.
+//
+// Format version 2 adds the preprocessing and the training statistics.
+// The header is the same; the metadata continues after the metrics with
+//
+//	stats flags                           uint8: bit 0 target statistics,
+//	                                      bit 1 feature ranges (payload)
+//	target mean, std, min, max (bit 0)    float32 x 4
+//	preprocessing                         uint8: 0 none, 1 follows
+//	  missing policy                      uint8: 0 impute, 1 error
+//	  column count c                      uint32
+//	  per column                          name str, kind uint8 (0 numeric,
+//	                                      1 one-hot, 2 hashed), indicator
+//	                                      uint8, fill float32, fill
+//	                                      category str, hash bits uint8,
+//	                                      category count uint32, str each
+//
+// and the payload holds, after mean and std, the feature ranges (bit 1):
+// min float32 x n, max float32 x n. The columns must expand to exactly the
+// listed feature names (see Preprocessing). A model with neither
+// preprocessing nor statistics is written as version 1, byte for byte what
+// older builds wrote and read. Later format versions must keep reading
+// versions 1 and 2: the golden files in testdata hold the proof.
 const (
-	// FormatVersion is the .lnm format version this build writes.
-	FormatVersion = 1
+	// FormatVersion is the newest .lnm format version this build writes.
+	FormatVersion = 2
 
 	// MaxFeatures bounds a model's width: a decoder refuses larger counts
 	// before allocating anything.
@@ -82,6 +103,9 @@ const (
 
 	namesListed    = 0
 	namesGenerated = 1
+
+	statsTarget = 1 << 0
+	statsRanges = 1 << 1
 )
 
 var (
@@ -90,7 +114,8 @@ var (
 	crcTab = crc32.MakeTable(crc32.Castagnoli)
 )
 
-// MarshalBinary encodes m as an unsigned .lnm file (format version 1).
+// MarshalBinary encodes m as an unsigned .lnm file: format version 2, or 1
+// when m has neither Preprocessing nor training statistics.
 // It checks m first and returns an error wrapping ErrInvalidModel if its
 // fields are inconsistent. For a q8 or q4 model it writes m.Q8 or m.Q4, not
 // m.Weights.
@@ -100,6 +125,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	}
 	n := len(m.Features)
 	identity := m.identityScaling()
+	format := m.format()
 
 	meta := make([]byte, 0, 64+n*8)
 	meta = binary.LittleEndian.AppendUint64(meta, uint64(m.Version))
@@ -139,12 +165,19 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 		meta = appendStr(meta, k)
 		meta = binary.LittleEndian.AppendUint64(meta, math.Float64bits(m.Metrics[k]))
 	}
+	if format >= 2 {
+		meta = m.appendV2Meta(meta)
+	}
 
 	pay := make([]byte, 0, m.payloadSize(identity))
 	pay = appendF32(pay, m.Bias)
 	if !identity {
 		pay = appendF32s(pay, m.Mean)
 		pay = appendF32s(pay, m.Std)
+	}
+	if m.Min != nil {
+		pay = appendF32s(pay, m.Min)
+		pay = appendF32s(pay, m.Max)
 	}
 	switch m.Scheme {
 	case F32:
@@ -161,7 +194,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 
 	out := make([]byte, 0, headerSize+len(meta)+len(pay)+crcSize)
 	out = append(out, magic[:]...)
-	out = binary.LittleEndian.AppendUint16(out, FormatVersion)
+	out = binary.LittleEndian.AppendUint16(out, uint16(format))
 	out = binary.LittleEndian.AppendUint16(out, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(meta)))
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(pay)))
@@ -203,15 +236,139 @@ func generateNames(prefix string, n int) []string {
 
 // payloadSize is the number of payload bytes m encodes to.
 func (m *Model) payloadSize(identity bool) int {
-	return payloadSize(m.Scheme, len(m.Features), identity)
+	return payloadSize(m.Scheme, len(m.Features), identity, m.Min != nil)
 }
 
-func payloadSize(scheme Scheme, n int, identity bool) int {
+func payloadSize(scheme Scheme, n int, identity, ranges bool) int {
 	s := 4
 	if !identity {
 		s += 8 * n
 	}
+	if ranges {
+		s += 8 * n
+	}
 	return s + weightBytes(scheme, n)
+}
+
+// format returns the format version m is written in: 1 when it has
+// nothing that needs version 2, so older builds keep reading it.
+func (m *Model) format() int {
+	if m.Preprocessing == nil && m.Min == nil && !m.hasTargetStats() {
+		return 1
+	}
+	return 2
+}
+
+func (m *Model) hasTargetStats() bool {
+	return m.TargetMean != 0 || m.TargetStd != 0 || m.TargetMin != 0 || m.TargetMax != 0
+}
+
+// appendV2Meta appends the metadata format version 2 adds.
+func (m *Model) appendV2Meta(meta []byte) []byte {
+	var flags uint8
+	if m.hasTargetStats() {
+		flags |= statsTarget
+	}
+	if m.Min != nil {
+		flags |= statsRanges
+	}
+	meta = append(meta, flags)
+	if flags&statsTarget != 0 {
+		for _, v := range []float32{m.TargetMean, m.TargetStd, m.TargetMin, m.TargetMax} {
+			meta = appendF32(meta, v)
+		}
+	}
+	p := m.Preprocessing
+	if p == nil {
+		return append(meta, 0)
+	}
+	meta = append(meta, 1, uint8(p.Missing))
+	meta = binary.LittleEndian.AppendUint32(meta, uint32(len(p.Columns)))
+	for _, c := range p.Columns {
+		meta = appendStr(meta, c.Name)
+		ind := uint8(0)
+		if c.Indicator {
+			ind = 1
+		}
+		meta = append(meta, uint8(c.Kind), ind)
+		meta = appendF32(meta, c.Fill)
+		meta = appendStr(meta, c.FillCategory)
+		meta = append(meta, c.HashBits)
+		meta = binary.LittleEndian.AppendUint32(meta, uint32(len(c.Categories)))
+		for _, v := range c.Categories {
+			meta = appendStr(meta, v)
+		}
+	}
+	return meta
+}
+
+// v2MetaSize is the size of what appendV2Meta appends.
+func (m *Model) v2MetaSize() int {
+	size := 2
+	if m.hasTargetStats() {
+		size += 16
+	}
+	if p := m.Preprocessing; p != nil {
+		size += 1 + 4
+		for _, c := range p.Columns {
+			size += 2 + len(c.Name) + 2 + 4 + 2 + len(c.FillCategory) + 1 + 4
+			for _, v := range c.Categories {
+				size += 2 + len(v)
+			}
+		}
+	}
+	return size
+}
+
+// readV2Meta reads what appendV2Meta wrote and reports whether the
+// payload holds feature ranges.
+func (m *Model) readV2Meta(r *reader) (ranges bool) {
+	flags := r.u8("stats flags")
+	if r.err == nil && flags&^(statsTarget|statsRanges) != 0 {
+		r.fail("unknown stats flags %#02x", flags)
+	}
+	if flags&statsTarget != 0 {
+		m.TargetMean = r.f32("target mean")
+		m.TargetStd = r.f32("target std")
+		m.TargetMin = r.f32("target min")
+		m.TargetMax = r.f32("target max")
+	}
+	switch has := r.u8("preprocessing flag"); {
+	case r.err != nil:
+	case has == 0:
+	case has == 1:
+		p := &Preprocessing{Missing: MissingPolicy(r.u8("missing policy"))}
+		k := r.count(MaxFeatures, 15, "columns")
+		if r.err == nil {
+			p.Columns = make([]Column, k)
+		}
+		for i := range p.Columns {
+			c := &p.Columns[i]
+			c.Name = r.str("column name")
+			c.Kind = ColumnKind(r.u8("column kind"))
+			ind := r.u8("indicator flag")
+			if r.err == nil && ind > 1 {
+				r.fail("indicator flag %d", ind)
+			}
+			c.Indicator = ind == 1
+			c.Fill = r.f32("fill value")
+			c.FillCategory = r.str("fill category")
+			c.HashBits = r.u8("hash bits")
+			if nc := r.count(MaxFeatures, 2, "categories"); r.err == nil && nc > 0 {
+				c.Categories = make([]string, nc)
+				for j := range c.Categories {
+					c.Categories[j] = r.str("category")
+				}
+			}
+			if r.err != nil {
+				break
+			}
+		}
+		m.Preprocessing = p
+	default:
+		r.fail("preprocessing flag %d", has)
+	}
+	return flags&statsRanges != 0
 }
 
 // weightBytes is the size of n weights stored with scheme s.
@@ -277,6 +434,24 @@ func (m *Model) validate() error {
 	}
 	if len(m.Target) > maxName || !utf8.ValidString(m.Target) {
 		return bad("target name is overlong or not UTF-8")
+	}
+	if !allFinite([]float32{m.TargetMean, m.TargetStd, m.TargetMin, m.TargetMax}) || m.TargetStd < 0 || m.TargetMin > m.TargetMax {
+		return bad("target statistics mean %v, std %v, min %v, max %v", m.TargetMean, m.TargetStd, m.TargetMin, m.TargetMax)
+	}
+	if m.Min != nil || m.Max != nil {
+		if len(m.Min) != n || len(m.Max) != n {
+			return bad("%d features but %d minima and %d maxima", n, len(m.Min), len(m.Max))
+		}
+		for i := range m.Min {
+			if !finite32(m.Min[i]) || !finite32(m.Max[i]) || m.Min[i] > m.Max[i] {
+				return bad("feature %q: range [%v, %v]", m.Features[i], m.Min[i], m.Max[i])
+			}
+		}
+	}
+	if m.Preprocessing != nil {
+		if err := m.Preprocessing.validate(m.Features); err != nil {
+			return err
+		}
 	}
 	if len(m.Metrics) > maxMetrics {
 		return bad("%d metrics, limit %d", len(m.Metrics), maxMetrics)
@@ -398,7 +573,7 @@ func Decode(b []byte) (*Model, error) {
 		return nil, fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, want, got)
 	}
 	switch l.version {
-	case 1:
+	case 1, 2:
 		return decodeV1(b, l)
 	}
 	return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, l.version)
@@ -510,6 +685,8 @@ func (r *reader) count(limit, minSize int, what string) int {
 	return int(c)
 }
 
+// decodeV1 decodes format versions 1 and 2 (2 extends 1; see the top of
+// this file).
 func decodeV1(b []byte, l layout) (*Model, error) {
 	mr := &reader{b: b[l.meta:l.pay], base: l.meta}
 	m := &Model{}
@@ -558,6 +735,10 @@ func decodeV1(b []byte, l layout) (*Model, error) {
 			m.Metrics[name] = math.Float64frombits(mr.u64("metric value"))
 		}
 	}
+	ranges := false
+	if l.version >= 2 && mr.err == nil {
+		ranges = m.readV2Meta(mr)
+	}
 	if mr.err == nil && mr.off != len(mr.b) {
 		mr.fail("%d unexpected bytes at the end of the metadata", len(mr.b)-mr.off)
 	}
@@ -574,7 +755,7 @@ func decodeV1(b []byte, l layout) (*Model, error) {
 	// before allocating any of it.
 	pr := &reader{b: b[l.pay:l.crc], base: l.pay}
 	identity := scaling == scalingIdentity
-	if want := payloadSize(m.Scheme, n, identity); want != len(pr.b) {
+	if want := payloadSize(m.Scheme, n, identity, ranges); want != len(pr.b) {
 		return nil, &FormatError{l.pay, fmt.Sprintf("payload is %d bytes, %d %s features need %d", len(pr.b), n, m.Scheme, want)}
 	}
 	if naming == namesGenerated {
@@ -590,6 +771,10 @@ func decodeV1(b []byte, l layout) (*Model, error) {
 	} else {
 		m.Mean = pr.f32s(n, "means")
 		m.Std = pr.f32s(n, "stds")
+	}
+	if ranges {
+		m.Min = pr.f32s(n, "feature minima")
+		m.Max = pr.f32s(n, "feature maxima")
 	}
 	m.Weights = make([]float32, n)
 	switch m.Scheme {
@@ -644,6 +829,9 @@ func (m *Model) FileSize(s Scheme) int {
 	for k := range m.Metrics {
 		size += 2 + len(k) + 8
 	}
+	if m.format() >= 2 {
+		size += m.v2MetaSize()
+	}
 	c := *m
 	c.Scheme = s
 	return size + c.payloadSize(m.identityScaling())
@@ -656,6 +844,9 @@ func (m *Model) Clone() *Model {
 	c.Mean = slices.Clone(m.Mean)
 	c.Std = slices.Clone(m.Std)
 	c.Weights = slices.Clone(m.Weights)
+	c.Min = slices.Clone(m.Min)
+	c.Max = slices.Clone(m.Max)
+	c.Preprocessing = m.Preprocessing.Clone()
 	c.Q8 = simd.Q8{N: m.Q8.N, Q: slices.Clone(m.Q8.Q), Scales: slices.Clone(m.Q8.Scales), Sums: slices.Clone(m.Q8.Sums)}
 	c.Q4 = simd.Q4{N: m.Q4.N, Q: slices.Clone(m.Q4.Q), Scales: slices.Clone(m.Q4.Scales)}
 	if m.Metrics != nil {

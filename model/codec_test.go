@@ -71,7 +71,28 @@ func mustMarshal(t testing.TB, m *Model) []byte {
 // are deterministic, so the golden file is reproducible.
 var goldenKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5a}, ed25519.SeedSize))
 
-// goldens are the v1 files every later build must keep reading.
+// testModelV2 returns a deterministic model with preprocessing and
+// training statistics, what format version 2 adds.
+func testModelV2(loss Loss, seed uint64) *Model {
+	pre := &Preprocessing{Columns: []Column{
+		{Name: "temp", Fill: 21.5, Indicator: true},
+		{Name: "room", Kind: OneHot, Categories: []string{"bath", "kitchen", "living"}, FillCategory: "kitchen"},
+		{Name: "site", Kind: Hashed, HashBits: 2, FillCategory: "north", Indicator: true},
+		{Name: "hum", Fill: 40},
+	}}
+	names := pre.FeatureNames()
+	m := testModel(len(names), loss, seed)
+	m.Features = names
+	m.Preprocessing = pre
+	m.TargetMean, m.TargetStd, m.TargetMin, m.TargetMax = 10, 2.5, 1, 30
+	m.Min, m.Max = make([]float32, len(names)), make([]float32, len(names))
+	for i := range m.Max {
+		m.Min[i], m.Max[i] = -float32(i), float32(i)+1
+	}
+	return m
+}
+
+// goldens are the files every later build must keep reading.
 func goldens(t testing.TB) map[string]struct {
 	m    *Model
 	file func() []byte
@@ -80,11 +101,15 @@ func goldens(t testing.TB) map[string]struct {
 	q8 := mustQuantize(t, testModel(40, Huber, 2), Q8)
 	q4 := mustQuantize(t, testModel(40, Logistic, 3), Q4)
 	signed := mustQuantize(t, testModel(13, Squared, 4), Q8)
+	v2 := testModelV2(Squared, 5)
+	v2q8 := mustQuantize(t, testModelV2(Logistic, 6), Q8)
 	return map[string]struct {
 		m    *Model
 		file func() []byte
 	}{
 		"v1-f32.lnm": {f32, func() []byte { return mustMarshal(t, f32) }},
+		"v2-f32.lnm": {v2, func() []byte { return mustMarshal(t, v2) }},
+		"v2-q8.lnm":  {v2q8, func() []byte { return mustMarshal(t, v2q8) }},
 		"v1-q8.lnm":  {q8, func() []byte { return mustMarshal(t, q8) }},
 		"v1-q4.lnm":  {q4, func() []byte { return mustMarshal(t, q4) }},
 		"v1-signed.lnm": {signed, func() []byte {
@@ -97,7 +122,7 @@ func goldens(t testing.TB) map[string]struct {
 	}
 }
 
-func TestGoldenV1(t *testing.T) {
+func TestGolden(t *testing.T) {
 	for name, g := range goldens(t) {
 		path := filepath.Join("testdata", name)
 		if *update {
@@ -112,11 +137,13 @@ func TestGoldenV1(t *testing.T) {
 		if !reflect.DeepEqual(m, g.m) {
 			t.Errorf("%s decodes to\n%+v\nwant\n%+v", name, m, g.m)
 		}
-		// Only while version 1 is the current format: the encoder still
-		// writes exactly these bytes. A later version drops this check and
-		// keeps the decode above.
-		if FormatVersion == 1 && !bytes.Equal(b, g.file()) {
-			t.Errorf("%s: encoder output differs from the golden file (run go test -update if the change is intended)", name)
+		// Version 1 files are still what a model without preprocessing or
+		// statistics encodes to, and version 2 is current: the encoder
+		// still writes exactly these bytes. A later format version keeps
+		// the decode above and drops this check for the versions it
+		// replaces.
+		if want := int(b[4]); FormatVersion <= 2 && !bytes.Equal(b, g.file()) {
+			t.Errorf("%s: encoder output differs from the golden file of format %d (run go test -update if the change is intended)", name, want)
 		}
 		if name == "v1-signed.lnm" {
 			if err := Verify(b, []ed25519.PublicKey{goldenKey.Public().(ed25519.PublicKey)}); err != nil {
@@ -342,9 +369,9 @@ func TestBadHeader(t *testing.T) {
 		t.Errorf("bad magic: %v", err)
 	}
 	c = bytes.Clone(b)
-	c[4] = 2
+	c[4] = FormatVersion + 1
 	if _, err := Decode(c); !errors.Is(err, ErrUnsupportedVersion) {
-		t.Errorf("version 2: %v", err)
+		t.Errorf("version %d: %v", FormatVersion+1, err)
 	}
 	if _, err := Decode(nil); !errors.Is(err, ErrNotModel) {
 		t.Errorf("empty: %v", err)

@@ -260,42 +260,8 @@ func (c *CSVReader) fieldCountError(line []byte) error {
 // finds the comma; anything else (spaces, quotes, exponents, long
 // mantissas) goes to parseField.
 func scanField(line []byte, pos int) (float32, int, string) {
-	i := pos
-	neg := false
-	if i < len(line) && (line[i] == '-' || line[i] == '+') {
-		neg = line[i] == '-'
-		i++
-	}
-	var m uint32
-	digits, frac := 0, -1
-	for ; i < len(line); i++ {
-		ch := line[i]
-		if d := ch - '0'; d <= 9 {
-			m = m*10 + uint32(d)
-			digits++
-			if frac >= 0 {
-				frac++
-			}
-			if m >= 1<<24 {
-				break
-			}
-			continue
-		}
-		if ch == '.' && frac < 0 {
-			frac = 0
-			continue
-		}
-		break
-	}
-	if digits > 0 && m < 1<<24 && frac <= 10 && (i == len(line) || line[i] == ',') {
-		v := float32(m)
-		if frac > 0 {
-			v /= pow10f32[frac]
-		}
-		if neg {
-			v = -v
-		}
-		return v, i, ""
+	if v, end, ok := scanNumber(line, pos, ','); ok {
+		return v, end, ""
 	}
 	end := len(line)
 	if j := bytes.IndexByte(line[pos:], ','); j >= 0 {

@@ -247,3 +247,42 @@ func EvaluateSplit(ctx context.Context, m *Model, src RowSource, seed uint64, fr
 	flush()
 	return sr.Metrics(), sh.Metrics(), nil
 }
+
+// EvaluateHeldOut scores, in one pass over src, m on every row and held
+// on the rows InHoldout(seed, frac, i) puts in the holdout: the written
+// model on what it was fitted on, and the model fitted without the
+// holdout rows on them. held may be nil (no holdout metrics).
+func EvaluateHeldOut(ctx context.Context, m, held *Model, src RowSource, seed uint64, frac float64) (all, holdout Metrics, err error) {
+	if !slices.Equal(src.Features(), m.Features) {
+		return all, holdout, fmt.Errorf("evaluate: the data's features %v are not the model's %v", src.Features(), m.Features)
+	}
+	p := NewPredictor(m)
+	var ph *Predictor
+	if held != nil {
+		ph = NewPredictor(held)
+	}
+	sa, sh := NewScorer(m.Loss), NewScorer(m.Loss)
+	x := make([]float32, len(m.Features))
+	for i := int64(0); ; i++ {
+		y, err := src.Next(x)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return all, holdout, err
+		}
+		if err := checkLabel(m.Loss, y); err != nil {
+			return all, holdout, rowError(src, i, err.Error())
+		}
+		sa.Add(p.Predict(x), y)
+		if ph != nil && InHoldout(seed, frac, i) {
+			sh.Add(ph.Predict(x), y)
+		}
+		if i&0xffff == 0xffff {
+			if err := ctx.Err(); err != nil {
+				return all, holdout, err
+			}
+		}
+	}
+	return sa.Metrics(), sh.Metrics(), nil
+}

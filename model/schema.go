@@ -15,7 +15,19 @@ const maxNamed = 8
 // ErrMissingFeature or ErrUnknownFeature that names the features concerned,
 // ErrNotFinite naming a NaN or infinite value, or ErrFeatureCount if dst
 // has the wrong length. It does not allocate unless it fails.
+//
+// A model with Preprocessing takes its input columns instead and imputes
+// missing ones as its policy says (this path allocates; a server should
+// keep one Encoder per model and call Encode, which also takes category
+// strings and reports what it imputed).
 func (m *Model) Vector(dst []float32, named map[string]float64) error {
+	if m.Preprocessing != nil {
+		vals := make(map[string]Value, len(named))
+		for k, v := range named {
+			vals[k] = Num(v)
+		}
+		return NewEncoder(m).Encode(dst, vals, nil)
+	}
 	if len(dst) != len(m.Features) {
 		return fmt.Errorf("%w: vector of %d for %d features", ErrFeatureCount, len(dst), len(m.Features))
 	}
@@ -55,8 +67,19 @@ func (m *Model) Vector(dst []float32, named map[string]float64) error {
 
 // Positional fills dst with a reading given in model order, checking its
 // length and that every value is finite (an error wrapping
-// ErrFeatureCount or ErrNotFinite, naming the feature).
+// ErrFeatureCount or ErrNotFinite, naming the feature). A model with
+// Preprocessing takes one value per input column (Preprocessing.Inputs),
+// NaN standing for a missing value.
 func (m *Model) Positional(dst []float32, values []float64) error {
+	if m.Preprocessing != nil {
+		vals := make([]Value, len(values))
+		for i, v := range values {
+			if !math.IsNaN(v) {
+				vals[i] = Num(v)
+			}
+		}
+		return NewEncoder(m).EncodeValues(dst, vals, nil)
+	}
 	if len(values) != len(m.Features) {
 		return fmt.Errorf("%w: got %d values, the model needs %d (%s)", ErrFeatureCount, len(values), len(m.Features), listNames(m.Features))
 	}

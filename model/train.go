@@ -24,7 +24,7 @@ import (
 // weights, whose zeros averaging would undo.
 type TrainConfig struct {
 	Loss  Loss    // default Squared
-	Delta float32 // Huber's threshold in target units; default 1.345 target standard deviations
+	Delta float32 // Huber's threshold in target units; default 1.345 target standard deviations (exact solver: 1.345 robust residual scales)
 	OptimConfig
 
 	BatchSize int     // rows per step; default 32
@@ -43,6 +43,30 @@ type TrainConfig struct {
 	Stream bool
 	// OnEpoch, if set, is called after every epoch (progress, loss curve).
 	OnEpoch func(EpochStats)
+
+	// Solver is SolverSGD (the default) or SolverExact. The exact solvers
+	// ignore the optimizer, epochs and batches; logistic and Huber fits
+	// need the rows in memory, so with Stream they fall back to SGD.
+	Solver Solver
+	// L2Auto lets the exact squared-loss solver choose the ridge by
+	// generalized cross-validation (L2 is then ignored); the exact
+	// logistic solver then uses a penalty of 1 over all rows, scikit-
+	// learn's default C=1.
+	L2Auto bool
+	// Scheme, if set, asks the exact squared-loss solver for a model in
+	// that scheme: it rounds the weights one at a time and lets the
+	// weights not yet rounded absorb each rounding error through XᵀX
+	// (GPTQ's idea), which keeps q4 models near the optimum. Other solvers
+	// ignore it; the model returned is then float32 for the caller to
+	// Quantize (which leaves an already quantized model as it is).
+	Scheme Scheme
+	// Refit makes the SGD family fit the returned model on every row: the
+	// holdout rows first choose the number of epochs (early stopping) and
+	// are measured, then a second run trains on all rows for that many
+	// epochs. The exact solvers always return the model of all rows.
+	// Either way TrainReport.HoldoutModel is the one fitted without the
+	// holdout rows, the model to measure them on.
+	Refit bool
 }
 
 // EpochStats describes one finished epoch. Losses are means per row in
@@ -67,6 +91,11 @@ type TrainReport struct {
 	StoppedEarly           bool
 	Elapsed                time.Duration
 	RowsPerSec             float64 // training rows processed per second, all epochs
+	// Solver describes what ran, e.g. "sgd (adaptive)" or "exact (Newton's method)".
+	Solver string
+	// HoldoutModel, with a holdout and an exact solver or Refit, is the
+	// model fitted without the holdout rows; the returned model saw them.
+	HoldoutModel *Model
 }
 
 func (c *TrainConfig) fill() error {
@@ -276,6 +305,74 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	if err := cfg.fill(); err != nil {
 		return nil, nil, err
 	}
+	if cfg.Solver == SolverExact && (!cfg.Stream || cfg.Loss == Squared) {
+		if cfg.Stream {
+			rw, ok := src.(Rewinder)
+			if !ok {
+				return nil, nil, errors.New("train: streaming needs a source that can be rewound")
+			}
+			return trainExactStream(ctx, rw, cfg)
+		}
+		ds, ok := src.(*Dataset)
+		if !ok {
+			var err error
+			if ds, err = loadRows(src, cfg.Loss); err != nil {
+				return nil, nil, err
+			}
+		}
+		first := ds.pos
+		ds.pos = ds.Len()
+		return trainExact(ctx, ds, first, cfg)
+	}
+	if cfg.Solver != "" && cfg.Solver != SolverSGD && cfg.Solver != SolverExact {
+		return nil, nil, fmt.Errorf("train: unknown solver %q (want sgd or exact)", cfg.Solver)
+	}
+	if !cfg.Refit || cfg.Holdout == 0 {
+		return trainSGD(ctx, src, cfg)
+	}
+	// Refit: measure on the holdout with early stopping, then train on
+	// every row for the best number of epochs.
+	if !cfg.Stream {
+		if _, ok := src.(*Dataset); !ok {
+			ds, err := loadRows(src, cfg.Loss)
+			if err != nil {
+				return nil, nil, err
+			}
+			src = ds
+		}
+	}
+	rw, ok := src.(Rewinder)
+	if !ok {
+		return nil, nil, errors.New("train: refitting needs a source that can be rewound")
+	}
+	var first int
+	if ds, ok := src.(*Dataset); ok {
+		first = ds.pos
+	}
+	hm, rep, err := trainSGD(ctx, src, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := rw.Reset(); err != nil {
+		return nil, nil, err
+	}
+	if ds, ok := src.(*Dataset); ok {
+		ds.pos = first
+	}
+	all := cfg
+	all.Holdout, all.Epochs, all.Patience, all.OnEpoch = 0, max(rep.BestEpoch, 1), -1, nil
+	m, rep2, err := trainSGD(ctx, src, all)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.HoldoutModel = hm
+	rep.RowsTrain += rep.RowsHoldout
+	rep.Elapsed += rep2.Elapsed
+	return m, rep, nil
+}
+
+// trainSGD fits with the SGD family.
+func trainSGD(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainReport, error) {
 	if cfg.Stream {
 		rw, ok := src.(Rewinder)
 		if !ok {
@@ -324,7 +421,7 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	for j, i := range hold {
 		t.hy[j] = t.put(t.hx[j*t.stride:(j+1)*t.stride], ds.Row(int(i)), ds.Y[i])
 	}
-	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hold))}
+	rep := &TrainReport{RowsTrain: int64(n), RowsHoldout: int64(len(hold)), Solver: "sgd (" + string(cfg.Optimizer) + ")"}
 	trainStart := time.Now()
 	stop := earlyStop{patience: cfg.Patience, best: math.Inf(1)}
 	for e := 1; e <= cfg.Epochs; e++ {
@@ -430,7 +527,7 @@ func trainStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Model, *T
 	b := cfg.BatchSize
 	bx, by := make([]float32, b*t.stride), make([]float32, b)
 	hrow := make([]float32, t.stride)
-	rep := &TrainReport{RowsTrain: st.N, RowsHoldout: nHold}
+	rep := &TrainReport{RowsTrain: st.N, RowsHoldout: nHold, Solver: "sgd (" + string(cfg.Optimizer) + ")"}
 	trainStart := time.Now()
 	stop := earlyStop{patience: cfg.Patience, best: math.Inf(1)}
 	for e := 1; e <= cfg.Epochs; e++ {

@@ -22,7 +22,8 @@ func newEvalCmd(e *env) *cobra.Command {
 		Short: "score a model on a CSV file",
 		Long: "eval scores a model on the rows of a CSV file, computing as the daemon serves it.\n" +
 			"Regression prints rows, rmse, mae and r2; logistic rows, accuracy (threshold 0.5),\n" +
-			"logloss and auc. Columns are matched to the model's features by name.",
+			"logloss and auc. Columns are matched to the model's inputs by name and preprocessed\n" +
+			"as in training (missing values imputed, categories encoded).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, _, err := model.ReadFile(modelPath)
@@ -44,7 +45,7 @@ func newEvalCmd(e *env) *cobra.Command {
 	fl.StringVar(&modelPath, "model", "", "model file (required)")
 	fl.StringVar(&data, "data", "", "CSV file with the model's features and the target (required)")
 	fl.StringVar(&target, "target", "", "target column (default: the model's target)")
-	fl.BoolVar(&drop, "drop-nonfinite", false, "drop rows with NaN, Inf or empty values instead of failing")
+	fl.BoolVar(&drop, "drop-nonfinite", false, "drop rows with a missing value instead of imputing it")
 	fl.BoolVar(&asJSON, "json", false, "print JSON")
 	c.MarkFlagRequired("model")
 	c.MarkFlagRequired("data")
@@ -61,10 +62,11 @@ func evaluateFile(ctx context.Context, m *model.Model, path, target string, drop
 		return model.Metrics{}, err
 	}
 	defer f.Close()
-	r, err := model.NewCSVReader(f, model.CSVOptions{Target: target, Features: m.Features, DropNonFinite: drop})
+	r, err := model.OpenModelRows(ctx, f, m, target, drop)
 	if err != nil {
 		return model.Metrics{}, fmt.Errorf("%s: %w", path, err)
 	}
+	defer r.Close()
 	met, err := model.Evaluate(ctx, m, r)
 	if err != nil {
 		return met, fmt.Errorf("%s: %w", path, err)

@@ -15,10 +15,30 @@ import (
 func init() { commands = append(commands, newInspectCmd) }
 
 type inspectFeature struct {
-	Name   string  `json:"name"`
-	Mean   float32 `json:"mean"`
-	Std    float32 `json:"std"`
-	Weight float32 `json:"weight"`
+	Name   string   `json:"name"`
+	Mean   float32  `json:"mean"`
+	Std    float32  `json:"std"`
+	Weight float32  `json:"weight"`
+	Min    *float32 `json:"min,omitempty"`
+	Max    *float32 `json:"max,omitempty"`
+}
+
+// inspectColumn is one input column of a model with preprocessing.
+type inspectColumn struct {
+	Name         string   `json:"name"`
+	Kind         string   `json:"kind"` // numeric, onehot, hashed
+	Fill         *float32 `json:"fill,omitempty"`
+	Categories   []string `json:"categories,omitempty"`
+	FillCategory string   `json:"fill_category,omitempty"`
+	HashBits     int      `json:"hash_bits,omitempty"`
+	Indicator    bool     `json:"indicator,omitempty"`
+}
+
+type inspectStats struct {
+	TargetMean float32 `json:"target_mean"`
+	TargetStd  float32 `json:"target_std"`
+	TargetMin  float32 `json:"target_min"`
+	TargetMax  float32 `json:"target_max"`
 }
 
 type inspectReport struct {
@@ -40,6 +60,10 @@ type inspectReport struct {
 	Bias      float32          `json:"bias"`
 	Metrics   map[string]any   `json:"metrics"` // float64, or null when NaN or infinite
 	Features  []inspectFeature `json:"features"`
+	// Missing and Columns describe the preprocessing (format 2 and later).
+	Missing string          `json:"missing,omitempty"`
+	Columns []inspectColumn `json:"columns,omitempty"`
+	Stats   *inspectStats   `json:"stats,omitempty"`
 }
 
 func newInspectCmd(e *env) *cobra.Command {
@@ -80,7 +104,24 @@ func newInspectCmd(e *env) *cobra.Command {
 				}
 			}
 			for i, f := range m.Features {
-				r.Features[i] = inspectFeature{f, m.Mean[i], m.Std[i], m.Weights[i]}
+				r.Features[i] = inspectFeature{Name: f, Mean: m.Mean[i], Std: m.Std[i], Weight: m.Weights[i]}
+				if m.Min != nil {
+					r.Features[i].Min, r.Features[i].Max = &m.Min[i], &m.Max[i]
+				}
+			}
+			if m.TargetStd != 0 || m.TargetMax != 0 || m.TargetMin != 0 {
+				r.Stats = &inspectStats{m.TargetMean, m.TargetStd, m.TargetMin, m.TargetMax}
+			}
+			if p := m.Preprocessing; p != nil {
+				r.Missing = p.Missing.String()
+				for _, c := range p.Columns {
+					ic := inspectColumn{Name: c.Name, Kind: c.Kind.String(), Categories: c.Categories,
+						FillCategory: c.FillCategory, HashBits: int(c.HashBits), Indicator: c.Indicator}
+					if c.Kind == model.Numeric {
+						ic.Fill = &c.Fill
+					}
+					r.Columns = append(r.Columns, ic)
+				}
 			}
 			if asJSON {
 				return writeJSON(e.stdout, r)
@@ -104,6 +145,19 @@ func newInspectCmd(e *env) *cobra.Command {
 				fmt.Fprintf(w, " (delta %g)", r.Delta)
 			}
 			fmt.Fprintf(w, "\nscheme    %s\nwidth     %d features\nbias      %g\n", r.Scheme, r.Width, r.Bias)
+			if r.Stats != nil {
+				fmt.Fprintf(w, "stats     target mean %g, std %g, range [%g, %g]\n", r.Stats.TargetMean, r.Stats.TargetStd, r.Stats.TargetMin, r.Stats.TargetMax)
+			}
+			if r.Columns != nil {
+				fmt.Fprintf(w, "missing   %s\n", r.Missing)
+			}
+			for i, c := range r.Columns {
+				if i == 20 && !all {
+					fmt.Fprintf(w, "column    ... %d more (--all)\n", len(r.Columns)-20)
+					break
+				}
+				fmt.Fprintf(w, "column    %s\n", describeColumn(c, all))
+			}
 			for _, k := range inspectMetricNames(m.Metrics) {
 				fmt.Fprintf(w, "metric    %s = %g\n", k, m.Metrics[k])
 			}
@@ -131,4 +185,31 @@ func inspectMetricNames(m map[string]float64) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// describeColumn is one line of inspect's text output for an input column.
+func describeColumn(c inspectColumn, all bool) string {
+	s := c.Name + ": " + c.Kind
+	switch {
+	case c.Fill != nil:
+		s += fmt.Sprintf(", missing -> %g", *c.Fill)
+	case c.FillCategory != "":
+		s += fmt.Sprintf(", missing -> %q", c.FillCategory)
+	}
+	if c.HashBits > 0 {
+		s += fmt.Sprintf(", %d hash bits", c.HashBits)
+	}
+	if len(c.Categories) > 0 {
+		cats := c.Categories
+		more := ""
+		if len(cats) > 10 && !all {
+			more = fmt.Sprintf(" and %d more", len(cats)-10)
+			cats = cats[:10]
+		}
+		s += fmt.Sprintf(", %d categories %q%s", len(c.Categories), cats, more)
+	}
+	if c.Indicator {
+		s += ", missing indicator"
+	}
+	return s
 }

@@ -48,10 +48,11 @@ func newPlotCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			r, err := model.NewCSVReader(f, model.CSVOptions{Target: target, Features: m.Features})
+			r, err := model.OpenModelRows(cmd.Context(), f, m, target, false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
+			defer r.Close()
 			pred, actual, err := predictAll(m, r)
 			if err != nil {
 				return fmt.Errorf("%s: %w", data, err)
@@ -77,7 +78,7 @@ func newPlotCmd(e *env) *cobra.Command {
 	return c
 }
 
-func predictAll(m *model.Model, r *model.CSVReader) (pred, actual []float64, err error) {
+func predictAll(m *model.Model, r model.RowSource) (pred, actual []float64, err error) {
 	p := model.NewPredictor(m)
 	x := make([]float32, len(m.Features))
 	for {

@@ -20,8 +20,9 @@ func newPredictCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "predict --model M.lnm --data F.csv",
 		Short: "print one prediction per row of a CSV file, as CSV",
-		Long: "predict reads the model's features by name from each row (other columns, the\n" +
-			"target included, are ignored) and prints a CSV with a header: prediction, and\n" +
+		Long: "predict reads the model's inputs by name from each row (other columns, the\n" +
+			"target included, are ignored), preprocesses them as in training (missing values\n" +
+			"imputed, categories encoded) and prints a CSV with a header: prediction, and\n" +
 			"for a logistic model, whose prediction is P(class 1), also class (0 or 1).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -34,13 +35,17 @@ func newPredictCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			r, err := model.NewCSVReader(f, model.CSVOptions{Features: m.Features})
+			r, err := model.OpenModelRows(cmd.Context(), f, m, "", false)
 			if err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
+			defer r.Close()
 			w := bufio.NewWriterSize(e.stdout, 1<<16)
 			if err := predictCSV(w, m, r); err != nil {
 				return fmt.Errorf("%s: %w", data, err)
+			}
+			if imputed, unseen, _ := r.Counts(); imputed+unseen > 0 {
+				fmt.Fprintf(e.stderr, "imputed %d missing values; %d categories were unseen in training\n", imputed, unseen)
 			}
 			return w.Flush()
 		},
@@ -52,7 +57,7 @@ func newPredictCmd(e *env) *cobra.Command {
 	return c
 }
 
-func predictCSV(w io.Writer, m *model.Model, r *model.CSVReader) error {
+func predictCSV(w io.Writer, m *model.Model, r model.RowSource) error {
 	p := model.NewPredictor(m)
 	logistic := m.Loss == model.Logistic
 	if logistic {

@@ -53,7 +53,7 @@ func newQuantizeCmd(e *env) *cobra.Command {
 			q.Parent = m.Version
 			q.Version = version
 			if version == 0 {
-				q.Version = max(time.Now().Unix(), m.Version+1)
+				q.Version = max(model.DefaultVersion(), m.Version+1)
 			} else if version <= m.Version {
 				return fmt.Errorf("--version %d is not newer than the source's %d", version, m.Version)
 			}

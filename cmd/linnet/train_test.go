@@ -155,14 +155,29 @@ func TestTrainSeedRunAndStreaming(t *testing.T) {
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Errorf("loss.png: %v", err)
 	}
-	// --epochs 1 streams the file.
-	s, err = linnet(t, "train", "--data", tr, "--target", "price_k", "--epochs", "1", "--out", out, "--json")
+	// With an optimizer, --epochs 1 streams the file.
+	s, err = linnet(t, "train", "--data", tr, "--target", "price_k", "--optimizer", "adaptive", "--epochs", "1", "--out", out, "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rep = decode[trainReport](t, s)
-	if rep.Epochs != 1 || rep.Test["rmse"] > 27 {
-		t.Errorf("streamed: %d epochs, test %v", rep.Epochs, rep.Test)
+	if rep.Epochs != 1 || rep.Test["rmse"] > 27 || !strings.HasPrefix(rep.Solver, "sgd") {
+		t.Errorf("streamed: %d epochs, solver %q, test %v", rep.Epochs, rep.Solver, rep.Test)
+	}
+	// The exact solver streams too, and lands where it does in memory.
+	s, err = linnet(t, "train", "--data", tr, "--target", "price_k", "--out", out, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := decode[trainReport](t, s)
+	s, err = linnet(t, "train", "--data", tr, "--target", "price_k", "--stream", "--out", out, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep = decode[trainReport](t, s)
+	if !strings.HasPrefix(rep.Solver, "exact") || !strings.Contains(rep.Solver, "streamed") || rep.RowsTrain != 5000 ||
+		math.Abs(rep.Test["rmse"]-mem.Test["rmse"]) > 1e-3*mem.Test["rmse"] {
+		t.Errorf("exact streamed: %q, %d rows, test %v; in memory %q, test %v", rep.Solver, rep.RowsTrain, rep.Test, mem.Solver, mem.Test)
 	}
 }
 
@@ -251,9 +266,18 @@ func TestTrainBadCSV(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "line 3, column 2 (y)") {
 		t.Errorf("logistic label 3: %v", err)
 	}
+	// NaN is a missing value: imputed by default, refused with --missing
+	// error; an infinity is never a value.
 	os.WriteFile(p, []byte("a,y\n1,0\nnan,3\n2,1\n"), 0o644)
+	if _, err := linnet(t, "train", "--data", p, "--target", "y", "--holdout", "0", "--out", filepath.Join(dir, "m.lnm")); err != nil {
+		t.Errorf("NaN not imputed: %v", err)
+	}
+	if _, err := linnet(t, "train", "--data", p, "--target", "y", "--missing", "error", "--out", filepath.Join(dir, "m.lnm")); err == nil || !strings.Contains(err.Error(), "line 3, column 1 (a)") {
+		t.Errorf("--missing error: %v", err)
+	}
+	os.WriteFile(p, []byte("a,y\n1,0\ninf,3\n2,1\n"), 0o644)
 	if _, err := linnet(t, "train", "--data", p, "--target", "y", "--out", filepath.Join(dir, "m.lnm")); err == nil {
-		t.Error("NaN accepted")
+		t.Error("Inf accepted")
 	}
 	if _, err := linnet(t, "train", "--data", p, "--target", "y", "--drop-nonfinite", "--holdout", "0", "--out", filepath.Join(dir, "m.lnm")); err != nil {
 		t.Errorf("--drop-nonfinite: %v", err)
