@@ -128,6 +128,9 @@ func init() {
 		"/Sigmoid":                          opSigmoid,
 		"/Softmax":                          opSoftmax,
 		"/ArgMax":                           opArgMax,
+		"/Gather":                           opGather,
+		domainML + "/OneHotEncoder":         opOneHotEncoder,
+		domainML + "/Imputer":               opImputer,
 		domainML + "/Scaler":                opScaler,
 		domainML + "/FeatureVectorizer":     opConcat,
 		domainML + "/LinearRegressor":       opLinearRegressor,
@@ -171,6 +174,7 @@ func opCast(n *nodeCtx) error {
 	}
 	switch dt := pb.TensorProto_DataType(to); {
 	case v.kind == kLabel:
+	case v.kind == kStrings && dt == pb.TensorProto_STRING:
 	case dt == pb.TensorProto_FLOAT || dt == pb.TensorProto_DOUBLE:
 		if v.kind == kConst {
 			c := *v.c
@@ -253,7 +257,7 @@ func opConstant(n *nodeCtx) error {
 // reshaped returns v with shape [N] (flat) or [N, width].
 func reshaped(v *value, flat bool) *value {
 	c := *v
-	c.flat = flat
+	c.flat, c.extra = flat, false
 	return &c
 }
 
@@ -288,7 +292,9 @@ func opReshape(n *nodeCtx) error {
 	}
 	w := int64(v.width())
 	switch {
-	case len(shape) == 2 && (shape[0] == -1 || shape[0] == 0) && shape[1] == w:
+	case v.extra && len(shape) == 3 && (shape[0] == -1 || shape[0] == 0) && shape[1] == 1 && (shape[2] == w || shape[2] == -1):
+		n.set(0, v)
+	case len(shape) == 2 && (shape[0] == -1 || shape[0] == 0) && (shape[1] == w || (shape[1] == -1 && shape[0] != -1)):
 		n.set(0, reshaped(v, false))
 	case len(shape) == 1 && w == 1 && (shape[0] == -1 || shape[0] == 0):
 		n.set(0, reshaped(v, true))
@@ -378,27 +384,26 @@ func opConcat(n *nodeCtx) error {
 		if len(dims) != len(n.p.Input) {
 			return n.fail(ErrMalformed, "%d inputdimensions for %d inputs", len(dims), len(n.p.Input))
 		}
-	} else {
+	}
+	var axis int64 = 1
+	if n.op == "Concat" {
 		a, err := n.attrs("axis")
 		if err != nil {
 			return err
 		}
-		axis, err := a.int("axis", 1)
-		if err != nil {
+		if axis, err = a.int("axis", 1); err != nil {
 			return err
-		}
-		if axis != 1 && axis != -1 {
-			return n.fail(ErrUnsupported, "axis %d (linnet joins columns: axis 1)", axis)
 		}
 	}
 	ins := make([]*value, len(n.p.Input))
-	allCols := true
+	kinds := map[kind]bool{}
+	extra := false
 	for i := range ins {
 		v, err := n.data(i)
 		if err != nil {
 			return err
 		}
-		if v.kind != kCols && v.kind != kLin {
+		if v.kind != kCols && v.kind != kLin && v.kind != kStrings {
 			return n.fail(ErrUnsupported, "input %d is %s", i, v.kind)
 		}
 		if v.flat && n.op == "Concat" {
@@ -407,17 +412,34 @@ func opConcat(n *nodeCtx) error {
 		if dims != nil && dims[i] != int64(v.width()) {
 			return n.fail(ErrUnsupported, "input %d has %d columns, inputdimensions says %d", i, v.width(), dims[i])
 		}
-		allCols = allCols && v.kind == kCols
+		if i > 0 && v.extra != extra {
+			return n.fail(ErrUnsupported, "inputs of different ranks")
+		}
+		extra = v.extra
+		kinds[v.kind] = true
 		ins[i] = v
 	}
-	out := &value{kind: kCols}
-	if !allCols {
+	// [N, k] joins on axis 1 (or -1); OneHotEncoder's [N, 1, k] on 2 (or -1).
+	if (!extra && axis != 1 && axis != -1) || (extra && axis != 2 && axis != -1) {
+		return n.fail(ErrUnsupported, "axis %d would mix rows and columns", axis)
+	}
+	if kinds[kStrings] && len(kinds) > 1 {
+		return n.fail(ErrUnsupported, "a join of text columns and numbers")
+	}
+	out := &value{kind: kCols, extra: extra}
+	switch {
+	case kinds[kStrings]:
+		out.kind = kStrings
+	case kinds[kLin]:
 		out.kind = kLin
 	}
 	for _, v := range ins {
-		if allCols {
+		switch out.kind {
+		case kStrings:
+			out.strs = append(out.strs, v.strs...)
+		case kCols:
 			out.cols = append(out.cols, v.cols...)
-		} else {
+		default:
 			out.forms = append(out.forms, n.g.lin(v)...)
 		}
 	}
@@ -444,7 +466,7 @@ func perColumn(n *nodeCtx, c *tensor, w int) ([]float64, error) {
 
 // affine applies y = a*x + b (or x/d + b with div) to a data value.
 func affine(n *nodeCtx, v *value, mul, div, add []float64) (*value, error) {
-	out := &value{kind: v.kind, flat: v.flat}
+	out := &value{kind: v.kind, flat: v.flat, extra: v.extra}
 	switch v.kind {
 	case kCols:
 		out.cols = slices.Clone(v.cols)
@@ -818,25 +840,19 @@ func opArrayFeatureExtractor(n *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	if t.i == nil || len(t.i) != 1 {
-		return n.fail(ErrUnsupported, "indices %v: linnet picks one column", t.dims)
+	if t.i == nil || len(t.i) == 0 {
+		return n.fail(ErrUnsupported, "indices of shape %v", t.dims)
 	}
 	j := t.i[0]
 	switch {
-	case x.kind == kProb && (j == 0 || j == 1):
+	case x.kind == kProb && len(t.i) == 1 && (j == 0 || j == 1):
 		z := *x.z
 		if j == 0 {
 			z = z.scaled(-1)
 		}
 		n.set(0, &value{kind: kSig, forms: []form{z}})
-	case (x.kind == kLin || x.kind == kCols || x.kind == kSig) && j >= 0 && j < int64(x.width()):
-		out := &value{kind: x.kind}
-		if x.kind == kCols {
-			out.cols = []col{x.cols[j]}
-		} else {
-			out.forms = []form{x.forms[j]}
-		}
-		n.set(0, out)
+	case x.kind == kLin || x.kind == kCols || x.kind == kSig || x.kind == kStrings:
+		return selectColumns(n)
 	default:
 		return n.fail(ErrUnsupported, "column %d of %s of width %d", j, x.kind, x.width())
 	}

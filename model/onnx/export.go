@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
@@ -26,8 +27,11 @@ const (
 	metaLoss   = "linnet.loss"
 )
 
-// Export encodes m as an ONNX model: one float input [N, 1] per feature,
-// named after it, joined by Concat; the standardization as Sub (Mean) and
+// Export encodes m as an ONNX model: one input [N, 1] per input column,
+// named after it (float, or string for a one-hot column); an Imputer per
+// numeric column when the model imputes missing values, a OneHotEncoder
+// (zeros=1: an unseen category sets no feature) per one-hot column; the
+// columns joined by Concat into the model's features; the standardization as Sub (Mean) and
 // Div (Std) with float initializers, so the values stay exact; then
 // ai.onnx.ml LinearRegressor (output "variable", [N, 1]) or, for a
 // logistic model, LinearClassifier with post_transform LOGISTIC and class
@@ -40,13 +44,14 @@ func Export(m *model.Model) ([]byte, error) {
 	}
 	n := len(m.Features)
 	g := &pb.GraphProto{Name: proto.String("linnet")}
-	x := m.Features[0]
-	for _, f := range m.Features {
-		g.Input = append(g.Input, tensorInfo(f, pb.TensorProto_FLOAT, 1))
+	parts, err := exportColumns(g, m)
+	if err != nil {
+		return nil, err
 	}
-	if n > 1 {
+	x := parts[0]
+	if len(parts) > 1 {
 		x = "features"
-		g.Node = append(g.Node, node("Concat", "", "concat", m.Features, []string{x}, intAttr("axis", 1)))
+		g.Node = append(g.Node, node("Concat", "", "concat", parts, []string{x}, intAttr("axis", 1)))
 	}
 	identity := true
 	for i := range m.Mean {
@@ -138,4 +143,58 @@ func floatsAttr(name string, v []float32) *pb.AttributeProto {
 
 func strAttr(name, v string) *pb.AttributeProto {
 	return &pb.AttributeProto{Name: proto.String(name), Type: pb.AttributeProto_STRING.Enum(), S: []byte(v)}
+}
+
+// exportColumns declares the graph inputs for m's columns and returns the
+// names of the [N, k] tensors that, joined, are m's features. Hashed
+// columns and missing indicators have no ai.onnx.ml counterpart.
+func exportColumns(g *pb.GraphProto, m *model.Model) ([]string, error) {
+	if m.Preprocessing == nil {
+		for _, f := range m.Features {
+			g.Input = append(g.Input, tensorInfo(f, pb.TensorProto_FLOAT, 1))
+		}
+		return m.Features, nil
+	}
+	pre := m.Preprocessing
+	parts := make([]string, 0, len(pre.Columns))
+	nan := float32(math.NaN())
+	for i, c := range pre.Columns {
+		if c.Indicator {
+			return nil, fmt.Errorf("%w: column %q has a missing-value indicator, which ONNX cannot express with ai.onnx.ml operators", ErrUnsupported, c.Name)
+		}
+		id := strconv.Itoa(i)
+		switch c.Kind {
+		case model.Numeric:
+			g.Input = append(g.Input, tensorInfo(c.Name, pb.TensorProto_FLOAT, 1))
+			if pre.Missing != model.MissingImpute {
+				parts = append(parts, c.Name)
+				continue
+			}
+			out := "imputed" + id
+			g.Node = append(g.Node, node("Imputer", domainML, "impute"+id, []string{c.Name}, []string{out},
+				floatsAttr("imputed_value_floats", []float32{c.Fill}),
+				&pb.AttributeProto{Name: proto.String("replaced_value_float"), Type: pb.AttributeProto_FLOAT.Enum(), F: &nan}))
+			parts = append(parts, out)
+		case model.OneHot:
+			g.Input = append(g.Input, tensorInfo(c.Name, pb.TensorProto_STRING, 1))
+			cats := make([][]byte, len(c.Categories))
+			for k, v := range c.Categories {
+				cats[k] = []byte(v)
+			}
+			enc, shape, out := "onehot"+id, "shape"+id, "encoded"+id
+			g.Node = append(g.Node,
+				node("OneHotEncoder", domainML, enc, []string{c.Name}, []string{enc},
+					&pb.AttributeProto{Name: proto.String("cats_strings"), Type: pb.AttributeProto_STRINGS.Enum(), Strings: cats},
+					intAttr("zeros", 1)),
+				node("Reshape", "", "reshape"+id, []string{enc, shape}, []string{out}))
+			g.Initializer = append(g.Initializer, &pb.TensorProto{
+				Name: proto.String(shape), DataType: proto.Int32(int32(pb.TensorProto_INT64)),
+				Dims: []int64{2}, Int64Data: []int64{-1, int64(len(c.Categories))},
+			})
+			parts = append(parts, out)
+		default:
+			return nil, fmt.Errorf("%w: column %q is %s, which has no ONNX operator", ErrUnsupported, c.Name, c.Kind)
+		}
+	}
+	return parts, nil
 }

@@ -27,7 +27,11 @@ const (
 type graph struct {
 	vals  map[string]*value
 	cols  []col    // columns registered by the weight matrices that met them
-	names []string // feature names, one per input column
+	names []string // input column names
+	str   []bool   // input columns of strings (categories)
+	feats []feature
+	fill  map[int]float64  // input column -> the raw value an Imputer puts for a missing one
+	cats  map[int][]string // string input column -> its one-hot categories
 	work  int64
 	opset map[string]int64 // domain ("" for ai.onnx) -> version
 	ops   []string         // op types in evaluation order, for the report
@@ -57,6 +61,9 @@ func (g *graph) lin(v *value) []form {
 // bias (k values, or none for 0) to the data value v.
 func (g *graph) mix(v *value, w []float64, k int, bias []float64) ([]form, error) {
 	c := v.width()
+	if v.extra {
+		return nil, fmt.Errorf("input of shape [N, 1, %d]: reshape it to [N, %d] first", c, c)
+	}
 	if len(w) != c*k {
 		return nil, fmt.Errorf("weights of %d values for %d inputs and %d outputs", len(w), c, k)
 	}
@@ -99,6 +106,14 @@ func (g *graph) mix(v *value, w []float64, k int, bias []float64) ([]form, error
 		out[r] = combine(in, a, b)
 	}
 	return out, nil
+}
+
+// feature is one model feature: a numeric input column, or one category
+// of a one-hot encoded string column. A col's base indexes g.feats.
+type feature struct {
+	column int
+	cat    int // the category's index among the column's categories
+	onehot bool
 }
 
 // Info describes what Import found.
@@ -307,6 +322,7 @@ func (g *graph) inputs(gp *pb.GraphProto, features []string) error {
 		name  string
 		width int
 		flat  bool
+		str   bool
 	}
 	total := 0
 	graphInputs := make([]*pb.ValueInfoProto, 0, len(gp.GetInput()))
@@ -322,15 +338,15 @@ func (g *graph) inputs(gp *pb.GraphProto, features []string) error {
 		if tt == nil {
 			return unsupported("graph input %q is not a tensor", name)
 		}
+		it := input{name: name}
 		switch pb.TensorProto_DataType(tt.GetElemType()) {
 		case pb.TensorProto_FLOAT, pb.TensorProto_DOUBLE, pb.TensorProto_INT64, pb.TensorProto_INT32:
 		case pb.TensorProto_STRING:
-			return unsupported("graph input %q holds strings: linnet reads numeric features only", name)
+			it.str = true
 		default:
 			return unsupported("graph input %q has element type %v (want FLOAT, DOUBLE, INT64 or INT32)", name, pb.TensorProto_DataType(tt.GetElemType()))
 		}
 		dims := tt.GetShape().GetDim()
-		it := input{name: name}
 		switch {
 		case tt.GetShape() != nil && len(dims) == 1:
 			it.width, it.flat = 1, true
@@ -364,11 +380,16 @@ func (g *graph) inputs(gp *pb.GraphProto, features []string) error {
 	vals := make([]value, len(ins))
 	cols := make([]col, total)
 	g.names = make([]string, 0, total)
+	g.str = make([]bool, 0, total)
+	g.feats = make([]feature, 0, total)
 	for i, it := range ins {
 		v := &vals[i]
 		*v = value{kind: kCols, flat: it.flat, cols: cols[:it.width:it.width]}
+		if it.str {
+			v.kind, v.cols, v.strs = kStrings, nil, make([]int, it.width)
+		}
 		cols = cols[it.width:]
-		for j := range v.cols {
+		for j := 0; j < it.width; j++ {
 			base := len(g.names)
 			name := it.name
 			switch {
@@ -382,7 +403,13 @@ func (g *graph) inputs(gp *pb.GraphProto, features []string) error {
 			}
 			seen[name] = true
 			g.names = append(g.names, name)
-			v.cols[j] = col{base: base, s: 1}
+			g.str = append(g.str, it.str)
+			if it.str {
+				v.strs[j] = base
+				continue
+			}
+			v.cols[j] = col{base: len(g.feats), s: 1}
+			g.feats = append(g.feats, feature{column: base})
 		}
 		g.vals[it.name] = v
 	}
@@ -429,9 +456,65 @@ func sameForm(a, b form) bool {
 	return a.negates(b.scaled(-1))
 }
 
+// layout orders the features as the model's Preprocessing expands its
+// columns (each input column in order; a string column as its one-hot
+// categories) and returns each feature's position, the feature names and
+// the Preprocessing (nil when there is nothing to do: numeric inputs
+// without imputation, whose features are the input columns).
+func (g *graph) layout() ([]int, []string, *model.Preprocessing, error) {
+	pos := make([]int, len(g.feats))
+	if len(g.cats) == 0 && len(g.fill) == 0 {
+		for id, f := range g.feats {
+			pos[id] = f.column
+		}
+		for c, name := range g.names {
+			if g.str[c] {
+				return nil, nil, nil, unsupported("string input column %q is never one-hot encoded", name)
+			}
+		}
+		return pos, g.names, nil, nil
+	}
+	pre := &model.Preprocessing{Columns: make([]model.Column, len(g.names))}
+	offset := make([]int, len(g.names))
+	imputeAll, next := true, 0
+	for c, name := range g.names {
+		col := &pre.Columns[c]
+		col.Name = name
+		offset[c] = next
+		if g.str[c] {
+			cats, ok := g.cats[c]
+			if !ok {
+				return nil, nil, nil, unsupported("string input column %q is never one-hot encoded", name)
+			}
+			col.Kind, col.Categories = model.OneHot, cats
+			next += len(cats)
+			continue
+		}
+		fill, ok := g.fill[c]
+		imputeAll = imputeAll && ok
+		if !finite(float32(fill)) {
+			return nil, nil, nil, unsupported("column %q: imputed value %g does not fit float32", name, fill)
+		}
+		col.Fill = float32(fill)
+		next++
+	}
+	if !imputeAll {
+		pre.Missing = model.MissingError // ONNX would carry the NaN to the prediction
+	}
+	for id, f := range g.feats {
+		pos[id] = offset[f.column]
+		pos[id] += f.cat
+	}
+	return pos, pre.FeatureNames(), pre, nil
+}
+
 // model turns the prediction's form into a linnet model.
 func (g *graph) model(z *form, logistic bool) (*model.Model, error) {
-	n := len(g.names)
+	pos, names, pre, err := g.layout()
+	if err != nil {
+		return nil, err
+	}
+	n := len(names)
 	type acc struct {
 		cols int     // registered columns of this feature with a weight
 		w    float64 // the weight of the single column
@@ -450,19 +533,20 @@ func (g *graph) model(z *form, logistic bool) (*model.Model, error) {
 			bias += w * c.k
 			continue
 		}
-		a := &feats[c.base]
+		a := &feats[pos[c.base]]
 		a.cols++
 		a.w, a.m, a.s = w, c.m, c.s
 		a.raw += w / c.s
 		a.off += w * c.m / c.s
 	}
 	m := &model.Model{
-		Features: g.names,
-		Loss:     model.Squared,
-		Scheme:   model.F32,
-		Mean:     make([]float32, n),
-		Std:      make([]float32, n),
-		Weights:  make([]float32, n),
+		Features:      names,
+		Preprocessing: pre,
+		Loss:          model.Squared,
+		Scheme:        model.F32,
+		Mean:          make([]float32, n),
+		Std:           make([]float32, n),
+		Weights:       make([]float32, n),
 	}
 	if logistic {
 		m.Loss = model.Logistic
@@ -470,8 +554,8 @@ func (g *graph) model(z *form, logistic bool) (*model.Model, error) {
 	// A feature with a zero weight keeps the standardization of the first
 	// column it had, for the online learner.
 	for _, c := range g.cols {
-		if c.base >= 0 && feats[c.base].cols == 0 && c.s != 0 {
-			feats[c.base] = acc{cols: 1, m: c.m, s: c.s}
+		if c.base >= 0 && feats[pos[c.base]].cols == 0 && c.s != 0 {
+			feats[pos[c.base]] = acc{cols: 1, m: c.m, s: c.s}
 		}
 	}
 	// A feature met once keeps its standardization; one met several times
@@ -488,7 +572,7 @@ func (g *graph) model(z *form, logistic bool) (*model.Model, error) {
 		}
 		m.Weights[i], m.Mean[i], m.Std[i] = float32(w), float32(mean), float32(std)
 		if !finite(m.Weights[i]) || !finite(m.Mean[i]) || !(m.Std[i] > 0) || math.IsInf(float64(m.Std[i]), 0) {
-			return nil, unsupported("feature %q: weight %g, mean %g, scale %g do not fit a float32 model", g.names[i], w, mean, std)
+			return nil, unsupported("feature %q: weight %g, mean %g, scale %g do not fit a float32 model", names[i], w, mean, std)
 		}
 	}
 	m.Bias = float32(bias)

@@ -42,9 +42,10 @@ var (
 
 type pyCase struct {
 	Name     string `json:"name"`
-	Features int    `json:"features"`
+	Columns  int    `json:"columns"`
 	Rows     int    `json:"rows"`
 	Logistic bool   `json:"logistic"`
+	Text     bool   `json:"text"` // inputs in <name>.rows.json, through the model's Encoder
 }
 
 // buildGraphs runs testdata/graphs.py build into a temporary directory.
@@ -109,15 +110,20 @@ func TestImportPythonGraphs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Import: %v", err)
 			}
-			if len(m.Features) != c.Features {
-				t.Fatalf("%d features, want %d", len(m.Features), c.Features)
+			if got := len(model.NewEncoder(m).Inputs()); got != c.Columns {
+				t.Fatalf("%d input columns, want %d", got, c.Columns)
 			}
 			if (m.Loss == model.Logistic) != c.Logistic {
 				t.Fatalf("loss %s, logistic %v", m.Loss, c.Logistic)
 			}
-			x := readF32(t, filepath.Join(dir, c.Name+".x"))
 			want := readF64(t, filepath.Join(dir, c.Name+".y"))
-			if len(want) != c.Rows || len(x) != c.Rows*c.Features {
+			var x []float32
+			if c.Text {
+				x = encodeRows(t, m, filepath.Join(dir, c.Name+".rows.json"))
+			} else {
+				x = readF32(t, filepath.Join(dir, c.Name+".x"))
+			}
+			if len(want) != c.Rows || len(x) != c.Rows*len(m.Features) {
 				t.Fatalf("%d expectations and %d inputs for %d rows", len(want), len(x), c.Rows)
 			}
 			got := make([]float32, c.Rows)
@@ -143,4 +149,38 @@ func checkONNX(t *testing.T, files ...string) {
 	if err != nil {
 		t.Fatalf("onnx.checker: %v\n%s", err, out)
 	}
+}
+
+// encodeRows reads rows of raw values (numbers, null, strings) and encodes
+// them with the model's preprocessing, as the daemon does with a reading.
+func encodeRows(t *testing.T, m *model.Model, path string) []float32 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][]any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatal(err)
+	}
+	enc := model.NewEncoder(m)
+	n := len(m.Features)
+	x := make([]float32, len(rows)*n)
+	vals := make([]model.Value, len(enc.Inputs()))
+	for r, row := range rows {
+		for i, v := range row {
+			switch v := v.(type) {
+			case nil:
+				vals[i] = model.Value{}
+			case float64:
+				vals[i] = model.Num(v)
+			case string:
+				vals[i] = model.Str(v)
+			}
+		}
+		if err := enc.EncodeValues(x[r*n:(r+1)*n], vals, nil); err != nil {
+			t.Fatalf("row %d: %v", r, err)
+		}
+	}
+	return x
 }

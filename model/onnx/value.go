@@ -6,17 +6,18 @@ import "math"
 type kind uint8
 
 const (
-	kConst kind = iota // a constant tensor
-	kCols              // columns, each an input feature standardized: (x - m) / s
-	kLin               // affine forms over registered columns, one per output column
-	kSig               // the sigmoid of each affine form
-	kProb              // a binary classifier's probabilities [1-sigmoid(z), sigmoid(z)]
-	kMap               // the same, through ZipMap
-	kLabel             // a binary classifier's predicted class
+	kConst   kind = iota // a constant tensor
+	kCols                // columns, each an input feature standardized: (x - m) / s
+	kLin                 // affine forms over registered columns, one per output column
+	kSig                 // the sigmoid of each affine form
+	kProb                // a binary classifier's probabilities [1-sigmoid(z), sigmoid(z)]
+	kMap                 // the same, through ZipMap
+	kLabel               // a binary classifier's predicted class
+	kStrings             // string input columns, before one-hot encoding
 )
 
 func (k kind) String() string {
-	return [...]string{"a constant", "features", "linear scores", "sigmoids", "probabilities", "a probability map", "class labels"}[k]
+	return [...]string{"a constant", "features", "linear scores", "sigmoids", "probabilities", "a probability map", "class labels", "text columns"}[k]
 }
 
 // col is one standardized column: (x[base] - m) / s, or the constant k
@@ -129,7 +130,9 @@ type value struct {
 	c       *tensor // kConst
 	cols    []col   // kCols
 	forms   []form  // kLin, kSig
+	strs    []int   // kStrings: input column indices
 	flat    bool    // shape [N] rather than [N, width]
+	extra   bool    // shape [N, 1, width] (what OneHotEncoder makes of [N, 1])
 	z       *form   // kProb, kMap, kLabel; kLin from a classifier without post_transform
 	classes []string
 }
@@ -143,6 +146,8 @@ func (v *value) width() int {
 		return len(v.forms)
 	case kProb, kMap:
 		return 2
+	case kStrings:
+		return len(v.strs)
 	case kConst:
 		if len(v.c.dims) == 0 {
 			return 1

@@ -2,7 +2,8 @@
 
     graphs.py build DIR   one DIR/<case>.onnx per supported op pattern, the
                           inputs DIR/<case>.x (1000 rows, float32, row-major,
-                          the graph inputs' columns in order) and what numpy
+                          the graph inputs' columns in order; DIR/<case>.rows.json
+                          when a column holds text) and what numpy
                           computes for them DIR/<case>.y (float64): the
                           regression value, or P(class 1); DIR/manifest.json
     graphs.py check F...  onnx.checker.check_model(full_check=True) on each
@@ -108,6 +109,12 @@ def run(m, feeds):
             y = [x[0] / np.abs(x[0]).sum(axis=1, keepdims=True)]
         elif op == "ZipMap":
             y = [x[0]]  # keep the tensor: the column order is the classes'
+        elif op == "Imputer":
+            assert np.isnan(a["replaced_value_float"])
+            y = [np.where(np.isnan(x[0]), np.array(a["imputed_value_floats"]), x[0])]
+        elif op == "OneHotEncoder":
+            cats = [c.decode() for c in a["cats_strings"]]
+            y = [np.stack([(x[0] == c).astype(np.float64) for c in cats], axis=-1)]
         elif op in ("Cast", "Identity"):
             y = [x[0]]
         elif op in ("Concat", "FeatureVectorizer"):
@@ -329,7 +336,39 @@ def two_linear_layers():
     return m, {"x": rng.normal(0, 2, (ROWS, 5))}, "y", False
 
 
-CASES = [skl_scaler_linreg, skl_sgdregressor_dataframe, skl_linreg_double, skl_scaler_double,
+def skl_column_transformer():
+    """Pipeline(ColumnTransformer([("num", SimpleImputer(), ["age", "income"]),
+    ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"])]),
+    LogisticRegression()) on a DataFrame: one input per column; Concat and
+    Imputer for the numbers, OneHotEncoder and Reshape for the text, Concat,
+    then the classifier as in skl_logreg_ints."""
+    cats = ["lyon", "nice", "paris"]
+    fills = [41.5, 52000.0]
+    coef, icpt = np.concatenate([rng.normal(0, 0.05, 1), rng.normal(0, 2e-5, 1), rng.normal(0, 1, 3)]), -0.2
+    shape = numpy_helper.from_array(np.array([-1, len(cats)], dtype=np.int64), "shape_tensor")
+    nodes = [
+        helper.make_node("Concat", ["age", "income"], ["merged_columns"], name="Concat", axis=1),
+        helper.make_node("Imputer", ["merged_columns"], ["variable"], name="Imputer", domain="ai.onnx.ml",
+                         imputed_value_floats=fills, replaced_value_float=float("nan")),
+        helper.make_node("OneHotEncoder", ["city"], ["cityout"], name="OneHotEncoder", domain="ai.onnx.ml",
+                         cats_strings=cats, zeros=1),
+        helper.make_node("Reshape", ["cityout", "shape_tensor"], ["variable1"], name="Reshape"),
+        helper.make_node("Concat", ["variable", "variable1"], ["transformed_column"], name="Concat1", axis=1),
+    ]
+    clf = logreg_nodes(coef, icpt, [0, 1], normalizer=True)
+    clf[0].input[0] = "transformed_column"
+    nodes += clf
+    outs = [helper.make_tensor_value_info("output_label", TensorProto.INT64, [None]), zipmap_out("output_probability")]
+    m = model(nodes, [tin("age", 1), tin("income", 1), tin("city", 1, TensorProto.STRING)], outs, [shape])
+    age = rng.normal(40, 12, (ROWS, 1))
+    income = rng.normal(50000, 15000, (ROWS, 1))
+    age[rng.random(ROWS) < 0.1] = np.nan
+    income[rng.random(ROWS) < 0.1] = np.nan
+    city = rng.choice(cats + ["brest"], (ROWS, 1)).astype(object)  # brest: never seen
+    return m, {"age": age, "income": income, "city": city}, "output_probability", True
+
+
+CASES = [skl_column_transformer, skl_scaler_linreg, skl_sgdregressor_dataframe, skl_linreg_double, skl_scaler_double,
          skl_logreg_ints, skl_logreg_strings, skl_scaler_logreg_nozipmap, svc_scores,
          feature_vectorizer, torch_gemm, matmul_add_sigmoid, two_linear_layers]
 
@@ -341,9 +380,17 @@ def build(out):
         name = case.__name__
         onnx.save(m, os.path.join(out, name + ".onnx"))
         # The reading linnet gets is float32: evaluate the graph on exactly that.
-        feeds = {k: f32(v).astype(np.float64) for k, v in feeds.items()}
+        feeds = {k: v if v.dtype == object else f32(v).astype(np.float64) for k, v in feeds.items()}
         ins = [i.name for i in m.graph.input if i.name in feeds]
-        x = np.hstack([feeds[i] for i in ins])
+        text = any(feeds[i].dtype == object for i in ins)
+        if text:  # rows as JSON: numbers, null for NaN, strings
+            rows = [[None if isinstance(v, float) and np.isnan(v) else v for v in row]
+                    for row in zip(*[feeds[i][:, 0].tolist() for i in ins])]
+            with open(os.path.join(out, name + ".rows.json"), "w") as f:
+                json.dump(rows, f)
+            x = np.zeros((ROWS, len(ins)))
+        else:
+            x = np.hstack([feeds[i] for i in ins])
         vals = run(m, feeds)
         if output == "scores:sigmoid1":
             y = sigmoid(vals["scores"][:, 1])
@@ -353,7 +400,7 @@ def build(out):
             y = vals[output].reshape(-1)
         f32(x).tofile(os.path.join(out, name + ".x"))
         np.asarray(y, dtype=np.float64).tofile(os.path.join(out, name + ".y"))
-        manifest.append({"name": name, "features": int(x.shape[1]), "rows": ROWS, "logistic": logistic})
+        manifest.append({"name": name, "columns": int(x.shape[1]), "rows": ROWS, "logistic": logistic, "text": text})
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f)
 
