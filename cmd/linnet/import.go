@@ -76,7 +76,7 @@ func newImportCmd(e *env) *cobra.Command {
 				r.Producer, r.Output, r.Classes, r.Ops = info.Producer, info.Output, info.Classes, info.Ops
 			}
 			if version == 0 {
-				version = time.Now().Unix()
+				version = model.DefaultVersion()
 			}
 			m.Version = version
 			m.Created = time.Now().UTC().Truncate(time.Second)
@@ -107,7 +107,7 @@ func newImportCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&out, "out", "", "output model file (required)")
 	c.Flags().StringSliceVar(&features, "features", nil, "feature names for the input columns, in order (comma-separated)")
 	c.Flags().StringVar(&target, "target", "", "name of what the model predicts (default: from the file)")
-	c.Flags().Int64Var(&version, "version", 0, "model version (default: now in Unix seconds)")
+	c.Flags().Int64Var(&version, "version", 0, "model version (default: a new version above every earlier one)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	c.MarkFlagRequired("out")
 	return c

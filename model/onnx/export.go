@@ -174,6 +174,7 @@ func exportColumns(g *pb.GraphProto, m *model.Model) ([]string, error) {
 			g.Node = append(g.Node, node("Imputer", domainML, "impute"+id, []string{c.Name}, []string{out},
 				floatsAttr("imputed_value_floats", []float32{c.Fill}),
 				&pb.AttributeProto{Name: proto.String("replaced_value_float"), Type: pb.AttributeProto_FLOAT.Enum(), F: &nan}))
+			g.ValueInfo = append(g.ValueInfo, tensorInfo(out, pb.TensorProto_FLOAT, 1)) // no type inference either
 			parts = append(parts, out)
 		case model.OneHot:
 			g.Input = append(g.Input, tensorInfo(c.Name, pb.TensorProto_STRING, 1))
@@ -187,6 +188,12 @@ func exportColumns(g *pb.GraphProto, m *model.Model) ([]string, error) {
 					&pb.AttributeProto{Name: proto.String("cats_strings"), Type: pb.AttributeProto_STRINGS.Enum(), Strings: cats},
 					intAttr("zeros", 1)),
 				node("Reshape", "", "reshape"+id, []string{enc, shape}, []string{out}))
+			// OneHotEncoder has no type inference in onnx 1.12: state its
+			// output, [N, 1, k] float, for the checker's strict mode.
+			info := tensorInfo(enc, pb.TensorProto_FLOAT, 1)
+			info.Type.GetTensorType().Shape.Dim = append(info.Type.GetTensorType().Shape.Dim,
+				&pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: int64(len(c.Categories))}})
+			g.ValueInfo = append(g.ValueInfo, info)
 			g.Initializer = append(g.Initializer, &pb.TensorProto{
 				Name: proto.String(shape), DataType: proto.Int32(int32(pb.TensorProto_INT64)),
 				Dims: []int64{2}, Int64Data: []int64{-1, int64(len(c.Categories))},

@@ -146,9 +146,35 @@ func TestHostileFiles(t *testing.T) {
 			mp.Graph.Node = append(mp.Graph.Node, n)
 			mp.Graph.Output = append(mp.Graph.Output, tensorInfo("other", pb.TensorProto_FLOAT, 1))
 		}, model.Squared, ErrUnsupported, `graph outputs "variable" and "other" are two different models`},
+		{"imputer replacing zeros", func(mp *pb.ModelProto) {
+			for _, a := range findNode(mp, "Imputer").Attribute {
+				if a.GetName() == "replaced_value_float" {
+					a.F = proto.Float32(0)
+				}
+			}
+		}, "pre", ErrUnsupported, `node "impute0" (Imputer): replaced_value_float is not NaN`},
+		{"text never encoded", func(mp *pb.ModelProto) {
+			findNode(mp, "OneHotEncoder").Input[0] = "temp"
+		}, "pre", ErrUnsupported, `node "onehot1" (OneHotEncoder): one-hot encoding of features of width 1`},
+		{"one-hot output into a weight matrix", func(mp *pb.ModelProto) {
+			r := findNode(mp, "Reshape")
+			r.OpType, r.Input = proto.String("Identity"), r.Input[:1]
+		}, "pre", ErrUnsupported, `node "concat" (Concat): inputs of different ranks`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			mp := exported(t, c.loss)
+			var mp *pb.ModelProto
+			if c.loss == "pre" {
+				file, err := Export(preprocessedModel(model.MissingImpute))
+				if err != nil {
+					t.Fatal(err)
+				}
+				mp = &pb.ModelProto{}
+				if err := proto.Unmarshal(file, mp); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				mp = exported(t, c.loss)
+			}
 			c.mutate(mp)
 			err := importBounded(t, marshal(t, mp))
 			if !errors.Is(err, c.kind) || !contains(err.Error(), c.want) {
@@ -183,8 +209,11 @@ func TestAttributeFlood(t *testing.T) {
 // TestTruncatedAndFlipped: every prefix and every single-bit flip of a
 // small exported file imports or fails cleanly, within the memory bound.
 func TestTruncatedAndFlipped(t *testing.T) {
-	for _, loss := range []model.Loss{model.Squared, model.Logistic} {
-		file := marshal(t, exported(t, loss))
+	pre, err := Export(preprocessedModel(model.MissingImpute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range [][]byte{marshal(t, exported(t, model.Squared)), marshal(t, exported(t, model.Logistic)), pre} {
 		for cut := 0; cut < len(file); cut++ {
 			if _, _, err := Import(file[:cut], Options{}); err == nil && cut < len(file)/2 {
 				t.Fatalf("a file cut to %d of %d bytes imported", cut, len(file))

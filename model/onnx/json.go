@@ -132,10 +132,19 @@ func number(key string, s json.Number) (float32, error) {
 
 // ExportJSON encodes m in the JSON form, with mean and scale, every
 // number written so that it reads back to the same float32. A q8 or q4
-// model gives its dequantized weights; Huber is written as "linear".
+// model gives its dequantized weights; Huber is written as "linear". A
+// model with one-hot, hashed or imputed columns is refused
+// (ErrUnsupported): the form has no preprocessing.
 func ExportJSON(m *model.Model) ([]byte, error) {
 	if _, err := m.MarshalBinary(); err != nil {
 		return nil, err
+	}
+	if p := m.Preprocessing; p != nil {
+		for _, c := range p.Columns {
+			if c.Kind != model.Numeric || c.Indicator || p.Missing == model.MissingImpute {
+				return nil, fmt.Errorf("%w: the JSON form has no preprocessing (column %q: %s, missing values %s); export as ONNX", ErrUnsupported, c.Name, c.Kind, p.Missing)
+			}
+		}
 	}
 	j := jsonModel{Kind: "linear", Target: m.Target, Features: m.Features,
 		Coef: texts(m.Weights), Intercept: text(m.Bias), Mean: texts(m.Mean), Scale: texts(m.Std)}

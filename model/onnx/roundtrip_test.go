@@ -1,10 +1,12 @@
 package onnx
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -158,5 +160,89 @@ func TestImportJSONErrors(t *testing.T) {
 	// Raw coefficients: z = 0.25 + 0.5*a - 2*b.
 	if got, want := model.NewPredictor(m).Predict([]float32{2, 1}), model.Sigmoid(0.25+1-2); got != want {
 		t.Errorf("prediction %v, want %v", got, want)
+	}
+}
+
+// preprocessedModel has imputed numeric columns around a one-hot one.
+func preprocessedModel(missing model.MissingPolicy) *model.Model {
+	pre := &model.Preprocessing{Missing: missing, Columns: []model.Column{
+		{Name: "temp", Fill: 21.5},
+		{Name: "site", Kind: model.OneHot, Categories: []string{"north", "south", "east"}},
+		{Name: "load", Fill: -3.25},
+	}}
+	names := pre.FeatureNames()
+	m := &model.Model{Version: 3, Target: "fault", Loss: model.Logistic, Scheme: model.F32, Bias: -0.4,
+		Features: names, Preprocessing: pre,
+		Mean:    []float32{20, 0.3, 0.5, 0.2, 1},
+		Std:     []float32{4, 0.46, 0.5, 0.4, 2.5},
+		Weights: []float32{0.7, -0.2, 0.4, 0, 1.1},
+	}
+	return m
+}
+
+// encodedRows encodes readings with missing values and an unseen category.
+func encodedRows(t *testing.T, m *model.Model, rows int) []float32 {
+	t.Helper()
+	enc := model.NewEncoder(m)
+	n := len(m.Features)
+	x := make([]float32, rows*n)
+	sites := []string{"north", "south", "east", "west"}
+	for r := 0; r < rows; r++ {
+		vals := []model.Value{model.Num(15 + float64(r%13)), model.Str(sites[r%4]), model.Num(float64(r%7) - 3)}
+		if m.Preprocessing.Missing == model.MissingImpute && r%5 == 0 {
+			vals[0], vals[2] = model.Value{}, model.Value{}
+		}
+		if err := enc.EncodeValues(x[r*n:(r+1)*n], vals, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return x
+}
+
+func TestRoundTripPreprocessing(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, missing := range []model.MissingPolicy{model.MissingImpute, model.MissingError} {
+		m := preprocessedModel(missing)
+		file, err := Export(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, _, err := Import(file, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", missing, err)
+		}
+		want := m.Preprocessing.Clone()
+		if missing == model.MissingError { // fills unused, so not exported
+			want.Columns[0].Fill, want.Columns[2].Fill = 0, 0
+		}
+		if !reflect.DeepEqual(want, back.Preprocessing) || !slices.Equal(m.Features, back.Features) {
+			t.Fatalf("%s: preprocessing %+v became %+v", missing, m.Preprocessing, back.Preprocessing)
+		}
+		x := encodedRows(t, m, 200)
+		pa, pb := make([]float32, 200), make([]float32, 200)
+		model.NewPredictor(m).PredictBatch(pa, x)
+		model.NewPredictor(back).PredictBatch(pb, x)
+		if !slices.Equal(pa, pb) {
+			t.Fatalf("%s: predictions changed", missing)
+		}
+		path := filepath.Join(dir, missing.String()+".onnx")
+		if err := os.WriteFile(path, file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	checkONNX(t, files...)
+
+	// The JSON form has no preprocessing: it refuses rather than drop it.
+	if _, err := ExportJSON(preprocessedModel(model.MissingImpute)); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("ExportJSON of a one-hot model: %v", err)
+	}
+	m := preprocessedModel(model.MissingImpute)
+	m.Preprocessing.Columns[0].Indicator = true
+	m.Features = m.Preprocessing.FeatureNames()
+	m.Mean, m.Std, m.Weights = append(m.Mean, 0), append(m.Std, 1), append(m.Weights, 0.5)
+	if _, err := Export(m); !errors.Is(err, ErrUnsupported) || !contains(err.Error(), "indicator") {
+		t.Errorf("Export of a missing indicator: %v", err)
 	}
 }
