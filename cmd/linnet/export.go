@@ -17,9 +17,10 @@ func newExportCmd(e *env) *cobra.Command {
 		Use:   "export M.lnm --format onnx|json --out F",
 		Short: "write a linnet model as ONNX or JSON, for other runtimes",
 		Long: fmt.Sprintf("export writes the model's standardization and (dequantized) weights as an\n"+
-			"ONNX graph (IR version %d, opset %d, ai.onnx.ml %d: one float input [N, 1] per\n"+
-			"feature, Concat, Sub/Div, then LinearRegressor or a binary LinearClassifier with\n"+
-			"post_transform LOGISTIC) or as the JSON form linnet import reads.",
+			"ONNX graph (IR version %d, opset %d, ai.onnx.ml %d: one input [N, 1] per column,\n"+
+			"Imputer and OneHotEncoder for the preprocessing, Concat, Sub/Div, then\n"+
+			"LinearRegressor or a binary LinearClassifier with post_transform LOGISTIC) or\n"+
+			"as the JSON form linnet import reads (numeric models only).",
 			onnx.ExportIRVersion, onnx.ExportOpset, onnx.ExportMLOpset),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -39,7 +39,8 @@ func newImportCmd(e *env) *cobra.Command {
 		Use:   "import FILE --out M.lnm [--features a,b,...] [--target NAME] [--version V]",
 		Short: "convert an ONNX or JSON linear model into a linnet model",
 		Long: "import reads a linear model trained elsewhere: an ONNX file (as skl2onnx writes\n" +
-			"scikit-learn's linear models and their preprocessing, or MatMul/Gemm + Add\n" +
+			"scikit-learn's linear models and their preprocessing (Scaler, Imputer,\n" +
+			"OneHotEncoder in a ColumnTransformer), or MatMul/Gemm + Add\n" +
 			"(+ Sigmoid) graphs from PyTorch or TensorFlow converters), or the JSON form\n" +
 			"{\"kind\":\"linear\"|\"logistic\",\"features\":[...],\"coef\":[...],\"intercept\":b,\n" +
 			"\"mean\":[...],\"scale\":[...]}. Feature names come from the graph's inputs (one\n" +

@@ -16,7 +16,10 @@
 //
 // The shift and scale a column carries when it first meets a weight matrix
 // become the model's Mean and Std, so a Scaler's statistics stay the
-// model's own and quantization sees standardized weights. Anything that is
+// model's own and quantization sees standardized weights. The graph's
+// inputs become the model's Preprocessing columns: an Imputer's values
+// their Fill, a OneHotEncoder's categories (of a string input) a OneHot
+// column, whose features are the categories in order. Anything that is
 // not affine (a ReLU between two MatMuls, a multi-class softmax, a tree) is
 // refused with an error naming the node, its op and why.
 //
@@ -24,6 +27,7 @@
 // walks its fields with the descriptors of the generated types and
 // refuses a file whose decoded form would take more than MemoryFactor
 // times its size (a million empty attributes are two bytes each on disk
-// and hundreds of bytes each in memory). Tensors are checked against the
-// bytes they actually hold before anything is allocated for them.
+// and hundreds of bytes each in memory); the evaluation that follows
+// allocates in proportion to what was decoded. Tensors are checked against
+// the bytes they actually hold before anything is allocated for them.
 package onnx
