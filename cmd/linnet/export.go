@@ -44,6 +44,13 @@ func newExportCmd(e *env) *cobra.Command {
 				return fmt.Errorf("write %q: %w", out, err)
 			}
 			fmt.Fprintf(e.stdout, "wrote %s: %s, %s model of %d features, %d bytes\n", out, format, m.Loss, len(m.Features), len(b))
+			if m.Preprocessing != nil && format == "onnx" {
+				for _, c := range m.Preprocessing.Columns {
+					if c.FillCategory != "" {
+						fmt.Fprintf(e.stderr, "note: ONNX has no fill category: a missing %q sets no feature there, where linnet takes %q\n", c.Name, c.FillCategory)
+					}
+				}
+			}
 			return nil
 		},
 	}

@@ -30,7 +30,9 @@ const (
 // Export encodes m as an ONNX model: one input [N, 1] per input column,
 // named after it (float, or string for a one-hot column); an Imputer per
 // numeric column when the model imputes missing values, a OneHotEncoder
-// (zeros=1: an unseen category sets no feature) per one-hot column; the
+// (zeros=1: an unseen category sets no feature) per one-hot column (a
+// column's FillCategory has no ONNX form: there a missing text is an
+// unseen category and sets no feature); the
 // columns joined by Concat into the model's features; the standardization as Sub (Mean) and
 // Div (Std) with float initializers, so the values stay exact; then
 // ai.onnx.ml LinearRegressor (output "variable", [N, 1]) or, for a

@@ -355,7 +355,7 @@ func (g *graph) inputs(gp *pb.GraphProto, features []string) error {
 				return tooLarge("graph input %q has %d columns, limit %d", name, dims[1].GetDimValue(), model.MaxFeatures)
 			}
 			it.width = int(dims[1].GetDimValue())
-		case len(dims) == 2 && len(graphInputs) == 1 && features != nil:
+		case (len(dims) == 2 || tt.GetShape() == nil) && len(graphInputs) == 1 && features != nil:
 			it.width = len(features)
 		case len(dims) == 2:
 			return unsupported("graph input %q has no fixed width (dimension %q): name its columns with --features", name, dims[1].GetDimParam())
