@@ -129,6 +129,8 @@ func init() {
 		"/Softmax":                          opSoftmax,
 		"/ArgMax":                           opArgMax,
 		"/Gather":                           opGather,
+		"/Abs":                              opAbs,
+		"/ReduceSum":                        opReduceSum,
 		domainML + "/OneHotEncoder":         opOneHotEncoder,
 		domainML + "/Imputer":               opImputer,
 		domainML + "/Scaler":                opScaler,
@@ -514,6 +516,13 @@ func opArith(n *nodeCtx) error {
 	a, b := n.in(0), n.in(1)
 	if a == nil || b == nil {
 		return n.fail(ErrMalformed, "an input is missing")
+	}
+	if b.kind == kUnit && (n.op == "Div" || n.op == "Mul") {
+		if a.kind == kSig && len(a.forms) == 2 && a.forms[0].negates(a.forms[1]) {
+			a = &value{kind: kProb, z: &a.forms[1], classes: a.classes}
+		}
+		n.set(0, a) // dividing probabilities by their sum, 1
+		return nil
 	}
 	if a.kind == kConst && b.kind == kConst {
 		return n.fail(ErrUnsupported, "both inputs are constants (fold them before export)")
@@ -1100,5 +1109,61 @@ func opZipMap(n *nodeCtx) error {
 		return n.fail(ErrUnsupported, "ZipMap of %s with %d classes: linnet serves binary classifiers", v.kind, len(classes))
 	}
 	n.set(0, &value{kind: kMap, z: v.z, classes: classes})
+	return nil
+}
+
+// opAbs passes probabilities through (they are positive): skl2onnx's L1
+// normalization in double precision is Abs, ReduceSum, Div.
+func opAbs(n *nodeCtx) error {
+	if err := n.arity(1, 1, 1); err != nil {
+		return err
+	}
+	if _, err := n.attrs(); err != nil {
+		return err
+	}
+	v, err := n.data(0)
+	if err != nil {
+		return err
+	}
+	if v.kind != kSig && v.kind != kProb && v.kind != kUnit {
+		return n.fail(ErrUnsupported, "Abs of %s is not linear", v.kind)
+	}
+	n.set(0, v)
+	return nil
+}
+
+// opReduceSum sums a binary probability pair over its columns: 1.
+func opReduceSum(n *nodeCtx) error {
+	if err := n.arity(1, 2, 1); err != nil {
+		return err
+	}
+	a, err := n.attrs("axes", "keepdims", "noop_with_empty_axes")
+	if err != nil {
+		return err
+	}
+	axes, err := a.ints("axes")
+	if err != nil {
+		return err
+	}
+	if len(n.p.Input) == 2 {
+		t, err := n.konst(1)
+		if err != nil {
+			return err
+		}
+		axes = t.i
+	}
+	keep, err := a.int("keepdims", 1)
+	if err != nil {
+		return err
+	}
+	v, err := n.data(0)
+	if err != nil {
+		return err
+	}
+	pair := v.kind == kProb || (v.kind == kSig && len(v.forms) == 2 && v.forms[0].negates(v.forms[1]))
+	if !pair || keep != 1 || len(axes) != 1 || (axes[0] != 1 && axes[0] != -1) {
+		return n.fail(ErrUnsupported, "ReduceSum over axes %v of %s of width %d: linnet sums a binary probability pair", axes, v.kind, v.width())
+	}
+	n.set(0, &value{kind: kUnit})
 	return nil
 }

@@ -14,10 +14,11 @@ const (
 	kMap                 // the same, through ZipMap
 	kLabel               // a binary classifier's predicted class
 	kStrings             // string input columns, before one-hot encoding
+	kUnit                // a column of ones: the L1 norm of a binary probability pair
 )
 
 func (k kind) String() string {
-	return [...]string{"a constant", "features", "linear scores", "sigmoids", "probabilities", "a probability map", "class labels", "text columns"}[k]
+	return [...]string{"a constant", "features", "linear scores", "sigmoids", "probabilities", "a probability map", "class labels", "text columns", "the sum of two probabilities"}[k]
 }
 
 // col is one standardized column: (x[base] - m) / s, or the constant k

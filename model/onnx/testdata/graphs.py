@@ -42,7 +42,8 @@ def model(nodes, inputs, outputs, inits=(), opset=OPSET, name="case"):
     m = helper.make_model(g, opset_imports=opset, producer_name="skl2onnx", producer_version="1.16.0")
     m.ir_version = 8
     onnx.checker.check_model(m)
-    if not any(n.op_type == "ZipMap" for n in nodes):  # onnx 1.12 cannot infer seq(map) shapes
+    # onnx 1.12 infers no types for ZipMap (seq(map)) or ArrayFeatureExtractor
+    if not any(n.op_type in ("ZipMap", "ArrayFeatureExtractor") for n in nodes):
         onnx.checker.check_model(m, full_check=True)
     return m
 
@@ -115,6 +116,8 @@ def run(m, feeds):
         elif op == "OneHotEncoder":
             cats = [c.decode() for c in a["cats_strings"]]
             y = [np.stack([(x[0] == c).astype(np.float64) for c in cats], axis=-1)]
+        elif op == "Cast" and a["to"] in (TensorProto.INT64, TensorProto.INT32):
+            y = [x[0].astype(np.int64)]
         elif op in ("Cast", "Identity"):
             y = [x[0]]
         elif op in ("Concat", "FeatureVectorizer"):
@@ -137,6 +140,14 @@ def run(m, feeds):
             y = [x[0] / x[1]]
         elif op == "Reshape":
             y = [x[0].reshape(x[1])]
+        elif op == "Abs":
+            y = [np.abs(x[0])]
+        elif op == "ReduceSum":
+            y = [x[0].sum(axis=tuple(x[1]), keepdims=bool(a.get("keepdims", 1)))]
+        elif op == "ArgMax":
+            y = [np.argmax(x[0], axis=a["axis"])[:, None] if a.get("keepdims", 1) else np.argmax(x[0], axis=a["axis"])]
+        elif op == "ArrayFeatureExtractor":
+            y = [x[0][..., x[1]]]  # along the last axis
         elif op == "Sigmoid":
             y = [sigmoid(x[0])]
         else:
@@ -204,7 +215,7 @@ def skl_scaler_double():
         helper.make_node("Sub", ["X", "mean"], ["sub"], name="Sub"),
         helper.make_node("Div", ["sub", "std"], ["scaled"], name="Div"),
         helper.make_node("LinearRegressor", ["scaled"], ["variable"], name="LinearRegressor", domain="ai.onnx.ml",
-                         coefficients=f32(rng.normal(0, 4, 3)).tolist(), intercepts=[-30.0]),
+                         coefficients=f32(rng.normal(0, 4, 3)).tolist(), intercepts=[-80.0]),
     ]
     m = model(nodes, [tin("X", 3)], [tin("variable", 1)], inits)
     x = rng.normal(mean, std, (ROWS, 3))
@@ -240,6 +251,40 @@ def skl_logreg_ints():
     outs = [helper.make_tensor_value_info("output_label", TensorProto.INT64, [None]), zipmap_out("output_probability")]
     m = model(nodes, [tin("float_input", 3)], outs)
     return m, {"float_input": rng.normal(0, 2, (ROWS, 3))}, "output_probability", True
+
+
+def skl_logreg_double():
+    """LogisticRegression with DoubleTensorType: MatMul and Add to raw
+    scores; ArgMax, ArrayFeatureExtractor on the classes, Cast, Reshape,
+    Cast for the label; Sigmoid, then Abs, ReduceSum and Div for the L1
+    normalization (Normalizer only makes floats); zipmap=False."""
+    coef, icpt = rng.normal(0, 1, 3), -0.4
+    inits = [
+        numpy_helper.from_array(np.stack([-coef, coef], axis=1), "coef"),
+        numpy_helper.from_array(np.array([[-icpt, icpt]]), "intercept"),
+        numpy_helper.from_array(np.array([0, 1], dtype=np.int32), "classes"),
+        numpy_helper.from_array(np.array([-1], dtype=np.int64), "shape_tensor"),
+        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["float_input", "coef"], ["multiplied"], name="MatMul"),
+        helper.make_node("Add", ["multiplied", "intercept"], ["raw_scores"], name="Add"),
+        helper.make_node("ArgMax", ["raw_scores"], ["label1"], name="ArgMax", axis=1),
+        helper.make_node("ArrayFeatureExtractor", ["classes", "label1"], ["array_feature_extractor_result"],
+                         name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
+        helper.make_node("Cast", ["array_feature_extractor_result"], ["cast2_result"], name="Cast",
+                         to=TensorProto.DOUBLE),
+        helper.make_node("Reshape", ["cast2_result", "shape_tensor"], ["reshaped_result"], name="Reshape"),
+        helper.make_node("Cast", ["reshaped_result"], ["label"], name="Cast1", to=TensorProto.INT64),
+        helper.make_node("Sigmoid", ["raw_scores"], ["raw_scoressig"], name="Sigmoid"),
+        helper.make_node("Abs", ["raw_scoressig"], ["norm_abs"], name="Abs"),
+        helper.make_node("ReduceSum", ["norm_abs", "axis"], ["norm"], name="ReduceSum", keepdims=1),
+        helper.make_node("Div", ["raw_scoressig", "norm"], ["probabilities"], name="Div"),
+    ]
+    outs = [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, 2])]
+    m = model(nodes, [tin("float_input", 3, TensorProto.DOUBLE)], outs, inits)
+    return m, {"float_input": rng.normal(0, 2, (ROWS, 3))}, "probabilities", True
 
 
 def skl_logreg_strings():
@@ -281,6 +326,27 @@ def svc_scores():
     return m, {"X": rng.normal(0, 2, (ROWS, 2))}, "scores:sigmoid1", True
 
 
+def skl_column_selection():
+    """ColumnTransformer on one array input: ArrayFeatureExtractor picks
+    columns 0, 1, 3 for a StandardScaler and column 4 for "passthrough"
+    (Identity); column 2 is dropped; Concat; LinearRegressor."""
+    mean, std = rng.normal(5, 2, 3), rng.uniform(1, 3, 3)
+    inits = [numpy_helper.from_array(np.array([0, 1, 3], dtype=np.int64), "idx_num"),
+             numpy_helper.from_array(np.array([4], dtype=np.int64), "idx_pass")]
+    nodes = [
+        helper.make_node("ArrayFeatureExtractor", ["X", "idx_num"], ["num_cols"], name="AFE", domain="ai.onnx.ml"),
+        helper.make_node("Scaler", ["num_cols"], ["num_scaled"], name="Scaler", domain="ai.onnx.ml",
+                         offset=f32(mean).tolist(), scale=f32(1 / std).tolist()),
+        helper.make_node("ArrayFeatureExtractor", ["X", "idx_pass"], ["pass_cols"], name="AFE1", domain="ai.onnx.ml"),
+        helper.make_node("Identity", ["pass_cols"], ["passed"], name="Identity"),
+        helper.make_node("Concat", ["num_scaled", "passed"], ["merged"], name="Concat", axis=1),
+        helper.make_node("LinearRegressor", ["merged"], ["variable"], name="LinearRegressor", domain="ai.onnx.ml",
+                         coefficients=f32(rng.normal(0, 2, 4)).tolist(), intercepts=[100.0]),
+    ]
+    m = model(nodes, [tin("X", 5)], [tin("variable", 1)], inits)
+    return m, {"X": rng.normal(5, 2, (ROWS, 5))}, "variable", False
+
+
 def feature_vectorizer():
     """FeatureVectorizer of three numeric inputs (2 + 1 + 2 columns), Scaler,
     LinearRegressor."""
@@ -300,7 +366,7 @@ def feature_vectorizer():
 
 def torch_gemm():
     """torch.nn.Linear(6, 1) as torch.onnx.export writes it: Gemm, transB=1."""
-    w, b = rng.normal(0, 1, (1, 6)), rng.normal(8, 1, 1)
+    w, b = rng.normal(0, 1, (1, 6)), rng.normal(60, 1, 1)
     inits = [numpy_helper.from_array(f32(w), "fc.weight"), numpy_helper.from_array(f32(b), "fc.bias")]
     nodes = [helper.make_node("Gemm", ["input", "fc.weight", "fc.bias"], ["output"], name="/fc/Gemm",
                               alpha=1.0, beta=1.0, transB=1)]
@@ -324,7 +390,7 @@ def matmul_add_sigmoid():
 def two_linear_layers():
     """Linear(5, 3) then Linear(3, 1) with no activation: one affine map."""
     w1, b1 = rng.normal(0, 1, (5, 3)), rng.normal(0, 1, 3)
-    w2, b2 = rng.normal(0, 1, (3, 1)), np.array([30.0])
+    w2, b2 = rng.normal(0, 1, (3, 1)), np.array([100.0])
     inits = [numpy_helper.from_array(f32(a), n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))]
     nodes = [
         helper.make_node("MatMul", ["x", "w1"], ["h0"], name="l1/MatMul"),
@@ -369,8 +435,8 @@ def skl_column_transformer():
 
 
 CASES = [skl_column_transformer, skl_scaler_linreg, skl_sgdregressor_dataframe, skl_linreg_double, skl_scaler_double,
-         skl_logreg_ints, skl_logreg_strings, skl_scaler_logreg_nozipmap, svc_scores,
-         feature_vectorizer, torch_gemm, matmul_add_sigmoid, two_linear_layers]
+         skl_logreg_ints, skl_logreg_double, skl_logreg_strings, skl_scaler_logreg_nozipmap, svc_scores,
+         skl_column_selection, feature_vectorizer, torch_gemm, matmul_add_sigmoid, two_linear_layers]
 
 
 def build(out):
