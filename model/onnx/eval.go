@@ -55,6 +55,35 @@ func (n *nodeCtx) data(i int) (*value, error) {
 	return v, nil
 }
 
+// unary checks a node of one input and one output, its attributes, and
+// that its input is a data value.
+func (n *nodeCtx) unary(allowed ...string) (attrs, *value, error) {
+	if err := n.arity(1, 1, 1); err != nil {
+		return attrs{}, nil, err
+	}
+	a, err := n.attrs(allowed...)
+	if err != nil {
+		return attrs{}, nil, err
+	}
+	v, err := n.data(0)
+	return a, v, err
+}
+
+// axes returns the axes attribute, or input 1 (from opset 13 on).
+func (n *nodeCtx) axes(a attrs) ([]int64, error) {
+	if len(n.p.Input) < 2 {
+		return a.ints("axes")
+	}
+	t, err := n.konst(1)
+	if err != nil {
+		return nil, err
+	}
+	if t.i == nil {
+		return nil, n.fail(ErrMalformed, "the axes are not integers")
+	}
+	return t.i, nil
+}
+
 // konst returns input i, which must be a numeric constant.
 func (n *nodeCtx) konst(i int) (*tensor, error) {
 	v := n.in(i)
@@ -307,18 +336,11 @@ func opReshape(n *nodeCtx) error {
 }
 
 func opFlatten(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("axis")
+	a, v, err := n.unary("axis")
 	if err != nil {
 		return err
 	}
 	axis, err := a.int("axis", 1)
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
 	if err != nil {
 		return err
 	}
@@ -343,16 +365,9 @@ func opSqueeze(n *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	axes, err := a.ints("axes")
+	axes, err := n.axes(a)
 	if err != nil {
 		return err
-	}
-	if len(n.p.Input) == 2 {
-		t, err := n.konst(1)
-		if err != nil {
-			return err
-		}
-		axes = t.i
 	}
 	squeeze := n.op == "Squeeze"
 	ok := len(axes) == 1 && (axes[0] == 1 || axes[0] == -1) && v.width() == 1 && v.flat != squeeze
@@ -740,13 +755,7 @@ func opGemm(n *nodeCtx) error {
 }
 
 func opSigmoid(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	if _, err := n.attrs(); err != nil {
-		return err
-	}
-	v, err := n.data(0)
+	_, v, err := n.unary()
 	if err != nil {
 		return err
 	}
@@ -768,18 +777,11 @@ func binaryZ(f0, f1 form) *form {
 }
 
 func opSoftmax(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("axis")
+	a, v, err := n.unary("axis")
 	if err != nil {
 		return err
 	}
 	axis, err := a.int("axis", -1)
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
 	if err != nil {
 		return err
 	}
@@ -796,18 +798,11 @@ func opSoftmax(n *nodeCtx) error {
 }
 
 func opArgMax(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("axis", "keepdims", "select_last_index")
+	a, v, err := n.unary("axis", "keepdims", "select_last_index")
 	if err != nil {
 		return err
 	}
 	axis, err := a.int("axis", 0)
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
 	if err != nil {
 		return err
 	}
@@ -869,14 +864,7 @@ func opArrayFeatureExtractor(n *nodeCtx) error {
 }
 
 func opScaler(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("offset", "scale")
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
+	a, v, err := n.unary("offset", "scale")
 	if err != nil {
 		return err
 	}
@@ -926,14 +914,7 @@ func opScaler(n *nodeCtx) error {
 }
 
 func opLinearRegressor(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("coefficients", "intercepts", "targets", "post_transform")
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
+	a, v, err := n.unary("coefficients", "intercepts", "targets", "post_transform")
 	if err != nil {
 		return err
 	}
@@ -1060,18 +1041,11 @@ func opLinearClassifier(n *nodeCtx) error {
 }
 
 func opNormalizer(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("norm")
+	a, v, err := n.unary("norm")
 	if err != nil {
 		return err
 	}
 	norm, err := a.str("norm", "MAX")
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
 	if err != nil {
 		return err
 	}
@@ -1090,18 +1064,11 @@ func opNormalizer(n *nodeCtx) error {
 }
 
 func opZipMap(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("classlabels_int64s", "classlabels_strings")
+	a, v, err := n.unary("classlabels_int64s", "classlabels_strings")
 	if err != nil {
 		return err
 	}
 	classes, err := a.classLabels("classlabels_int64s", "classlabels_strings")
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
 	if err != nil {
 		return err
 	}
@@ -1115,13 +1082,7 @@ func opZipMap(n *nodeCtx) error {
 // opAbs passes probabilities through (they are positive): skl2onnx's L1
 // normalization in double precision is Abs, ReduceSum, Div.
 func opAbs(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	if _, err := n.attrs(); err != nil {
-		return err
-	}
-	v, err := n.data(0)
+	_, v, err := n.unary()
 	if err != nil {
 		return err
 	}
@@ -1141,16 +1102,9 @@ func opReduceSum(n *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	axes, err := a.ints("axes")
+	axes, err := n.axes(a)
 	if err != nil {
 		return err
-	}
-	if len(n.p.Input) == 2 {
-		t, err := n.konst(1)
-		if err != nil {
-			return err
-		}
-		axes = t.i
 	}
 	keep, err := a.int("keepdims", 1)
 	if err != nil {

@@ -12,14 +12,7 @@ import (
 // around them (Gather, ArrayFeatureExtractor).
 
 func opOneHotEncoder(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("cats_strings", "cats_int64s", "zeros")
-	if err != nil {
-		return err
-	}
-	v, err := n.data(0)
+	a, v, err := n.unary("cats_strings", "cats_int64s", "zeros")
 	if err != nil {
 		return err
 	}
@@ -69,10 +62,7 @@ func opOneHotEncoder(n *nodeCtx) error {
 }
 
 func opImputer(n *nodeCtx) error {
-	if err := n.arity(1, 1, 1); err != nil {
-		return err
-	}
-	a, err := n.attrs("imputed_value_floats", "imputed_value_int64s", "replaced_value_float", "replaced_value_int64")
+	a, v, err := n.unary("imputed_value_floats", "imputed_value_int64s", "replaced_value_float", "replaced_value_int64")
 	if err != nil {
 		return err
 	}
@@ -86,10 +76,6 @@ func opImputer(n *nodeCtx) error {
 	}
 	if at == nil || !math.IsNaN(float64(at.GetF())) {
 		return n.fail(ErrUnsupported, "replaced_value_float is not NaN: linnet imputes missing values only")
-	}
-	v, err := n.data(0)
-	if err != nil {
-		return err
 	}
 	if v.kind != kCols {
 		return n.fail(ErrUnsupported, "imputation of %s", v.kind)
