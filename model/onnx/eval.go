@@ -215,6 +215,13 @@ func opCast(n *nodeCtx) error {
 			}
 			v = &value{kind: kConst, c: &c}
 		}
+	case v.kind == kCodes && (dt == pb.TensorProto_INT64 || dt == pb.TensorProto_INT32):
+	case v.kind == kCols && (dt == pb.TensorProto_INT64 || dt == pb.TensorProto_INT32):
+		codes, ok := n.g.codes(v)
+		if !ok {
+			return n.fail(ErrUnsupported, "a cast of computed values to %v would round them", dt)
+		}
+		v = codes // integer categories on their way to a OneHotEncoder
 	case v.kind == kConst && (dt == pb.TensorProto_INT64 || dt == pb.TensorProto_INT32):
 		if v.c.s != nil {
 			return n.fail(ErrUnsupported, "a cast of strings to numbers")
@@ -420,7 +427,7 @@ func opConcat(n *nodeCtx) error {
 		if err != nil {
 			return err
 		}
-		if v.kind != kCols && v.kind != kLin && v.kind != kStrings {
+		if v.kind != kCols && v.kind != kLin && v.kind != kStrings && v.kind != kCodes {
 			return n.fail(ErrUnsupported, "input %d is %s", i, v.kind)
 		}
 		if v.flat && n.op == "Concat" {
@@ -440,19 +447,19 @@ func opConcat(n *nodeCtx) error {
 	if (!extra && axis != 1 && axis != -1) || (extra && axis != 2 && axis != -1) {
 		return n.fail(ErrUnsupported, "axis %d would mix rows and columns", axis)
 	}
-	if kinds[kStrings] && len(kinds) > 1 {
-		return n.fail(ErrUnsupported, "a join of text columns and numbers")
+	if (kinds[kStrings] || kinds[kCodes]) && len(kinds) > 1 {
+		return n.fail(ErrUnsupported, "a join of categories and numbers")
 	}
 	out := &value{kind: kCols, extra: extra}
 	switch {
-	case kinds[kStrings]:
-		out.kind = kStrings
+	case kinds[kStrings], kinds[kCodes]:
+		out.kind = ins[0].kind
 	case kinds[kLin]:
 		out.kind = kLin
 	}
 	for _, v := range ins {
 		switch out.kind {
-		case kStrings:
+		case kStrings, kCodes:
 			out.strs = append(out.strs, v.strs...)
 		case kCols:
 			out.cols = append(out.cols, v.cols...)
@@ -855,7 +862,7 @@ func opArrayFeatureExtractor(n *nodeCtx) error {
 			z = z.scaled(-1)
 		}
 		n.set(0, &value{kind: kSig, forms: []form{z}})
-	case x.kind == kLin || x.kind == kCols || x.kind == kSig || x.kind == kStrings:
+	case x.kind == kLin || x.kind == kCols || x.kind == kSig || x.kind == kStrings || x.kind == kCodes:
 		return selectColumns(n)
 	default:
 		return n.fail(ErrUnsupported, "column %d of %s of width %d", j, x.kind, x.width())

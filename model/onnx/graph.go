@@ -502,8 +502,10 @@ func (g *graph) layout() ([]int, []string, *model.Preprocessing, error) {
 		pre.Missing = model.MissingError // ONNX would carry the NaN to the prediction
 	}
 	for id, f := range g.feats {
-		pos[id] = offset[f.column]
-		pos[id] += f.cat
+		pos[id] = offset[f.column] + f.cat
+		if g.str[f.column] && !f.onehot {
+			pos[id] = -1 // the number of a column that became categorical
+		}
 	}
 	return pos, pre.FeatureNames(), pre, nil
 }
@@ -533,6 +535,9 @@ func (g *graph) model(z *form, logistic bool) (*model.Model, error) {
 			bias += w * c.k
 			continue
 		}
+		if pos[c.base] < 0 {
+			return nil, unsupported("input column %q is used both as a number and as categories", g.names[g.feats[c.base].column])
+		}
 		a := &feats[pos[c.base]]
 		a.cols++
 		a.w, a.m, a.s = w, c.m, c.s
@@ -554,7 +559,7 @@ func (g *graph) model(z *form, logistic bool) (*model.Model, error) {
 	// A feature with a zero weight keeps the standardization of the first
 	// column it had, for the online learner.
 	for _, c := range g.cols {
-		if c.base >= 0 && feats[pos[c.base]].cols == 0 && c.s != 0 {
+		if c.base >= 0 && pos[c.base] >= 0 && feats[pos[c.base]].cols == 0 && c.s != 0 {
 			feats[pos[c.base]] = acc{cols: 1, m: c.m, s: c.s}
 		}
 	}

@@ -155,7 +155,7 @@ func TestHostileFiles(t *testing.T) {
 		}, "pre", ErrUnsupported, `node "impute0" (Imputer): replaced_value_float is not NaN`},
 		{"text never encoded", func(mp *pb.ModelProto) {
 			findNode(mp, "OneHotEncoder").Input[0] = "temp"
-		}, "pre", ErrUnsupported, `node "onehot1" (OneHotEncoder): one-hot encoding of features of width 1`},
+		}, "pre", ErrUnsupported, `node "onehot1" (OneHotEncoder): string categories of features`},
 		{"one-hot output into a weight matrix", func(mp *pb.ModelProto) {
 			r := findNode(mp, "Reshape")
 			r.OpType, r.Input = proto.String("Identity"), r.Input[:1]

@@ -16,15 +16,27 @@ func opOneHotEncoder(n *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	if a.has("cats_int64s") {
-		return n.fail(ErrUnsupported, "integer categories: give the column to the model as strings (cats_strings)")
-	}
-	cats, err := a.strs("cats_strings")
+	cats, err := a.classLabels("cats_int64s", "cats_strings")
 	if err != nil {
 		return err
 	}
-	if v.kind != kStrings || v.width() != 1 {
-		return n.fail(ErrUnsupported, "one-hot encoding of %s of width %d: linnet encodes one string input column", v.kind, v.width())
+	if a.has("cats_int64s") {
+		// Integer categories of a numeric input column (skl2onnx casts it
+		// to INT64 first): the column becomes categorical, matched by
+		// number (3 and "3" are the same category for linnet's encoder).
+		if v.kind == kCols {
+			if codes, ok := n.g.codes(v); ok {
+				v = codes
+			}
+		}
+		if v.kind != kCodes {
+			return n.fail(ErrUnsupported, "integer categories of %s", v.kind)
+		}
+	} else if v.kind != kStrings {
+		return n.fail(ErrUnsupported, "string categories of %s", v.kind)
+	}
+	if v.width() != 1 {
+		return n.fail(ErrUnsupported, "one-hot encoding of %d columns at once: linnet encodes one input column per OneHotEncoder", v.width())
 	}
 	if len(cats) == 0 {
 		return n.fail(ErrMalformed, "no categories")
@@ -52,6 +64,7 @@ func opOneHotEncoder(n *nodeCtx) error {
 		n.g.cats = map[int][]string{}
 	}
 	n.g.cats[c] = cats
+	n.g.str[c] = true // an integer column is categorical from now on
 	out := &value{kind: kCols, cols: make([]col, len(cats)), extra: !v.flat}
 	for i := range cats {
 		out.cols[i] = col{base: len(n.g.feats), s: 1}
@@ -143,7 +156,7 @@ func selectColumns(n *nodeCtx) error {
 		return n.fail(ErrMalformed, "the indices are not integers")
 	}
 	w := int64(x.width())
-	if x.extra || x.flat || (x.kind != kCols && x.kind != kStrings && x.kind != kLin && x.kind != kSig) {
+	if x.extra || x.flat || (x.kind != kCols && x.kind != kStrings && x.kind != kCodes && x.kind != kLin && x.kind != kSig) {
 		return n.fail(ErrUnsupported, "columns of %s", x.kind)
 	}
 	out := &value{kind: x.kind, flat: n.op == "Gather" && len(t.dims) == 0}
@@ -157,7 +170,7 @@ func selectColumns(n *nodeCtx) error {
 		switch x.kind {
 		case kCols:
 			out.cols = append(out.cols, x.cols[j])
-		case kStrings:
+		case kStrings, kCodes:
 			out.strs = append(out.strs, x.strs[j])
 		default:
 			out.forms = append(out.forms, x.forms[j])
@@ -165,4 +178,20 @@ func selectColumns(n *nodeCtx) error {
 	}
 	n.set(0, out)
 	return nil
+}
+
+// codes returns v as integer codes when every column is a numeric input
+// column as it came in (not shifted, scaled or imputed).
+func (g *graph) codes(v *value) (*value, bool) {
+	out := &value{kind: kCodes, flat: v.flat, strs: make([]int, len(v.cols))}
+	for j, c := range v.cols {
+		if c.base < 0 || g.feats[c.base].onehot || c.m != 0 || c.s != 1 {
+			return nil, false
+		}
+		out.strs[j] = g.feats[c.base].column
+		if _, imputed := g.fill[out.strs[j]]; imputed {
+			return nil, false
+		}
+	}
+	return out, true
 }

@@ -45,7 +45,7 @@ type pyCase struct {
 	Columns  int    `json:"columns"`
 	Rows     int    `json:"rows"`
 	Logistic bool   `json:"logistic"`
-	Text     bool   `json:"text"` // inputs in <name>.rows.json, through the model's Encoder
+	Text     bool   `json:"text"` // a column holds text
 }
 
 // buildGraphs runs testdata/graphs.py build into a temporary directory.
@@ -118,7 +118,7 @@ func TestImportPythonGraphs(t *testing.T) {
 			}
 			want := readF64(t, filepath.Join(dir, c.Name+".y"))
 			var x []float32
-			if c.Text {
+			if m.Preprocessing != nil {
 				x = encodeRows(t, m, filepath.Join(dir, c.Name+".rows.json"))
 			} else {
 				x = readF32(t, filepath.Join(dir, c.Name+".x"))

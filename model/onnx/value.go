@@ -15,10 +15,11 @@ const (
 	kLabel               // a binary classifier's predicted class
 	kStrings             // string input columns, before one-hot encoding
 	kUnit                // a column of ones: the L1 norm of a binary probability pair
+	kCodes               // numeric input columns cast to integers, before one-hot encoding
 )
 
 func (k kind) String() string {
-	return [...]string{"a constant", "features", "linear scores", "sigmoids", "probabilities", "a probability map", "class labels", "text columns", "the sum of two probabilities"}[k]
+	return [...]string{"a constant", "features", "linear scores", "sigmoids", "probabilities", "a probability map", "class labels", "text columns", "the sum of two probabilities", "integer codes"}[k]
 }
 
 // col is one standardized column: (x[base] - m) / s, or the constant k
@@ -131,7 +132,7 @@ type value struct {
 	c       *tensor // kConst
 	cols    []col   // kCols
 	forms   []form  // kLin, kSig
-	strs    []int   // kStrings: input column indices
+	strs    []int   // kStrings, kCodes: input column indices
 	flat    bool    // shape [N] rather than [N, width]
 	extra   bool    // shape [N, 1, width] (what OneHotEncoder makes of [N, 1])
 	z       *form   // kProb, kMap, kLabel; kLin from a classifier without post_transform
@@ -147,7 +148,7 @@ func (v *value) width() int {
 		return len(v.forms)
 	case kProb, kMap:
 		return 2
-	case kStrings:
+	case kStrings, kCodes:
 		return len(v.strs)
 	case kConst:
 		if len(v.c.dims) == 0 {

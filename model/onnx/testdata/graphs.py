@@ -2,8 +2,9 @@
 
     graphs.py build DIR   one DIR/<case>.onnx per supported op pattern, the
                           inputs DIR/<case>.x (1000 rows, float32, row-major,
-                          the graph inputs' columns in order; DIR/<case>.rows.json
-                          when a column holds text) and what numpy
+                          the graph inputs' columns in order; also as
+                          DIR/<case>.rows.json, raw values, when every input
+                          is one column) and what numpy
                           computes for them DIR/<case>.y (float64): the
                           regression value, or P(class 1); DIR/manifest.json
     graphs.py check F...  onnx.checker.check_model(full_check=True) on each
@@ -42,8 +43,9 @@ def model(nodes, inputs, outputs, inits=(), opset=OPSET, name="case"):
     m = helper.make_model(g, opset_imports=opset, producer_name="skl2onnx", producer_version="1.16.0")
     m.ir_version = 8
     onnx.checker.check_model(m)
-    # onnx 1.12 infers no types for ZipMap (seq(map)) or ArrayFeatureExtractor
-    if not any(n.op_type in ("ZipMap", "ArrayFeatureExtractor") for n in nodes):
+    # onnx 1.12 infers no types for ZipMap (seq(map)), ArrayFeatureExtractor,
+    # OneHotEncoder or Imputer: the full check needs value_info for them
+    if not any(n.op_type in ("ZipMap", "ArrayFeatureExtractor", "OneHotEncoder", "Imputer") for n in nodes):
         onnx.checker.check_model(m, full_check=True)
     return m
 
@@ -114,7 +116,7 @@ def run(m, feeds):
             assert np.isnan(a["replaced_value_float"])
             y = [np.where(np.isnan(x[0]), np.array(a["imputed_value_floats"]), x[0])]
         elif op == "OneHotEncoder":
-            cats = [c.decode() for c in a["cats_strings"]]
+            cats = [c.decode() for c in a["cats_strings"]] if "cats_strings" in a else a["cats_int64s"]
             y = [np.stack([(x[0] == c).astype(np.float64) for c in cats], axis=-1)]
         elif op == "Cast" and a["to"] in (TensorProto.INT64, TensorProto.INT32):
             y = [x[0].astype(np.int64)]
@@ -347,6 +349,25 @@ def skl_column_selection():
     return m, {"X": rng.normal(5, 2, (ROWS, 5))}, "variable", False
 
 
+def skl_onehot_ints():
+    """OneHotEncoder of an integer column (skl2onnx casts it to INT64 and
+    writes cats_int64s) beside a numeric one, LinearRegressor."""
+    cats = [1, 2, 3, 5]
+    shape = numpy_helper.from_array(np.array([-1, len(cats)], dtype=np.int64), "shape_tensor")
+    nodes = [
+        helper.make_node("Cast", ["rooms"], ["roomscast"], name="Cast", to=TensorProto.INT64),
+        helper.make_node("OneHotEncoder", ["roomscast"], ["roomsout"], name="OneHotEncoder", domain="ai.onnx.ml",
+                         cats_int64s=cats, zeros=1),
+        helper.make_node("Reshape", ["roomsout", "shape_tensor"], ["onehot"], name="Reshape"),
+        helper.make_node("Concat", ["area", "onehot"], ["merged"], name="Concat", axis=1),
+        helper.make_node("LinearRegressor", ["merged"], ["variable"], name="LinearRegressor", domain="ai.onnx.ml",
+                         coefficients=f32(np.concatenate([[1.5], rng.normal(0, 20, 4)])).tolist(), intercepts=[100.0]),
+    ]
+    m = model(nodes, [tin("area", 1), tin("rooms", 1, TensorProto.INT64)], [tin("variable", 1)], [shape])
+    rooms = rng.choice(cats + [4], (ROWS, 1)).astype(np.float64)  # 4: never seen
+    return m, {"area": rng.normal(80, 20, (ROWS, 1)), "rooms": rooms}, "variable", False
+
+
 def feature_vectorizer():
     """FeatureVectorizer of three numeric inputs (2 + 1 + 2 columns), Scaler,
     LinearRegressor."""
@@ -436,7 +457,7 @@ def skl_column_transformer():
 
 CASES = [skl_column_transformer, skl_scaler_linreg, skl_sgdregressor_dataframe, skl_linreg_double, skl_scaler_double,
          skl_logreg_ints, skl_logreg_double, skl_logreg_strings, skl_scaler_logreg_nozipmap, svc_scores,
-         skl_column_selection, feature_vectorizer, torch_gemm, matmul_add_sigmoid, two_linear_layers]
+         skl_column_selection, skl_onehot_ints, feature_vectorizer, torch_gemm, matmul_add_sigmoid, two_linear_layers]
 
 
 def build(out):
@@ -449,14 +470,14 @@ def build(out):
         feeds = {k: v if v.dtype == object else f32(v).astype(np.float64) for k, v in feeds.items()}
         ins = [i.name for i in m.graph.input if i.name in feeds]
         text = any(feeds[i].dtype == object for i in ins)
-        if text:  # rows as JSON: numbers, null for NaN, strings
+        # Rows as JSON too (numbers, null for NaN, strings), for the models
+        # whose preprocessing turns columns into other features.
+        if all(feeds[i].shape[1] == 1 for i in ins):
             rows = [[None if isinstance(v, float) and np.isnan(v) else v for v in row]
                     for row in zip(*[feeds[i][:, 0].tolist() for i in ins])]
             with open(os.path.join(out, name + ".rows.json"), "w") as f:
                 json.dump(rows, f)
-            x = np.zeros((ROWS, len(ins)))
-        else:
-            x = np.hstack([feeds[i] for i in ins])
+        x = np.zeros((ROWS, len(ins))) if text else np.hstack([feeds[i] for i in ins])
         vals = run(m, feeds)
         if output == "scores:sigmoid1":
             y = sigmoid(vals["scores"][:, 1])
