@@ -10,7 +10,7 @@ export CGO_ENABLED := 0
 # Fuzz targets run for a bounded time in `make test`.
 FUZZTIME ?= 10s
 FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8 \
-        ./model/:FuzzDecode ./model/:FuzzCSV ./model/:FuzzLearnerState \
+        ./model/:FuzzDecode ./model/:FuzzCSV ./model/:FuzzTable ./model/:FuzzLearnerState \
         ./daemon/:FuzzDecode ./daemon/:FuzzFastReading ./model/onnx/:FuzzImport
 
 # Packages whose tests also run under qemu (arm64 on two CPUs, armv7).

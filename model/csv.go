@@ -45,9 +45,10 @@ type CSVOptions struct {
 }
 
 // CSVReader streams rows of numbers from a CSV file with a header line.
-// Fields are separated by commas; a field may be wrapped in double quotes
-// (no embedded commas or quotes); blank lines are skipped; CRLF line ends
-// are accepted. It never holds more than one line plus its buffer in
+// The delimiter (comma, semicolon or tab) is detected from the header; a
+// field may be wrapped in double quotes and then hold the delimiter (or ""
+// for a quote); blank lines are skipped; CRLF line ends are accepted. For
+// text columns and missing values, read with a TableReader. It never holds more than one line plus its buffer in
 // memory, so it reads files larger than memory.
 //
 // A CSVReader is not safe for concurrent use.
@@ -58,6 +59,7 @@ type CSVReader struct {
 	r, w int // unread bytes are buf[r:w]
 	eof  bool
 
+	delim    byte
 	header   []string
 	features []string
 	cols     []int // per file column: feature index, colTarget or colSkip
@@ -100,12 +102,16 @@ func (c *CSVReader) readHeader() error {
 			break
 		}
 	}
-	fields := splitFields(line, nil)
+	c.delim = detectDelimiter(line)
+	fields, err := splitRecord(line, c.delim, nil)
+	if err != nil {
+		return &CSVError{Line: c.line, Reason: err.Error()}
+	}
 	c.features = nil
 	c.header = make([]string, len(fields))
 	index := map[string]int{}
 	for i, f := range fields {
-		name := string(unquote(bytes.TrimSpace(f)))
+		name := string(bytes.TrimSpace(f))
 		if i == 0 {
 			name = strings.TrimPrefix(name, "\ufeff")
 		}
@@ -210,14 +216,14 @@ func (c *CSVReader) Next(x []float32) (y float32, err error) {
 				return 0, c.fieldCountError(line)
 			}
 			if k == colSkip {
-				j := bytes.IndexByte(line[pos:], ',')
-				if j < 0 {
-					j = len(line) - pos
+				_, end, reason := nextField(line, pos, c.delim, nil)
+				if reason != "" {
+					return 0, &CSVError{Line: c.line, Column: i + 1, Name: c.header[i], Reason: reason}
 				}
-				pos += j + 1
+				pos = end + 1
 				continue
 			}
-			v, end, reason := scanField(line, pos)
+			v, end, reason := scanField(line, pos, c.delim)
 			pos = end + 1
 			if reason == "" && (math.IsNaN(float64(v)) || math.IsInf(float64(v), 0)) {
 				reason = "not a finite number"
@@ -238,7 +244,7 @@ func (c *CSVReader) Next(x []float32) (y float32, err error) {
 				x[k] = v
 			}
 		}
-		if (!drop && pos <= len(line)) || (drop && bytes.Count(line, []byte{','})+1 != len(c.cols)) {
+		if (!drop && pos <= len(line)) || (drop && c.fieldCount(line) != len(c.cols)) {
 			return 0, c.fieldCountError(line)
 		}
 		if drop {
@@ -250,24 +256,33 @@ func (c *CSVReader) Next(x []float32) (y float32, err error) {
 }
 
 func (c *CSVReader) fieldCountError(line []byte) error {
-	n := bytes.Count(line, []byte{','}) + 1
+	n := c.fieldCount(line)
 	return &CSVError{Line: c.line, Reason: fmt.Sprintf("has %d fields, the header has %d", n, len(c.cols))}
 }
 
+// fieldCount returns how many fields line holds (-1 if its quotes are bad).
+func (c *CSVReader) fieldCount(line []byte) int {
+	f, err := splitRecord(line, c.delim, nil)
+	if err != nil {
+		return -1
+	}
+	return len(f)
+}
+
 // scanField parses the field of line that starts at pos and returns its
-// value, the index of the comma that ends it (or len(line)), and a reason
-// if it is not a number. Plain decimals are parsed in the same pass that
-// finds the comma; anything else (spaces, quotes, exponents, long
+// value, the index of the delimiter that ends it (or len(line)), and a
+// reason if it is not a number. Plain decimals are parsed in the same pass
+// that finds the delimiter; anything else (spaces, quotes, exponents, long
 // mantissas) goes to parseField.
-func scanField(line []byte, pos int) (float32, int, string) {
-	if v, end, ok := scanNumber(line, pos, ','); ok {
+func scanField(line []byte, pos int, delim byte) (float32, int, string) {
+	if v, end, ok := scanNumber(line, pos, delim); ok {
 		return v, end, ""
 	}
-	end := len(line)
-	if j := bytes.IndexByte(line[pos:], ','); j >= 0 {
-		end = pos + j
+	f, end, reason := nextField(line, pos, delim, nil)
+	if reason != "" {
+		return 0, end, reason
 	}
-	v, reason := parseField(line[pos:end])
+	v, reason := parseField(f)
 	return v, end, reason
 }
 
@@ -323,18 +338,6 @@ func trimCR(b []byte) []byte {
 		return b[:len(b)-1]
 	}
 	return b
-}
-
-// splitFields appends the comma-separated fields of line to dst.
-func splitFields(line []byte, dst [][]byte) [][]byte {
-	for {
-		i := bytes.IndexByte(line, ',')
-		if i < 0 {
-			return append(dst, line)
-		}
-		dst = append(dst, line[:i])
-		line = line[i+1:]
-	}
 }
 
 func unquote(b []byte) []byte {

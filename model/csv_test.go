@@ -184,6 +184,7 @@ func TestParseFieldMatchesStrconv(t *testing.T) {
 func refRows(data []byte, cols int, drop bool) (rows [][]float32, ok bool) {
 	lines := strings.Split(string(data), "\n")
 	header := true
+	var delim byte = ','
 	for _, l := range lines {
 		l = strings.TrimSuffix(l, "\r")
 		if isBlank([]byte(l)) {
@@ -191,10 +192,11 @@ func refRows(data []byte, cols int, drop bool) (rows [][]float32, ok bool) {
 		}
 		if header {
 			header = false
+			delim = refDelim(l)
 			continue
 		}
-		fields := strings.Split(l, ",")
-		if len(fields) != cols {
+		fields, good := refSplit(l, delim)
+		if !good || len(fields) != cols {
 			return rows, false
 		}
 		row := make([]float32, cols)
@@ -218,6 +220,77 @@ func refRows(data []byte, cols int, drop bool) (rows [][]float32, ok bool) {
 		}
 	}
 	return rows, true
+}
+
+// refDelim is the most frequent of , ; and tab outside quotes (ties: in
+// that order).
+func refDelim(l string) byte {
+	counts := map[byte]int{}
+	in := false
+	for i := 0; i < len(l); i++ {
+		if l[i] == '"' {
+			in = !in
+		} else if !in {
+			counts[l[i]]++
+		}
+	}
+	best := byte(',')
+	for _, d := range []byte{';', '\t'} {
+		if counts[d] > counts[best] {
+			best = d
+		}
+	}
+	return best
+}
+
+// refSplit splits a line character by character: a field that starts
+// (after blanks) with a quote runs to the closing quote ("" is a quote
+// inside) and may only be followed by blanks; its content is kept as
+// written between the quotes.
+func refSplit(l string, delim byte) ([]string, bool) {
+	var fields []string
+	i := 0
+	for {
+		j := i
+		for j < len(l) && (l[j] == ' ' || (l[j] == '\t' && delim != '\t')) {
+			j++
+		}
+		if j < len(l) && l[j] == '"' {
+			k := j + 1
+			for {
+				if k >= len(l) {
+					return nil, false
+				}
+				if l[k] == '"' {
+					if k+1 < len(l) && l[k+1] == '"' {
+						k += 2
+						continue
+					}
+					break
+				}
+				k++
+			}
+			fields = append(fields, l[j+1:k])
+			k++
+			for k < len(l) && l[k] != delim {
+				if l[k] != ' ' && l[k] != '\t' {
+					return nil, false
+				}
+				k++
+			}
+			if k >= len(l) {
+				return fields, true
+			}
+			i = k + 1
+			continue
+		}
+		k := strings.IndexByte(l[i:], delim)
+		if k < 0 {
+			return append(fields, l[i:]), true
+		}
+		fields = append(fields, l[i:i+k])
+		i += k + 1
+	}
 }
 
 func FuzzCSV(f *testing.F) {
@@ -303,6 +376,28 @@ func BenchmarkCSVHouses(b *testing.B) {
 			if _, err := r.Next(x); err != nil {
 				break
 			}
+		}
+	}
+}
+
+// The delimiter is detected and quoted fields may hold it.
+func TestCSVDelimiters(t *testing.T) {
+	for _, text := range []string{
+		"id;a;y\n\"x;1\";1,5;2\n\"y;2\";3;4\n",
+		"id\ta\ty\n\"x\t1\"\t1.5\t2\n\"y\"\"2\"\t3\t4\n",
+		"id,a,y\n\"x,1\",1.5,2\n\"y,2\",3,4\n",
+	} {
+		d, err := readAll(t, text, CSVOptions{Target: "y", Features: []string{"a"}})
+		if strings.HasPrefix(text, "id;") {
+			// 1,5 is not a number in a ';' file: the error names it.
+			var ce *CSVError
+			if !errors.As(err, &ce) || ce.Line != 2 || ce.Column != 2 {
+				t.Errorf("%q: %v", text, err)
+			}
+			continue
+		}
+		if err != nil || len(d.X) != 2 || d.X[0] != 1.5 || d.X[1] != 3 || d.Y[1] != 4 {
+			t.Errorf("%q: %v %v", text, d, err)
 		}
 	}
 }

@@ -48,6 +48,7 @@ type Learner struct {
 	features []string
 	target   string
 	parent   int64
+	base     *Model // the starting model's preprocessing and training statistics (see carryTraining)
 	d        int
 
 	w        []float32 // d weights then the bias, in standardized units
@@ -107,7 +108,7 @@ func NewLearner(m *Model, cfg LearnerConfig) *Learner {
 		cfg.Warmup = 50
 	}
 	l := &Learner{
-		cfg: cfg, loss: loss, d: d, parent: m.Version,
+		cfg: cfg, loss: loss, d: d, parent: m.Version, base: m.trainingOnly(),
 		features: append([]string(nil), m.Features...), target: m.Target,
 		w:  make([]float32, d+1),
 		cm: make([]float64, d), cs: make([]float64, d),
@@ -371,6 +372,7 @@ func (l *Learner) Snapshot() *Model {
 	if l.loss == Huber {
 		m.Delta = l.delta()
 	}
+	m.carryTraining(l.base)
 	for i := range l.d {
 		m.Mean[i] = float32(l.cm[i])
 		m.Std[i] = float32(l.cs[i])

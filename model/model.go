@@ -1,6 +1,10 @@
-// Package model owns linnet's model and its maths: the feature schema,
-// standardization, losses, the online learner and the batch trainer,
-// metrics, quantization, the .lnm file codec and CSV reading.
+// Package model owns linnet's model and its maths: the feature schema and
+// the preprocessing a model carries (column selection, imputation, one-hot
+// and hashed categories; preprocess.go), standardization, losses, the
+// online learner, the exact solvers (solve.go) and the SGD trainer,
+// metrics, quantization, the .lnm file codec and CSV reading (a parallel
+// table reader in table.go and load.go; the simple streaming CSVReader in
+// csv.go).
 package model
 
 import (

@@ -1,6 +1,8 @@
 package model
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -559,4 +561,51 @@ func HashBucket(h uint32, bits uint8) int {
 		return 0
 	}
 	return int((h * 2654435769) >> (32 - bits))
+}
+
+// trainingOnly returns a Model holding only m's preprocessing and training
+// statistics (nil if it has neither), for carryTraining.
+func (m *Model) trainingOnly() *Model {
+	if m.Preprocessing == nil && m.Min == nil && !m.hasTargetStats() {
+		return nil
+	}
+	return &Model{Features: m.Features, Preprocessing: m.Preprocessing.Clone(), Min: slices.Clone(m.Min), Max: slices.Clone(m.Max),
+		TargetMean: m.TargetMean, TargetStd: m.TargetStd, TargetMin: m.TargetMin, TargetMax: m.TargetMax}
+}
+
+// carryTraining gives m (a model derived from another, e.g. a learner's
+// snapshot) from's preprocessing and training statistics, when from has
+// the same features: the inputs a reading gives do not change when the
+// weights do.
+func (m *Model) carryTraining(from *Model) {
+	if from == nil || !slices.Equal(from.Features, m.Features) {
+		return
+	}
+	m.Preprocessing = from.Preprocessing.Clone()
+	m.Min, m.Max = slices.Clone(from.Min), slices.Clone(from.Max)
+	m.TargetMean, m.TargetStd, m.TargetMin, m.TargetMax = from.TargetMean, from.TargetStd, from.TargetMin, from.TargetMax
+}
+
+// JSONValue returns the Value a JSON value in a reading stands for: null
+// is Missing, a string is Text, a number is Number; anything else is an
+// error. (json.Unmarshal into a float64 would turn null into 0.)
+func JSONValue(raw []byte) (Value, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0:
+		return Value{}, errors.New("model: empty JSON value")
+	case string(raw) == "null":
+		return Value{}, nil
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return Value{}, fmt.Errorf("model: bad JSON string: %w", err)
+		}
+		return Str(s), nil
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return Value{}, fmt.Errorf("%w: JSON value %.40q is not a number, a string or null", ErrNotNumber, raw)
+	}
+	return Num(f), nil
 }

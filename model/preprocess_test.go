@@ -112,3 +112,43 @@ func TestEncoderNumericCategories(t *testing.T) {
 		t.Errorf("missing category without a fill: %v %v", x, err)
 	}
 }
+
+func TestJSONValue(t *testing.T) {
+	for raw, want := range map[string]Value{`null`: {}, ` 2.5 `: Num(2.5), `"bath"`: Str("bath"), `"\u00e9"`: Str("é"), `-1e3`: Num(-1000)} {
+		if got, err := JSONValue([]byte(raw)); err != nil || got != want {
+			t.Errorf("%s: %+v %v", raw, got, err)
+		}
+	}
+	for _, raw := range []string{``, `true`, `[1]`, `{"a":1}`, `"unterminated`} {
+		if _, err := JSONValue([]byte(raw)); err == nil {
+			t.Errorf("%s accepted", raw)
+		}
+	}
+}
+
+// An online learner's snapshots keep the model's preprocessing and
+// training statistics: a reading's inputs do not change with the weights.
+func TestLearnerKeepsPreprocessing(t *testing.T) {
+	m := testModelV2(Squared, 3)
+	l := NewLearner(m, LearnerConfig{})
+	x := make([]float32, len(m.Features))
+	l.Learn(x, 1)
+	s := l.Snapshot()
+	if s.Preprocessing == nil || !slices.Equal(s.Preprocessing.FeatureNames(), s.Features) || !slices.Equal(s.Min, m.Min) || s.TargetStd != m.TargetStd {
+		t.Fatalf("snapshot lost the preprocessing: %+v", s.Preprocessing)
+	}
+	if _, err := s.MarshalBinary(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDefaultVersion(t *testing.T) {
+	last := int64(2_000_000_000) // any Unix-seconds version of older builds
+	for range 1000 {
+		v := DefaultVersion()
+		if v <= last {
+			t.Fatalf("version %d after %d", v, last)
+		}
+		last = v
+	}
+}

@@ -137,6 +137,7 @@ type ridgeFit struct {
 	df        float64   // effective degrees of freedom (without the bias)
 	n         float64
 	a         *mat.SymDense // XᵀX of the standardized features
+	ystd      float64
 }
 
 // quantized returns the fit's model with its weights in scheme s, rounded
@@ -176,6 +177,7 @@ func solveRidge(g *gram, l2 float64, auto bool) (*ridgeFit, error) {
 		f.std[i] = safeStdF(xx.At(i, i), n)
 	}
 	ys := safeStdF(yy, n)
+	f.ystd = ys
 	// In units where the target's variance is 1: a is XᵀX of standardized
 	// features, b their products with the standardized target.
 	a := mat.NewSymDense(d, nil)
@@ -274,9 +276,11 @@ func safeStdF(ss, n float64) float64 {
 // model returns the fit as a Model.
 func (f *ridgeFit) model(names []string, target string, loss Loss) *Model {
 	d := len(names)
+	// target_mean and target_std seed an online learner's target scaling,
+	// as the SGD trainer's models do.
 	m := &Model{Created: time.Now().UTC(), Features: append([]string(nil), names...), Target: target, Loss: loss,
 		Mean: make([]float32, d), Std: make([]float32, d), Weights: make([]float32, d), Scheme: F32,
-		Bias: float32(f.ymean), Metrics: map[string]float64{}}
+		Bias: float32(f.ymean), Metrics: map[string]float64{"target_mean": f.ymean, "target_std": f.ystd}}
 	for i := range d {
 		m.Mean[i] = float32(f.mean[i])
 		m.Std[i] = float32(f.std[i])
@@ -450,8 +454,10 @@ func featureStats(ds *Dataset, first int, cfg TrainConfig, skipHold bool) (mean,
 
 // fitLogistic minimizes the summed log loss plus lambda/2 |w|² over
 // standardized features by Newton's method with step halving. lambda is
-// cfg.L2 per row, or with L2Auto 1 in all (scikit-learn's default C=1 on
-// standardized features).
+// cfg.L2 per row or, with L2Auto, the one of a grid from 1e-4 to 1e4 (in
+// all; 1 is scikit-learn's default C=1) with the lowest approximate
+// leave-one-out log loss; past 2e8 rows x width² the grid search is
+// skipped for lambda = 1.
 func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, skipHold bool, _ []float64) (*Model, int64, error) {
 	mean, std, n := featureStats(ds, first, cfg, skipHold)
 	if n == 0 {
@@ -551,11 +557,11 @@ func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, s
 		}
 		return loss, grad, hess
 	}
-	loss, grad, hess := pass(w, true)
-	for it := 0; it < 100; it++ {
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
+	// newton minimizes from w0 and returns the optimum, its penalized loss
+	// and the Cholesky factor of the Hessian there.
+	var hess []float64 // at the last optimum newton found
+	// factor factorizes hess, with a jitter that keeps it definite.
+	factor := func(ch *mat.Cholesky) error {
 		h := mat.NewSymDense(m1, nil)
 		for i := range m1 {
 			for j := i; j < m1; j++ {
@@ -563,37 +569,108 @@ func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, s
 			}
 			h.SetSym(i, i, hess[i*m1+i]+1e-9*n)
 		}
-		var ch mat.Cholesky
 		if !ch.Factorize(h) {
-			return nil, 0, errors.New("train: the Hessian is not positive definite; set --l2")
+			return errors.New("train: the Hessian is not positive definite; set --l2")
 		}
-		step := mat.NewVecDense(m1, nil)
-		if err := ch.SolveVecTo(step, mat.NewVecDense(m1, grad)); err != nil {
-			return nil, 0, fmt.Errorf("train: newton step: %w", err)
-		}
-		t := 1.0
-		nw := make([]float64, m1)
-		var nl float64
-		for {
-			for j := range nw {
-				nw[j] = w[j] - t*step.AtVec(j)
+		return nil
+	}
+	newton := func(w []float64) ([]float64, float64, *mat.Cholesky, error) {
+		loss, grad, h0 := pass(w, true)
+		hess = h0
+		var ch mat.Cholesky
+		for it := 0; it < 100; it++ {
+			if err := ctx.Err(); err != nil {
+				return nil, 0, nil, err
 			}
-			nl, _, _ = pass(nw, false)
-			if nl <= loss || t < 1e-6 {
+			if err := factor(&ch); err != nil {
+				return nil, 0, nil, err
+			}
+			step := mat.NewVecDense(m1, nil)
+			if err := ch.SolveVecTo(step, mat.NewVecDense(m1, grad)); err != nil {
+				return nil, 0, nil, fmt.Errorf("train: newton step: %w", err)
+			}
+			t := 1.0
+			nw := make([]float64, m1)
+			var nl float64
+			for {
+				for j := range nw {
+					nw[j] = w[j] - t*step.AtVec(j)
+				}
+				nl, _, _ = pass(nw, false)
+				if nl <= loss || t < 1e-6 {
+					break
+				}
+				t /= 2
+			}
+			if nl > loss {
 				break
 			}
-			t /= 2
+			done := loss-nl <= 1e-10*max(1, math.Abs(loss))
+			w, loss = nw, nl
+			loss, grad, hess = pass(w, true)
+			if done {
+				break
+			}
 		}
-		if nl > loss {
-			break
+		if err := factor(&ch); err != nil {
+			return nil, 0, nil, err
 		}
-		done := loss-nl <= 1e-10*max(1, math.Abs(loss))
-		w = nw
-		loss = nl
-		if done {
-			break
+		return w, loss, &ch, nil
+	}
+	// aloLoss is the approximate leave-one-out log loss at the optimum w:
+	// each row's margin without it is s - h/(1-h) (y-p)/(p(1-p)), h its
+	// leverage in the weighted problem.
+	aloLoss := func(w []float64, ch *mat.Cholesky) float64 {
+		var sum float64
+		z := mat.NewVecDense(m1, nil)
+		u := mat.NewVecDense(m1, nil)
+		for _, i := range rows {
+			s := w[d]
+			for j, v := range ds.Row(i) {
+				zj := (float64(v) - mean[j]) / std[j]
+				z.SetVec(j, zj)
+				s += w[j] * zj
+			}
+			z.SetVec(d, 1)
+			p := 1 / (1 + math.Exp(-s))
+			wt := max(p*(1-p), 1e-12)
+			if err := ch.SolveVecTo(u, z); err != nil {
+				return math.Inf(1)
+			}
+			h := min(wt*mat.Dot(z, u), 1-1e-9)
+			y := float64(ds.Y[i])
+			s -= h / (1 - h) * (y - p) / wt
+			if y > 0.5 {
+				sum += math.Log1p(math.Exp(-s))
+			} else {
+				sum += math.Log1p(math.Exp(s))
+			}
 		}
-		loss, grad, hess = pass(w, true)
+		return sum / n
+	}
+	var loss float64
+	var err error
+	if cfg.L2Auto && n*float64(m1*m1) <= 2e8 {
+		// The penalty with the lowest approximate leave-one-out log loss,
+		// from strong to weak (each fit starts from the last); 1 (C=1)
+		// is on the grid.
+		best, bestW, bestLoss, bestLam := math.Inf(1), []float64(nil), 0.0, 1.0
+		for k := 8; k >= -8; k-- {
+			lambda = math.Pow(10, float64(k)/2)
+			var ch *mat.Cholesky
+			if w, loss, ch, err = newton(w); err != nil {
+				return nil, 0, err
+			}
+			if a := aloLoss(w, ch); a < best {
+				best, bestW, bestLoss, bestLam = a, slices.Clone(w), loss, lambda
+			}
+		}
+		w, loss, lambda = bestW, bestLoss, bestLam
+	} else if w, loss, _, err = newton(w); err != nil {
+		return nil, 0, err
+	}
+	if cfg.Scheme != "" && cfg.Scheme != F32 && d > 0 && d <= maxCompensated {
+		w = compensateWithBias(w, hess, lambda, cfg.Scheme)
 	}
 	m := &Model{Created: time.Now().UTC(), Features: append([]string(nil), ds.Names...), Target: ds.Label, Loss: Logistic,
 		Mean: make([]float32, d), Std: make([]float32, d), Weights: make([]float32, d), Scheme: F32,
@@ -781,6 +858,42 @@ func trainExactStream(ctx context.Context, src Rewinder, cfg TrainConfig) (*Mode
 	rep.Elapsed = time.Since(start)
 	rep.RowsPerSec = all.n / max(rep.Elapsed.Seconds(), 1e-9)
 	return m, rep, nil
+}
+
+// compensateWithBias is compensate for weights w whose last entry is an
+// unquantized bias, with hess the Hessian over all of them (row-major,
+// upper triangle, without the penalty lambda on the weights): the bias is
+// eliminated (the Schur complement) so it absorbs what it can, then moved
+// to its best value for the rounded weights.
+func compensateWithBias(w, hess []float64, lambda float64, s Scheme) []float64 {
+	m1 := len(w)
+	d := m1 - 1
+	at := func(i, j int) float64 {
+		if i > j {
+			i, j = j, i
+		}
+		return hess[i*m1+j]
+	}
+	hbb := at(d, d)
+	if !(hbb > 0) {
+		return w
+	}
+	h := mat.NewSymDense(d, nil)
+	for i := range d {
+		for j := i; j < d; j++ {
+			h.SetSym(i, j, at(i, j)-at(i, d)*at(j, d)/hbb)
+		}
+		h.SetSym(i, i, h.At(i, i)+lambda)
+	}
+	q := compensate(w[:d], h, s)
+	if q == nil {
+		return w
+	}
+	out := append(q, w[d])
+	for j := range d {
+		out[d] -= at(d, j) * (q[j] - w[j]) / hbb
+	}
+	return out
 }
 
 // maxCompensated bounds the width for which quantization compensates

@@ -96,12 +96,18 @@ type TableReader struct {
 	hdrLen  int64
 	line1   int // the line number of the first line after the header
 	scans   int
+	// Chunk buffers and blocks are recycled once fn has returned, across
+	// scans too: parsing a large file allocates a few of each, not one per
+	// chunk, and the heap stays at the size of what the caller keeps.
+	bufs, blocks sync.Pool
 }
 
 // OpenTable reads the header and a sample of the file and returns a reader
 // for its rows. It fails if a named column is not in the header.
 func OpenTable(r io.Reader, opt TableOptions) (*TableReader, error) {
 	t := &TableReader{src: r, opt: opt, target: -1}
+	t.bufs.New = func() any { b := make([]byte, 0, chunkSize+4096); return &b }
+	t.blocks.New = func() any { return new(Block) }
 	buf := make([]byte, 0, 1<<20)
 	buf, err := readAtLeast(r, buf, 1<<20)
 	if err != nil {
@@ -402,7 +408,7 @@ func (t *TableReader) Scan(ctx context.Context, fn func(*Block) error) error {
 }
 
 // chunkSize is the unit of parallel parsing.
-const chunkSize = 1 << 20
+const chunkSize = 512 << 10
 
 func (t *TableReader) scan(ctx context.Context, src io.Reader, fn func(*Block) error) error {
 	workers := t.opt.Workers
@@ -416,11 +422,7 @@ func (t *TableReader) scan(ctx context.Context, src io.Reader, fn func(*Block) e
 	jobs := make(chan *Block, inflight)
 	results := make(chan *Block, inflight)
 	var wg sync.WaitGroup
-	bufs := sync.Pool{New: func() any { b := make([]byte, 0, chunkSize+4096); return &b }}
-	// Blocks are recycled once fn has returned: parsing a large file then
-	// allocates a few blocks, not one per chunk, and the heap stays at the
-	// size of what the caller keeps.
-	blockPool := sync.Pool{New: func() any { return new(Block) }}
+	bufs, blockPool := &t.bufs, &t.blocks
 
 	// The reader cuts the input at line ends into chunks.
 	var readErr error

@@ -101,7 +101,7 @@ func newQuantizeCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&in, "model", "", "source model file (required)")
 	c.Flags().StringVar(&scheme, "scheme", "q8", "f32, q8 or q4")
 	c.Flags().StringVar(&out, "out", "", "output model file (required)")
-	c.Flags().Int64Var(&version, "version", 0, "version of the new model (default: now in Unix seconds, above the source's)")
+	c.Flags().Int64Var(&version, "version", 0, "version of the new model (default: as train's default, above the source's)")
 	c.Flags().StringVar(&data, "data", "", "CSV file to score the source and the copy on")
 	c.Flags().StringVar(&target, "target", "", "target column of --data (default: the model's target)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

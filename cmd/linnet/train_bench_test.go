@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -52,18 +51,27 @@ func benchCSV(b *testing.B) string {
 // BenchmarkTrainCLI runs `linnet train` end to end on a CSV of 1,000,000
 // rows x 32 features and reports rows/s (rows of the file per second of
 // the whole command: reading, training, scoring and writing the model).
-// epochs1 streams the file; epochs5 holds it in memory.
+// exact is the default (in memory), exact-stream streams it; sgd-epochs1
+// streams one SGD epoch, sgd-epochs5 holds the rows in memory.
 func BenchmarkTrainCLI(b *testing.B) {
 	path := benchCSV(b)
 	defer os.RemoveAll(filepath.Dir(path))
 	fi, _ := os.Stat(path)
-	for _, epochs := range []int{1, 5} {
-		b.Run(fmt.Sprintf("epochs%d", epochs), func(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		flags []string
+	}{
+		{"exact", nil},
+		{"exact-stream", []string{"--stream"}},
+		{"sgd-epochs1", []string{"--optimizer", "adaptive", "--epochs", "1"}},
+		{"sgd-epochs5", []string{"--optimizer", "adaptive", "--epochs", "5", "--patience", "-1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
 			out := filepath.Join(b.TempDir(), "m.lnm")
 			b.SetBytes(fi.Size())
 			for b.Loop() {
-				if _, err := linnetB(b, "train", "--data", path, "--target", "y", "--epochs", fmt.Sprint(epochs),
-					"--patience", "-1", "--out", out); err != nil {
+				args := append([]string{"train", "--data", path, "--target", "y", "--out", out}, c.flags...)
+				if _, err := linnetB(b, args...); err != nil {
 					b.Fatal(err)
 				}
 			}
