@@ -127,9 +127,10 @@ type Info struct {
 // Options are the choices Import leaves to the caller.
 type Options struct {
 	// Features names the graph's input columns in order (required when an
-	// input's width is not fixed); nil takes the names from the graph:
-	// an input of one column is a feature of its name, a wider one gives
-	// name_0, name_1...
+	// input's width is not fixed): the model's features, or its
+	// Preprocessing columns when it one-hot encodes or imputes. nil takes
+	// the names from the graph: an input of one column is named after it,
+	// a wider one gives name_0, name_1...
 	Features []string
 	// Target names what the model predicts; "" takes the name Export
 	// recorded, else the prediction output's name.
