@@ -56,7 +56,7 @@ func importBounded(t *testing.T, file []byte) error {
 	if alloc > uint64(MemoryFactor*len(file)+memorySlack) {
 		t.Errorf("import of a %d-byte file allocated %d bytes", len(file), alloc)
 	}
-	if len(file) > 1<<20 {
+	if len(file) > 1<<19 {
 		t.Logf("import of a %d-byte file allocated %d bytes (%.1f times)", len(file), alloc, float64(alloc)/float64(len(file)))
 	}
 	return err
