@@ -456,6 +456,12 @@ func opConcat(n *nodeCtx) error {
 		out.kind = ins[0].kind
 	case kinds[kLin]:
 		out.kind = kLin
+	default:
+		total := 0
+		for _, v := range ins {
+			total += len(v.cols)
+		}
+		out.cols = make([]col, 0, total)
 	}
 	for _, v := range ins {
 		switch out.kind {
