@@ -184,3 +184,26 @@ func encodeRows(t *testing.T, m *model.Model, path string) []float32 {
 	}
 	return x
 }
+
+// numpyEval evaluates the ONNX file with testdata/graphs.py's numpy
+// interpreter on rows of raw values (one per graph input; nil is NaN).
+func numpyEval(t *testing.T, file []byte, rows [][]any) []float64 {
+	t.Helper()
+	py := python(t)
+	dir := t.TempDir()
+	model, rowsPath, out := filepath.Join(dir, "m.onnx"), filepath.Join(dir, "rows.json"), filepath.Join(dir, "y")
+	b, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(model, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rowsPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command(py, "testdata/graphs.py", "eval", model, rowsPath, out).CombinedOutput(); err != nil {
+		t.Fatalf("graphs.py eval: %v\n%s", err, msg)
+	}
+	return readF64(t, out)
+}

@@ -109,6 +109,7 @@ func TestRoundTripONNX(t *testing.T) {
 			t.Errorf("%s: parameters changed in the round trip", name)
 		}
 		samePredictions(t, m, back)
+		exportedAsNumpy(t, m, file, testRows(m, 200, 10))
 		path := filepath.Join(dir, name+".onnx")
 		if err := os.WriteFile(path, file, 0o644); err != nil {
 			t.Fatal(err)
@@ -180,23 +181,59 @@ func preprocessedModel(missing model.MissingPolicy) *model.Model {
 	return m
 }
 
-// encodedRows encodes readings with missing values and an unseen category.
-func encodedRows(t *testing.T, m *model.Model, rows int) []float32 {
+// encodedRows encodes readings with missing values and an unseen
+// category; it returns them raw (nil for missing) and encoded.
+func encodedRows(t *testing.T, m *model.Model, rows int) ([][]any, []float32) {
 	t.Helper()
 	enc := model.NewEncoder(m)
 	n := len(m.Features)
 	x := make([]float32, rows*n)
+	raw := make([][]any, rows)
 	sites := []string{"north", "south", "east", "west"}
 	for r := 0; r < rows; r++ {
-		vals := []model.Value{model.Num(15 + float64(r%13)), model.Str(sites[r%4]), model.Num(float64(r%7) - 3)}
+		temp, load := 15+float64(r%13), float64(r%7)-3
+		raw[r] = []any{temp, sites[r%4], load}
+		vals := []model.Value{model.Num(temp), model.Str(sites[r%4]), model.Num(load)}
 		if m.Preprocessing.Missing == model.MissingImpute && r%5 == 0 {
 			vals[0], vals[2] = model.Value{}, model.Value{}
+			raw[r][0], raw[r][2] = nil, nil
 		}
 		if err := enc.EncodeValues(x[r*n:(r+1)*n], vals, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return x
+	return raw, x
+}
+
+// exportedAsNumpy checks that numpy's evaluation of the exported graph
+// gives linnet's predictions of m for the rows x (raw values as raw, or
+// x itself when nil): 1e-5 relative to max(|y|, 1).
+func exportedAsNumpy(t *testing.T, m *model.Model, file []byte, x []float32) {
+	t.Helper()
+	exportedAsNumpyRaw(t, m, file, nil, x)
+}
+
+func exportedAsNumpyRaw(t *testing.T, m *model.Model, file []byte, raw [][]any, x []float32) {
+	t.Helper()
+	n := len(m.Features)
+	rows := len(x) / n
+	if raw == nil {
+		raw = make([][]any, rows)
+		for r := range raw {
+			raw[r] = make([]any, n)
+			for j := range raw[r] {
+				raw[r][j] = float64(x[r*n+j])
+			}
+		}
+	}
+	want := numpyEval(t, file, raw)
+	got := make([]float32, rows)
+	model.NewPredictor(m).PredictBatch(got, x)
+	for r, w := range want {
+		if d := math.Abs(float64(got[r]) - w); !(d <= 1e-5*math.Max(math.Abs(w), 1)) {
+			t.Fatalf("row %d: linnet %v, numpy on the exported graph %v", r, got[r], w)
+		}
+	}
 }
 
 func TestRoundTripPreprocessing(t *testing.T) {
@@ -219,7 +256,8 @@ func TestRoundTripPreprocessing(t *testing.T) {
 		if !reflect.DeepEqual(want, back.Preprocessing) || !slices.Equal(m.Features, back.Features) {
 			t.Fatalf("%s: preprocessing %+v became %+v", missing, m.Preprocessing, back.Preprocessing)
 		}
-		x := encodedRows(t, m, 200)
+		raw, x := encodedRows(t, m, 200)
+		exportedAsNumpyRaw(t, m, file, raw, x)
 		pa, pb := make([]float32, 200), make([]float32, 200)
 		model.NewPredictor(m).PredictBatch(pa, x)
 		model.NewPredictor(back).PredictBatch(pb, x)

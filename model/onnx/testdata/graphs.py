@@ -8,6 +8,10 @@
                           computes for them DIR/<case>.y (float64): the
                           regression value, or P(class 1); DIR/manifest.json
     graphs.py check F...  onnx.checker.check_model(full_check=True) on each
+    graphs.py eval F R O  numpy's evaluation of model F on the rows of JSON
+                          file R (raw values, one per graph input; null is
+                          NaN): the regression value or P(class 1), to O as
+                          float64
 
 Regression intercepts keep predictions away from 0, where a relative
 tolerance means nothing for float32 sums.
@@ -498,8 +502,27 @@ def check(paths):
         print("ok", p)
 
 
+def evaluate(path, rows_path, out):
+    m = onnx.load(path)
+    with open(rows_path) as f:
+        rows = json.load(f)
+    feeds = {}
+    for k, inp in enumerate(m.graph.input):
+        col = [r[k] for r in rows]
+        if inp.type.tensor_type.elem_type == TensorProto.STRING:
+            feeds[inp.name] = np.array(col, dtype=object).reshape(-1, 1)
+        else:
+            feeds[inp.name] = f32([np.nan if v is None else v for v in col]).astype(np.float64).reshape(-1, 1)
+    vals = run(m, feeds)
+    y = vals[m.graph.output[-1].name]
+    y = y[:, 1] if y.ndim == 2 and y.shape[1] == 2 else y.reshape(-1)
+    np.asarray(y, dtype=np.float64).tofile(out)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "build":
         build(sys.argv[2])
     elif sys.argv[1] == "check":
         check(sys.argv[2:])
+    elif sys.argv[1] == "eval":
+        evaluate(*sys.argv[2:5])
