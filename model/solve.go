@@ -36,6 +36,10 @@ const (
 	SolverExact Solver = "exact"
 )
 
+// MaxExactWidth is the widest model the exact solvers fit; Train fits
+// wider ones (hashed categories) with SGD instead and says so.
+const MaxExactWidth = 2048
+
 // gram accumulates, over rows of d features and a target, the count, the
 // sums and the cross products of the values minus fixed shifts (near the
 // means, so the sums of squares do not cancel), in float64, optionally
@@ -456,7 +460,7 @@ func featureStats(ds *Dataset, first int, cfg TrainConfig, skipHold bool) (mean,
 // standardized features by Newton's method with step halving. lambda is
 // cfg.L2 per row or, with L2Auto, the one of a grid from 1e-4 to 1e4 (in
 // all; 1 is scikit-learn's default C=1) with the lowest approximate
-// leave-one-out log loss; past 2e8 rows x width² the grid search is
+// leave-one-out log loss; past 3e7 rows x width² the grid search is
 // skipped for lambda = 1.
 func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, skipHold bool, _ []float64) (*Model, int64, error) {
 	mean, std, n := featureStats(ds, first, cfg, skipHold)
@@ -650,7 +654,7 @@ func fitLogistic(ctx context.Context, ds *Dataset, first int, cfg TrainConfig, s
 	}
 	var loss float64
 	var err error
-	if cfg.L2Auto && n*float64(m1*m1) <= 2e8 {
+	if cfg.L2Auto && n*float64(m1*m1) <= 3e7 {
 		// The penalty with the lowest approximate leave-one-out log loss,
 		// from strong to weak (each fit starts from the last); 1 (C=1)
 		// is on the grid.

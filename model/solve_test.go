@@ -2,9 +2,11 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -143,5 +145,18 @@ func TestSGDRefit(t *testing.T) {
 	m, rep := train(t, d, TrainConfig{Holdout: 0.25, Refit: true, Epochs: 6})
 	if rep.HoldoutModel == nil || rep.RowsTrain != 2000 || m == rep.HoldoutModel {
 		t.Fatalf("refit: rows %d, holdout model %v", rep.RowsTrain, rep.HoldoutModel != nil)
+	}
+}
+
+func TestExactTooWideFallsBack(t *testing.T) {
+	d := &Dataset{Names: make([]string, MaxExactWidth+1), Label: "y"}
+	for i := range d.Names {
+		d.Names[i] = fmt.Sprintf("f%d", i)
+	}
+	d.X = make([]float32, 10*len(d.Names))
+	d.Y = make([]float32, 10)
+	_, rep, err := Train(context.Background(), d, TrainConfig{Solver: SolverExact, Epochs: 1})
+	if err != nil || !strings.HasPrefix(rep.Solver, "sgd") || !strings.Contains(rep.Solver, "too many") {
+		t.Fatalf("solver %q, %v", rep.Solver, err)
 	}
 }

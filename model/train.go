@@ -305,6 +305,17 @@ func Train(ctx context.Context, src RowSource, cfg TrainConfig) (*Model, *TrainR
 	if err := cfg.fill(); err != nil {
 		return nil, nil, err
 	}
+	wide := cfg.Solver == SolverExact && len(src.Features()) > MaxExactWidth
+	if wide {
+		// XᵀX would take width² float64s and its decomposition width³
+		// steps: wide (hashed) models train by SGD.
+		cfg.Solver = SolverSGD
+		m, rep, err := Train(ctx, src, cfg)
+		if rep != nil {
+			rep.Solver += fmt.Sprintf("; %d features are too many for the exact solver (at most %d)", len(src.Features()), MaxExactWidth)
+		}
+		return m, rep, err
+	}
 	if cfg.Solver == SolverExact && (!cfg.Stream || cfg.Loss == Squared) {
 		if cfg.Stream {
 			rw, ok := src.(Rewinder)

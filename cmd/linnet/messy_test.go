@@ -160,3 +160,25 @@ func TestMessyCSV(t *testing.T) {
 		t.Errorf("inspect: %v\n%s", err, s)
 	}
 }
+
+// inspect --json shows a format 2 file's preprocessing and statistics.
+func TestInspectPreprocessing(t *testing.T) {
+	s, err := linnet(t, "inspect", "--json", filepath.Join("..", "..", "model", "testdata", "v2-f32.lnm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decode[inspectReport](t, s)
+	if r.Format != 2 || r.Missing != "impute" || len(r.Columns) != 4 || r.Stats == nil || r.Stats.TargetStd != 2.5 {
+		t.Fatalf("report %+v", r)
+	}
+	room := r.Columns[1]
+	if room.Kind != "onehot" || strings.Join(room.Categories, ",") != "bath,kitchen,living" || room.FillCategory != "kitchen" {
+		t.Errorf("room %+v", room)
+	}
+	if r.Columns[0].Fill == nil || *r.Columns[0].Fill != 21.5 || !r.Columns[0].Indicator || r.Columns[2].HashBits != 2 {
+		t.Errorf("columns %+v", r.Columns)
+	}
+	if r.Features[0].Min == nil || r.Features[1].Max == nil {
+		t.Errorf("feature ranges missing: %+v", r.Features[:2])
+	}
+}
