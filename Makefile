@@ -11,7 +11,7 @@ export CGO_ENABLED := 0
 FUZZTIME ?= 10s
 FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8 \
         ./model/:FuzzDecode ./model/:FuzzCSV ./model/:FuzzTable ./model/:FuzzEncode ./model/:FuzzLearnerState \
-        ./daemon/:FuzzDecode ./daemon/:FuzzFastReading
+        ./daemon/:FuzzDecode ./daemon/:FuzzFastReading ./model/onnx/:FuzzImport
 
 # Packages whose tests also run under qemu (arm64 on two CPUs, armv7).
 QEMU_PKGS := ./simd/ ./model/ ./store/

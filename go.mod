@@ -47,3 +47,5 @@ require (
 )
 
 replace codeberg.org/go-fonts/liberation => ./scripts/fonts/liberation
+
+tool google.golang.org/protobuf/cmd/protoc-gen-go

@@ -10,6 +10,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v file >/dev/null || need+=(file)
+/usr/bin/python3 -c 'import onnx, numpy' 2>/dev/null || need+=(python3-onnx python3-numpy)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
