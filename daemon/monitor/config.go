@@ -32,8 +32,9 @@ func ParseResponse(s string) (Response, error) {
 
 // Config holds the detectors' thresholds. The defaults come from
 // scripts/bench-drift.sh (see the README's drift table): fewer than one
-// false alarm per million readings of a stationary 32-feature stream, and
-// a 1 sd mean shift in one feature found within 256 readings.
+// false alarm per million readings of a stationary 32-feature stream, a
+// 1 sd mean shift in one feature found within 200 readings (95th
+// percentile) and a 20% rise of the loss within about 2600.
 type Config struct {
 	// Window is the number of readings per feature-drift window. Scores are
 	// computed at the end of each window, over that window only.
@@ -56,7 +57,7 @@ type Config struct {
 	// detector tests anything.
 	LossBlock, LossWarmup int
 	// LossDelta is the rise of the mean loss, relative to the reference,
-	// the detector tolerates (0.1: 10%); LossLambda its threshold on the
+	// the detector tolerates (0.05: 5%); LossLambda its threshold on the
 	// accumulated excess, in units of the reference loss per block.
 	LossDelta, LossLambda float64
 	// LossHorizon is how many blocks the reference loss averages over
@@ -72,8 +73,8 @@ type Config struct {
 // DefaultConfig returns the measured defaults.
 func DefaultConfig() Config {
 	return Config{
-		Window: 128, MeanShift: 0.45, PSI: 0.25, ClearRatio: 0.75, FireAfter: 1, ClearAfter: 2,
-		LossBlock: 32, LossWarmup: 16, LossDelta: 0.1, LossLambda: 4, LossHorizon: 256,
+		Window: 128, MeanShift: 0.5, PSI: 0.25, ClearRatio: 0.75, FireAfter: 1, ClearAfter: 2,
+		LossBlock: 32, LossWarmup: 16, LossDelta: 0.05, LossLambda: 6, LossHorizon: 256,
 		MaxDevices: 10000, Response: ResponseNone,
 	}
 }

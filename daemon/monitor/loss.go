@@ -17,8 +17,13 @@ import (
 // by more than LossDelta for long enough. The reference is the mean of
 // the first LossWarmup blocks, then a moving average over LossHorizon
 // blocks, so it follows a learner that improves; it stops moving while
-// the alert is active. The alert clears by the mirror test, when the loss
-// has come back to within LossDelta of the reference for as long.
+// the alert is active. The alert clears by the mirror test,
+//
+//	g = max(0, g + 1 + 2 LossDelta - y/ref)
+//
+// exceeding LossLambda: the loss has come back below 1 + 2 LossDelta
+// times the reference for long enough. (A margin of one LossDelta would
+// let a loss that stays just above the firing level clear by chance.)
 //
 // Working on relative block means makes one threshold fit every model
 // and loss. LossDrift is not safe for concurrent use; DeviceLoss is.
@@ -67,7 +72,7 @@ func (l *LossDrift) Observe(loss float64, now time.Time) (Alert, bool) {
 		l.g = math.Max(0, l.g+r-1-l.cfg.LossDelta)
 		l.ref += (y - l.ref) / float64(min(l.blocks, l.cfg.LossHorizon))
 	} else {
-		l.g = math.Max(0, l.g+1+l.cfg.LossDelta-r)
+		l.g = math.Max(0, l.g+1+2*l.cfg.LossDelta-r)
 	}
 	if !l.alarm.step(l.g > l.cfg.LossLambda, l.g > l.cfg.LossLambda, 1, 1, now) {
 		return Alert{}, false

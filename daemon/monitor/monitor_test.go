@@ -192,12 +192,12 @@ func TestCategoryDrift(t *testing.T) {
 }
 
 func TestAlertJSON(t *testing.T) {
-	a := Alert{Model: "m", Kind: KindFeature, Feature: "f1", Score: 1.5, Threshold: 0.45, Since: t0, Active: true}
+	a := Alert{Model: "m", Kind: KindFeature, Feature: "f1", Score: 1.5, Threshold: 0.5, Since: t0, Active: true}
 	b, err := json.Marshal(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"model":"m","kind":"feature","feature":"f1","score":1.5,"threshold":0.45,"since":"2026-01-02T03:04:05Z","active":true}`
+	want := `{"model":"m","kind":"feature","feature":"f1","score":1.5,"threshold":0.5,"since":"2026-01-02T03:04:05Z","active":true}`
 	if string(b) != want {
 		t.Errorf("got %s", b)
 	}
@@ -254,7 +254,7 @@ func TestLossDrift(t *testing.T) {
 	if len(got) != 2 || !got[0].Active || got[1].Active || got[0].Kind != KindLoss {
 		t.Fatalf("alerts %+v", got)
 	}
-	if at[0] < 100_000 || at[0] > 102_000 || at[1] < 120_000 || at[1] > 122_000 {
+	if at[0] < 100_000 || at[0] > 102_000 || at[1] < 120_000 || at[1] > 124_000 {
 		t.Errorf("fired at %d, cleared at %d", at[0], at[1])
 	}
 	if got[0].Score <= cfg.LossLambda || got[0].Threshold != cfg.LossLambda {
