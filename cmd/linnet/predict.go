@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,13 +18,21 @@ func init() { commands = append(commands, newPredictCmd) }
 
 func newPredictCmd(e *env) *cobra.Command {
 	var modelPath, data string
+	var explain bool
+	var top int
 	c := &cobra.Command{
-		Use:   "predict --model M.lnm --data F.csv",
+		Use:   "predict --model M.lnm --data F.csv [--explain [--top K]]",
 		Short: "print one prediction per row of a CSV file, as CSV",
 		Long: "predict reads the model's inputs by name from each row (other columns, the\n" +
 			"target included, are ignored), preprocesses them as in training (missing values\n" +
 			"imputed, categories encoded) and prints a CSV with a header: prediction, and\n" +
-			"for a logistic model, whose prediction is P(class 1), also class (0 or 1).",
+			"for a logistic model, whose prediction is P(class 1), also class (0 or 1).\n\n" +
+			"With --explain it prints one JSON object per row instead:\n" +
+			"  {\"row\":1,\"prediction\":..,\"bias\":..,\"score\":..,\"explain\":[{\"feature\",\"value\",\"contribution\"},...]}\n" +
+			"with the --top largest contributions (weight x standardized value; features\n" +
+			"after preprocessing, one-hot ones named column=category). bias plus every\n" +
+			"feature's contribution is score: the prediction, or for a logistic model the\n" +
+			"logit, log(p/(1-p)); logistic rows also carry class.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, _, err := model.ReadFile(modelPath)
@@ -41,7 +50,11 @@ func newPredictCmd(e *env) *cobra.Command {
 			}
 			defer r.Close()
 			w := bufio.NewWriterSize(e.stdout, 1<<16)
-			if err := predictCSV(w, m, r); err != nil {
+			write := predictCSV
+			if explain {
+				write = func(w io.Writer, m *model.Model, r model.RowSource) error { return predictExplain(w, m, r, top) }
+			}
+			if err := write(w, m, r); err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
 			if imputed, unseen, _ := r.Counts(); imputed+unseen > 0 {
@@ -52,6 +65,8 @@ func newPredictCmd(e *env) *cobra.Command {
 	}
 	c.Flags().StringVar(&modelPath, "model", "", "model file (required)")
 	c.Flags().StringVar(&data, "data", "", "CSV file with the model's features (required)")
+	c.Flags().BoolVar(&explain, "explain", false, "print each row's top contributions as JSON lines")
+	c.Flags().IntVar(&top, "top", 5, "contributions per row with --explain (0: all)")
 	c.MarkFlagRequired("model")
 	c.MarkFlagRequired("data")
 	return c
@@ -98,6 +113,43 @@ func predictCSV(w io.Writer, m *model.Model, r model.RowSource) error {
 		}
 		if err != nil {
 			return nil
+		}
+	}
+}
+
+// explainRow is one line of predict --explain.
+type explainRow struct {
+	Row        int     `json:"row"`
+	Prediction float32 `json:"prediction"`
+	Class      *int    `json:"class,omitempty"`
+	model.Explanation
+}
+
+func predictExplain(w io.Writer, m *model.Model, r model.RowSource, top int) error {
+	p := model.NewPredictor(m)
+	enc := json.NewEncoder(w)
+	x := make([]float32, len(m.Features))
+	for row := 1; ; row++ {
+		if _, err := r.Next(x); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		e, err := m.Explain(x, top)
+		if err != nil {
+			return fmt.Errorf("row %d: %w", row, err)
+		}
+		out := explainRow{Row: row, Prediction: p.Predict(x), Explanation: e}
+		if m.Loss == model.Logistic {
+			class := 0
+			if out.Prediction >= 0.5 {
+				class = 1
+			}
+			out.Class = &class
+		}
+		if err := enc.Encode(out); err != nil {
+			return err
 		}
 	}
 }
