@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs when it is missing: qemu-user-static for the
-# arm64/armv7 runs, mosquitto and its clients for the MQTT integration tests.
+# arm64/armv7 runs, mosquitto and its clients for the MQTT integration tests,
+# chromium for the live view's browser test.
 # Debian/Ubuntu only (apt-get); run as root or with sudo available.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v mosquitto_pub >/dev/null || need+=(mosquitto-clients)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v file >/dev/null || need+=(file)
+command -v chromium >/dev/null || need+=(chromium)
 /usr/bin/python3 -c 'import onnx, numpy' 2>/dev/null || need+=(python3-onnx python3-numpy)
 [ ${#need[@]} -eq 0 ] && exit 0
 
