@@ -70,7 +70,7 @@ func newModelsCmd(e *env) *cobra.Command {
 		modelsList(e, f), modelsImport(e, f), modelsActivate(e, f), modelsRollback(e, f),
 		modelsExport(e, f), modelsVerify(e, f), modelsPrune(e, f), modelsHistory(e, f),
 	)
-	return c
+	return withServer(e, c)
 }
 
 func modelsList(e *env, f *modelsFlags) *cobra.Command {
