@@ -3,10 +3,14 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/linnet-edge/linnet/model"
 )
@@ -336,5 +340,76 @@ func TestSeries(t *testing.T) {
 	s.Add(t0, 9) // older than the newest bucket
 	if got := s.Points(now); got[len(got)-1].V == 9 {
 		t.Error("an old value overwrote the newest bucket")
+	}
+}
+
+func TestLog(t *testing.T) {
+	l := NewLog(2)
+	fire := func(feature string, at int) Alert {
+		return Alert{Model: "m", Kind: KindFeature, Feature: feature, Since: t0.Add(time.Duration(at) * time.Second), Active: true}
+	}
+	l.Record(fire("a", 1))
+	l.Record(fire("b", 2))
+	l.Record(Alert{Model: "n", Kind: KindLoss, Since: t0, Active: true})
+	if got := l.Active("m"); len(got) != 2 {
+		t.Fatalf("active of m: %+v", got)
+	}
+	for i := range 3 {
+		c := fire("a", 10+i)
+		c.Active = false
+		l.Record(c)
+	}
+	all := l.Alerts()
+	if len(all) != 4 || all[0].Feature != "b" || all[1].Model != "n" || all[2].Active || !all[2].Since.Equal(t0.Add(12*time.Second)) || !all[3].Since.Equal(t0.Add(11*time.Second)) {
+		t.Fatalf("alerts %+v", all)
+	}
+	l.Forget("n")
+	if len(l.Active("")) != 1 {
+		t.Errorf("after Forget: %+v", l.Active(""))
+	}
+}
+
+func TestGauges(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g, err := NewGauges(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Update("m", []Score{{Feature: "f1", Kind: KindFeature, Score: 0.75}}, []Alert{{Model: "m", Kind: KindLoss, Active: true}})
+	if v := testutil.ToFloat64(g.Score.WithLabelValues("m", "f1")); v != 0.75 {
+		t.Errorf("score gauge %v", v)
+	}
+	if v := testutil.ToFloat64(g.Alert.WithLabelValues("m", "loss")); v != 1 {
+		t.Errorf("loss alert gauge %v", v)
+	}
+	if v := testutil.ToFloat64(g.Alert.WithLabelValues("m", "feature")); v != 0 {
+		t.Errorf("feature alert gauge %v", v)
+	}
+	if _, err := NewGauges(reg); err == nil {
+		t.Error("registered twice")
+	}
+	g.Forget("m")
+	if n := testutil.CollectAndCount(g.Score); n != 0 {
+		t.Errorf("%d score series after Forget", n)
+	}
+}
+
+// TestFeatureDriftNaN: a reading that should have been refused spoils one
+// window's scores (no alert either way) and nothing after it.
+func TestFeatureDriftNaN(t *testing.T) {
+	m := numericModel(4)
+	d := NewFeatureDrift("m", m, DefaultConfig())
+	r := rand.New(rand.NewPCG(13, 14))
+	x := make([]float32, 4)
+	var got []Alert
+	for i := range 3000 {
+		reading(r, m, x, 1, 2)
+		if i == 5 {
+			x[1] = float32(math.NaN())
+		}
+		got = append(got, d.Observe(x, t0)...)
+	}
+	if len(got) != 1 || got[0].Feature != "f1" {
+		t.Fatalf("alerts %+v", got)
 	}
 }
