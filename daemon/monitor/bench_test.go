@@ -43,6 +43,14 @@ func BenchmarkObserve(b *testing.B) {
 	big := numericModel(32)
 	big.Mean[0], big.Std[0] = 1e9, 1
 	b.Run("Observe32Centred", observe(big))
+	b.Run("WatchReading32", func(b *testing.B) {
+		w := NewWatch("m", m, DefaultConfig(), false)
+		i := 0
+		for b.Loop() {
+			w.Reading(rows[i&1023], t0)
+			i++
+		}
+	})
 	b.Run("ObserveLoss", func(b *testing.B) {
 		l := NewLossDrift("m", "", DefaultConfig())
 		now := time.Now()

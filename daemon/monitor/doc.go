@@ -10,6 +10,10 @@
 // what the operator asked for). The live view reads the daemon through
 // the Source interface and never touches the serving path.
 //
+// For the daemon's monitoring hook, Watch bundles one served model's
+// detectors and the series of the live view, Log keeps the firing and
+// recently cleared alerts, and Gauges exports both to Prometheus.
+//
 // Costs: FeatureDrift.Observe adds a reading to a window sum (one vector
 // kernel call) and evaluates once per window; LossDrift.Observe adds a
 // loss to a block sum and runs one Page-Hinkley step per block.
