@@ -197,7 +197,7 @@ written (after --quantize). A progress bar shows on a terminal.`,
 				if err := os.MkdirAll(plotDir, 0o755); err != nil {
 					return err
 				}
-				p := filepath.Join(plotDir, "loss.png")
+				p := filepath.Join(plotDir, "loss.svg")
 				if err := plotLoss(p, losses, q.Loss); err != nil {
 					return fmt.Errorf("plot: %w", err)
 				}
@@ -231,7 +231,7 @@ written (after --quantize). A progress bar shows on a terminal.`,
 	fl.IntVar(&cfg.Patience, "patience", 3, "stop after this many epochs without holdout improvement; -1 never")
 	fl.Uint64Var(&cfg.Seed, "seed", 1, "seed for shuffling and the holdout split")
 	fl.Int64Var(&version, "version", 0, "model version (default: now in Unix seconds)")
-	fl.StringVar(&plotDir, "plot", "", "directory to write loss.png, the loss per epoch, to")
+	fl.StringVar(&plotDir, "plot", "", "directory to write loss.svg, the loss per epoch, to")
 	fl.StringVar(&out, "out", "", "model file to write (required)")
 	fl.BoolVar(&stream, "stream", false, "read the file once per epoch instead of holding it in memory")
 	fl.BoolVar(&drop, "drop-nonfinite", false, "drop rows with NaN, Inf or empty values instead of failing")
