@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Operations checks, run by `make test` (issue 7's acceptance):
+# Operations checks, run by `make test`:
 #   1. the .deb files (scripts/package.sh, the only build here): amd64
 #      installs with dpkg, every file lands where
 #      README.md says, `linnet version` runs from

@@ -17,7 +17,7 @@ import (
 
 func init() { commands = append(commands, newTrainCmd) }
 
-// trainReport is train's --json output; DESIGN.md fixes rows_train,
+// trainReport is train's --json output; README.md promises rows_train,
 // epochs, rows_per_sec, train, test and model{scheme, bytes}.
 type trainReport struct {
 	RowsTrain    int64              `json:"rows_train"`
