@@ -70,7 +70,7 @@ func newSelfTestCmd(e *env) *cobra.Command {
 			"the failing kernels; the daemon then runs generic kernels.\n\n" +
 			"Test hooks: " + breakEnv + "=op/kernel[,op/kernel...] corrupts that\n" +
 			"kernel's result inside the child; op/kernel:sigill makes the child die of SIGILL.\n" +
-			wrapEnv + "=\"qemu-aarch64-static -cpu cortex-a72\" starts each child under an emulator\n" +
+			wrapEnv + "=\"qemu-aarch64-static -cpu cortex-a72\" starts the child under an emulator\n" +
 			"(for qemu-user without binfmt_misc).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
