@@ -232,6 +232,7 @@ func runChild(ctx context.Context, kernels []string, seed uint64) (done int, fai
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
+		_, _ = io.Copy(io.Discard, out) // past an overlong line: never block the child
 	}()
 	started, timedOut := false, false
 	timer := time.NewTimer(kernelTimeout)
