@@ -321,7 +321,7 @@ func (s *Service) Run(ctx context.Context) error {
 	return bgErr
 }
 
-// disconnect calls paho's Disconnect, which can hang (PITFALLS, #501), in a
+// disconnect calls paho's Disconnect, which can hang (eclipse/paho.mqtt.golang#501), in a
 // goroutine bounded by mqtt.disconnect_timeout.
 func (s *Service) disconnect() {
 	d := s.cfg.MQTT.DisconnectTimeout
@@ -417,7 +417,7 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 			s.m.connected.Set(0)
 			if up := time.Since(time.Unix(0, s.connectedAt.Load())); up < 5*time.Second {
 				// A broker drops the older of two clients with one id: two
-				// processes sharing it kick each other in a loop (PITFALLS).
+				// processes sharing it kick each other off in a loop.
 				s.log.Warn("connection lost soon after connecting: is another client using this client id?",
 					"err", err, "client_id", s.cfg.MQTT.ClientID, "connected_for", up.Round(time.Millisecond))
 				return
@@ -498,7 +498,7 @@ func (s *Service) onConnect(c paho.Client) {
 }
 
 // onMessage is paho's handler. It must never block (a blocked handler
-// stalls the client: missed pings, reconnect loops, PITFALLS #208): it
+// stalls the client: missed pings, reconnect loops, eclipse/paho.mqtt.golang#208): it
 // only routes the message to its device's queue and returns.
 //
 // Queue-full policy: drop the new message, count it as queue_full and

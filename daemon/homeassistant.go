@@ -10,8 +10,8 @@ package daemon
 // that restarted against a broker without persistence finds its sensors.
 //
 // Neither paho's handler nor the workers publish or wait: the workers hand
-// a new device to a bounded queue (PITFALLS: a blocked handler stalls the
-// client), the birth handler only raises a flag, and one announcer
+// a new device to a bounded queue (a blocked handler stalls the client:
+// no pings, no acknowledgements), the birth handler only raises a flag, and one announcer
 // goroutine publishes through the service's bounded publisher.
 
 import (
@@ -170,7 +170,7 @@ func (h *hass) onBirth(_ paho.Client, msg paho.Message) {
 
 // route registers the birth handler on the client before Connect, so a
 // birth message queued in a persistent session is not handed to the
-// readings' handler (PITFALLS).
+// readings' handler (paho hands queued messages to the default handler on connect).
 func (h *hass) route(c paho.Client) {
 	if h == nil {
 		return

@@ -103,7 +103,7 @@ func TestMosquittoPubSub(t *testing.T) {
 	}
 }
 
-// Every payload form of DESIGN.md over the embedded broker, with the
+// Every payload form of README.md's topic table over the embedded broker, with the
 // device from the topic and the answers to a batch in one message.
 func TestEmbeddedBrokerPayloads(t *testing.T) {
 	cfg := testConfig(t, "")

@@ -65,7 +65,8 @@ func brokerURL(u string) string {
 }
 
 // waitToken waits for t at most d or until ctx ends: paho's Wait can hang
-// forever (PITFALLS), so nothing here waits without a deadline.
+// forever when the connection drops mid-flight, so nothing here waits
+// without a deadline.
 func waitToken(ctx context.Context, t paho.Token, d time.Duration) error {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -83,7 +84,7 @@ var errTimeout = errors.New("no answer from the broker in time")
 
 // publisher bounds the outgoing publishes the broker has not acknowledged:
 // while the broker is away paho keeps QoS 1 messages in memory, so without
-// a bound memory grows with the outage (PITFALLS, paho #532). A publisher
+// a bound memory grows with the outage (eclipse/paho.mqtt.golang#532). A publisher
 // takes a slot before Publish; one acker goroutine frees slots in order as
 // tokens complete. When all slots are taken, workers wait, the intake
 // queue fills, and the queue-full policy applies.

@@ -16,14 +16,11 @@ import (
 // reading arrives as float32, so the q8 path reads it, standardizes it,
 // quantizes it and then runs the integer dot product, where the expanded
 // path runs one float32 dot product over the raw reading (the scaling is
-// folded into the weights). BenchmarkPredictWidth, amd64 Xeon, dot_f32 on
-// vek and the quantize/dot_q8 kernels generic (the asm ones were not merged
-// yet): 13 wide 50 ns expanded vs 461 ns q8; 4096 wide 245 ns vs 28.7 us;
-// 65536 wide 5.2 us vs 349 us. The threshold is therefore set on memory:
-// 16384 float32 weights are 64 KiB, what a gateway core's L2 holds
-// comfortably beside everything else; past that the DESIGN's "a
-// 65,536-wide model stays in q8" applies. Re-run the benchmark when the
-// asm quantize kernels land.
+// folded into the weights). BenchmarkPredictWidth compares the two paths
+// from 13 to 65536 features. The threshold is set on memory: 16384 float32
+// weights are 64 KiB, what a gateway core's L2 holds comfortably beside
+// everything else; a wider model stays quantized (65,536 q8 weights are
+// 64 KiB, as float32 they would be 256 KiB).
 const ExpandWidth = 16384
 
 // foldLimit bounds |Mean/Std| for folding the standardization into the

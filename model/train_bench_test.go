@@ -37,7 +37,7 @@ func benchTrainer(b *testing.B, rows, d int, cfg TrainConfig) *trainer {
 }
 
 // BenchmarkSGDEpoch is one epoch over 1,000,000 rows x 32 features held in
-// memory, on one core (issue 3 point 4: aim under 0.1 s).
+// memory, on one core (the aim: under 0.1 s).
 func BenchmarkSGDEpoch(b *testing.B) {
 	for _, c := range []struct {
 		name string

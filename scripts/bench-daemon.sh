@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Daemon throughput benchmark (issue 5, acceptance 7): linnet send against
+# Daemon throughput benchmark (README.md, Performance): linnet send against
 # mosquitto on this machine, the daemon as a separate process.
 #
 #   scripts/bench-daemon.sh            # from the repository root

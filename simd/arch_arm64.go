@@ -7,7 +7,7 @@ import "github.com/klauspost/cpuid/v2"
 // archInit registers the arm64 kernels this CPU can run, fastest measured first.
 //
 // Detection trusts only ASIMD and ASIMDDP, which cpuid reads from the first
-// HWCAP word (see PITFALLS): /proc/cpuinfo is no use under emulation, and
+// HWCAP word: /proc/cpuinfo is no use under emulation, and
 // the second HWCAP word is unreliable in some versions. ASIMD is the arm64
 // baseline, so neon is always there in practice; sdot needs ARMv8.2 dot
 // product (Cortex-A76, Neoverse; not Cortex-A53/A72).

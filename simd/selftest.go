@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 )
 
@@ -13,27 +12,20 @@ import (
 // a CPU (or a VM, or an emulator) can report a feature it cannot run: that
 // kernel then dies with SIGILL, which Go cannot recover from, or quietly
 // returns wrong numbers. Check runs one kernel in the calling process; a
-// caller that must survive SIGILL runs each Check in a child process and
-// passes SelfTest a Checker that does so (`linnet selftest` re-executes its
-// own binary).
+// caller that must survive SIGILL runs the checks in a child process
+// (`linnet selftest` re-executes its own binary, one child for all of
+// Selectable, started again past a kernel that kills it).
 //
-// What a daemon does with the result (cmd/linnet's kernelSelfTest does this
-// with a Checker that re-executes the binary):
+// What a daemon does with the result (cmd/linnet's kernelSelfTest does
+// this, checkIsolated standing for its child process):
 //
-//	if f := simd.SelfTest(isolated, seed); len(f) > 0 {
+//	if f := checkIsolated(simd.Selectable(), seed); len(f) > 0 {
 //		simd.Limit("generic") // before any other goroutine uses the package
 //		log.Warn("kernel self-test failed, running generic kernels", "failed", f)
 //	}
 //
 // and it reports simd.Kernels() (all "generic" then) wherever it reports the
 // kernels in use.
-
-// BreakEnv is a test hook: it names kernels, as op/kernel separated by
-// commas (dot_q8/avx2,dot_f32/vek), whose results Check corrupts, so tests
-// can watch a failure travel to the exit status and the fallback. Callers
-// that run Check in a child process may give op/kernel:sigill a meaning of
-// their own (the child kills itself with SIGILL); Check ignores the suffix.
-const BreakEnv = "LINNET_SELFTEST_BREAK"
 
 // Failure is one kernel that did not pass the self-test.
 type Failure struct {
@@ -52,19 +44,26 @@ type Checker func(op, kernel string, seed uint64) error
 // Claimed returns every kernel this CPU claims, as op/kernel, in Ops order and
 // best first within an operation; generic kernels, the reference, are left
 // out.
-func Claimed() []string {
+func Claimed() []string { return claimed(Tier2) }
+
+// Selectable returns the kernels of Claimed that the dispatch may choose
+// under the current cap (LINNET_KERNELS at init, then Limit or Reset): the
+// ones worth checking before serving. With the cap at generic it is empty.
+func Selectable() []string { return claimed(capTier) }
+
+func claimed(tier int) []string {
 	var s []string
 	for _, o := range ops {
-		for _, k := range o.names() {
-			if k != "generic" {
-				s = append(s, o.opName()+"/"+k)
+		for _, k := range o.kernels() {
+			if k.name != "generic" && k.tier <= tier {
+				s = append(s, o.opName()+"/"+k.name)
 			}
 		}
 	}
 	return s
 }
 
-// SelfTest runs check on every kernel Claimed returns, all with the same
+// SelfTest runs check on every kernel Selectable returns, all with the same
 // seed, and returns the failures. A nil check means Check, in this process:
 // a kernel that raises SIGILL then kills the caller.
 func SelfTest(check Checker, seed uint64) []Failure {
@@ -72,7 +71,7 @@ func SelfTest(check Checker, seed uint64) []Failure {
 		check = Check
 	}
 	var fails []Failure
-	for _, c := range Claimed() {
+	for _, c := range Selectable() {
 		op, k, _ := strings.Cut(c, "/")
 		if err := check(op, k, seed); err != nil {
 			fails = append(fails, Failure{Op: op, Kernel: k, Reason: err.Error()})
@@ -88,8 +87,15 @@ func SelfTest(check Checker, seed uint64) []Failure {
 // within the bound the package comment states. It returns nil when the
 // kernel passes. The calling process dies if the kernel executes an
 // instruction the CPU lacks.
-func Check(op, kernel string, seed uint64) error {
-	c := &stChecker{rng: rand.New(rand.NewPCG(seed, 0x5e1f7e57)), broken: stBroken(op, kernel)}
+func Check(op, kernel string, seed uint64) error { return check(op, kernel, seed, false) }
+
+// CheckCorrupted is Check with the kernel's results made wrong before they
+// are compared: what a test of the failure path (selftest's break hook)
+// runs to watch a failure travel to the exit status and the fallback.
+func CheckCorrupted(op, kernel string, seed uint64) error { return check(op, kernel, seed, true) }
+
+func check(op, kernel string, seed uint64, broken bool) error {
+	c := &stChecker{rng: rand.New(rand.NewPCG(seed, 0x5e1f7e57)), broken: broken}
 	missing := fmt.Errorf("no kernel %q for %s on this CPU", kernel, op)
 	switch op {
 	case OpDotF32:
@@ -146,18 +152,8 @@ func Check(op, kernel string, seed uint64) error {
 	return fmt.Errorf("no self-test for operation %q", op)
 }
 
-// stBroken reports whether BreakEnv names op/kernel.
-func stBroken(op, kernel string) bool {
-	for _, b := range strings.Split(os.Getenv(BreakEnv), ",") {
-		b, _, _ = strings.Cut(strings.TrimSpace(b), ":")
-		if b == op+"/"+kernel {
-			return true
-		}
-	}
-	return false
-}
-
-// stChecker holds the random source and the break hook of one Check.
+// stChecker holds the random source of one check and whether it corrupts
+// the results (CheckCorrupted).
 type stChecker struct {
 	rng    *rand.Rand
 	broken bool
@@ -178,18 +174,53 @@ func stLengths() []int {
 
 const stGuard = 16 // guard values after each slice
 
-// vec returns n normal values starting at offset off of a buffer whose
-// values after the slice are guard.
-func (c *stChecker) vec(n, off int, guard float32) []float32 {
+// stSlice returns n values at offset off of a buffer holding guard after
+// them.
+func stSlice(n, off int, guard float32) []float32 {
 	buf := make([]float32, off+n+stGuard)
 	for i := range buf {
 		buf[i] = guard
 	}
-	s := buf[off : off+n]
-	for i := range s {
-		s[i] = float32(c.rng.NormFloat64())
+	return buf[off : off+n]
+}
+
+// vec returns n random values starting at offset off of a buffer whose
+// values after the slice are guard.
+func (c *stChecker) vec(n, off int, guard float32) []float32 {
+	s := stSlice(n, off, guard)
+	for i := 0; i < n; i += 2 {
+		// Two values in [-2, 2) from one draw: the random numbers, not the
+		// kernels, are most of a check's time.
+		u := c.rng.Uint64()
+		s[i] = float32(int32(u)) * 0x1p-30
+		if i+1 < n {
+			s[i+1] = float32(int32(u>>32)) * 0x1p-30
+		}
 	}
 	return s
+}
+
+// wide returns n values of either sign, exponents spread over 2^-17..2^17,
+// starting at offset off of a buffer holding NaN after the slice.
+func (c *stChecker) wide(n, off int) []float32 {
+	s := stSlice(n, off, float32(math.NaN()))
+	for i := range s {
+		u := c.rng.Uint64()
+		exp := uint32(127-17) + uint32(u>>32)%35
+		s[i] = math.Float32frombits(uint32(u)&(1<<31) | exp<<23 | uint32(u>>8)&(1<<23-1))
+	}
+	return s
+}
+
+// stBytes fills b with random bytes, eight from each draw.
+func stBytes[T ~int8 | ~uint8](c *stChecker, b []T) {
+	for i := 0; i < len(b); i += 8 {
+		u := c.rng.Uint64()
+		for j := i; j < min(i+8, len(b)); j++ {
+			b[j] = T(u)
+			u >>= 8
+		}
+	}
 }
 
 // corrupt makes a result wrong when the break hook names this kernel.
@@ -365,13 +396,14 @@ func stSameQ8(got, want Q8) error {
 // N*128*128 < 2^24, so any summation order gives the same bits.
 func (c *stChecker) randQ8(v Q8, unit bool) {
 	for k := range v.Scales {
+		blk := v.Q[k*BlockSize : (k+1)*BlockSize]
+		stBytes(c, blk)
 		var sum int32
-		for i := k * BlockSize; i < (k+1)*BlockSize; i++ {
-			v.Q[i] = 0
-			if i < v.N {
-				v.Q[i] = int8(c.rng.IntN(256) - 128)
+		for i := range blk {
+			if k*BlockSize+i >= v.N {
+				blk[i] = 0
 			}
-			sum += int32(v.Q[i])
+			sum += int32(blk[i])
 		}
 		v.Sums[k] = sum
 		v.Scales[k] = 1
@@ -384,9 +416,7 @@ func (c *stChecker) randQ8(v Q8, unit bool) {
 // randQ4 returns random 4-bit weights whose padding decodes to zero.
 func (c *stChecker) randQ4(n int, unit bool) Q4 {
 	w := NewQ4(n)
-	for i := range w.Q {
-		w.Q[i] = uint8(c.rng.IntN(256))
-	}
+	stBytes(c, w.Q)
 	for k := range w.Scales {
 		w.Scales[k] = 1
 		if !unit {
@@ -410,13 +440,9 @@ func (c *stChecker) randQ4(n int, unit bool) Q4 {
 const stExact = 1 << 24 / (128 * 128)
 
 func (c *stChecker) quantize(fn func(q []int8, scales []float32, sums []int32, x []float32)) error {
-	nan := float32(math.NaN())
 	for _, n := range stLengths() {
 		for off := range 4 {
-			x := c.vec(n, off, nan)
-			for i := range x {
-				x[i] *= float32(math.Exp(c.rng.NormFloat64() * 4)) // wide dynamic range
-			}
+			x := c.wide(n, off)
 			if n > 40 && off == 1 {
 				x[n/3] = float32(math.Inf(1)) // a non-finite block: NaN scale, zero values
 				x[n-1] = 1e-30

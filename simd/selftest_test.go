@@ -30,36 +30,45 @@ func TestCheckCoversEveryOp(t *testing.T) {
 	}
 }
 
-// The break hook corrupts exactly the kernels it names, and the check of
-// every operation notices a corrupted result.
-func TestBreakHook(t *testing.T) {
+// The check of every operation notices a corrupted result.
+func TestCheckCorrupted(t *testing.T) {
 	for _, op := range Ops() {
-		t.Run(op, func(t *testing.T) {
-			t.Setenv(BreakEnv, "other/kernel, "+op+"/generic:sigill")
-			err := Check(op, "generic", 3)
-			if err == nil {
-				t.Fatalf("%s/generic passed with its result corrupted", op)
-			}
-			t.Log(err)
-		})
+		err := CheckCorrupted(op, "generic", 3)
+		if err == nil {
+			t.Errorf("%s/generic passed with its result corrupted", op)
+		}
+		t.Log(err)
 	}
-	t.Setenv(BreakEnv, OpDotQ8+"/generic")
-	if err := Check(OpDotF32, "generic", 3); err != nil {
-		t.Errorf("break hook for dot_q8 broke dot_f32: %v", err)
+	if err := CheckCorrupted("no_such_op", "generic", 3); err == nil {
+		t.Error("CheckCorrupted accepted an unknown operation")
 	}
 }
 
-func TestClaimed(t *testing.T) {
-	c := Claimed()
-	for _, k := range c {
-		op, name, ok := strings.Cut(k, "/")
-		if !ok || name == "generic" || !slices.Contains(Available(op), name) {
-			t.Errorf("Claimed has %q", k)
-		}
+// Selectable follows the cap: everything claimed by default, nothing at
+// generic, and at tier 1 exactly the claimed kernels of tier 1.
+func TestSelectable(t *testing.T) {
+	defer Reset()
+	if !slices.Equal(Selectable(), Claimed()) {
+		t.Fatalf("uncapped: Selectable %v, Claimed %v", Selectable(), Claimed())
 	}
-	for _, op := range Ops() {
-		if n := len(Available(op)) - 1; n != countPrefix(c, op+"/") {
-			t.Errorf("%s: Claimed lists %d kernels, Available %d besides generic", op, countPrefix(c, op+"/"), n)
+	for name, tier := range tierNames {
+		Reset()
+		if err := Limit(name); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, o := range ops {
+			for _, k := range o.kernels() {
+				if k.name != "generic" && k.tier <= tier {
+					want = append(want, o.opName()+"/"+k.name)
+				}
+			}
+		}
+		if got := Selectable(); !slices.Equal(got, want) {
+			t.Errorf("capped at %s: Selectable %v, want %v", name, got, want)
+		}
+		if name == "generic" && len(Selectable()) != 0 {
+			t.Errorf("capped at generic: Selectable %v", Selectable())
 		}
 	}
 }

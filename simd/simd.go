@@ -65,6 +65,14 @@ func (o *op[F]) names() []string {
 	return s
 }
 
+func (o *op[F]) kernels() []kernel {
+	s := make([]kernel, len(o.impls))
+	for i, im := range o.impls {
+		s[i] = kernel{im.name, im.tier}
+	}
+	return s
+}
+
 func (o *op[F]) current() string { return o.cur.name }
 
 func (o *op[F]) use(name string) error {
@@ -97,9 +105,16 @@ func (o *op[F]) find(name string) (F, bool) {
 	return zero, false
 }
 
+// kernel is an implementation's name and tier.
+type kernel struct {
+	name string
+	tier int
+}
+
 type anyOp interface {
 	opName() string
 	names() []string
+	kernels() []kernel
 	current() string
 	use(string) error
 	limit(int)
@@ -116,6 +131,10 @@ var (
 	dotQ4        = &op[func(w Q4, x Q8) float32]{name: OpDotQ4}
 
 	ops = []anyOp{dotF32, axpyF32, scaleAddF32, gemvF32, quantizeQ8, dequantizeQ8, dotQ8, dotQ4}
+
+	// capTier is the highest tier the dispatch may choose: Tier2 after
+	// Reset, the argument of the last Limit.
+	capTier = Tier2
 )
 
 func init() {
@@ -199,6 +218,7 @@ func Limit(tier string) error {
 	for _, o := range ops {
 		o.limit(t)
 	}
+	capTier = t
 	return nil
 }
 
@@ -207,4 +227,5 @@ func Reset() {
 	for _, o := range ops {
 		o.limit(Tier2)
 	}
+	capTier = Tier2
 }

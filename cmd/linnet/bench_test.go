@@ -7,7 +7,7 @@ import (
 	"github.com/linnet-edge/linnet/simd"
 )
 
-// cpu --json and bench --json keep the shapes DESIGN.md promises: every
+// cpu --json and bench --json keep the shapes README.md promises: every
 // operation has a kernel, and bench has one row per op, size and kernel
 // this CPU can run, generic included.
 func TestCPUAndBenchJSON(t *testing.T) {

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 func selfTest(t *testing.T, breakHook string) (selfTestReport, error) {
 	t.Helper()
 	t.Setenv(asLinnetEnv, "1")
-	t.Setenv(simd.BreakEnv, breakHook)
+	t.Setenv(breakEnv, breakHook)
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"selftest", "--json"}, &out, &errb)
 	var r selfTestReport
@@ -48,15 +48,69 @@ func TestSelfTestPasses(t *testing.T) {
 	if err != nil || !r.OK || len(r.Failed) != 0 {
 		t.Fatalf("selftest on this CPU: %v, report %+v", err, r)
 	}
-	if len(r.Kernels) != len(simd.Claimed()) {
-		t.Errorf("report lists %d kernels, the CPU claims %d", len(r.Kernels), len(simd.Claimed()))
+	if len(r.Kernels) != len(simd.Selectable()) {
+		t.Errorf("report lists %d kernels, the CPU claims %d", len(r.Kernels), len(simd.Selectable()))
+	}
+}
+
+// A kernel that kills the child in the middle of the list fails alone: a
+// new child checks the kernels after it.
+func TestSelfTestRespawnsPastAKiller(t *testing.T) {
+	sel := simd.Selectable()
+	if len(sel) < 3 {
+		t.Skip("this CPU claims fewer than three kernels besides generic")
+	}
+	k := sel[len(sel)/2]
+	r, err := selfTest(t, k+":sigill")
+	if err == nil || r.OK || len(r.Failed) != 1 || r.Failed[0] != k {
+		t.Fatalf("error %v, failed %v, want only %s", err, r.Failed, k)
+	}
+	if len(r.Kernels) != len(sel) {
+		t.Fatalf("report lists %d kernels, want %d", len(r.Kernels), len(sel))
+	}
+	for i, x := range r.Kernels {
+		if name := x.Op + "/" + x.Kernel; name != sel[i] || x.OK != (name != k) {
+			t.Errorf("kernel %d: %+v", i, x)
+		}
+	}
+}
+
+// With the dispatch capped at generic (LINNET_KERNELS=generic), there is
+// nothing to check and no child to start.
+func TestSelfTestHonoursCap(t *testing.T) {
+	defer simd.Reset()
+	if err := simd.Limit("generic"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(wrapEnv, "/nonexistent/emulator") // a child would fail to start
+	r, err := selfTest(t, "")
+	if err != nil || !r.OK || len(r.Kernels) != 0 {
+		t.Fatalf("capped at generic: %v, report %+v", err, r)
+	}
+}
+
+// The child reports each kernel as it goes; the break hook, read there,
+// corrupts only the kernels it names.
+func TestSelfTestChildProtocol(t *testing.T) {
+	t.Setenv(breakEnv, "dot_f32/generic, other/kernel:sigill")
+	var out bytes.Buffer
+	if err := selfTestChild(&out, []string{"dot_f32/generic", "dot_q8/generic"}, 5); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 || lines[0] != "run dot_f32/generic" || !strings.HasPrefix(lines[1], "fail dot_f32/generic\t") ||
+		lines[2] != "run dot_q8/generic" || lines[3] != "ok dot_q8/generic" {
+		t.Errorf("child wrote %q", lines)
+	}
+	if err := selfTestChild(&out, []string{"dot_f32"}, 5); err == nil {
+		t.Error("child accepted a kernel without its operation")
 	}
 }
 
 // A kernel that returns wrong numbers, and one that dies of SIGILL, are
 // both reported by name with a non-zero exit, and the parent survives.
 func TestSelfTestForcedFailure(t *testing.T) {
-	claimed := simd.Claimed()
+	claimed := simd.Selectable()
 	if len(claimed) == 0 {
 		t.Skip("this CPU claims no kernel besides generic")
 	}
@@ -101,15 +155,15 @@ func TestKernelSelfTestFallsBack(t *testing.T) {
 	defer simd.Reset()
 	t.Setenv(asLinnetEnv, "1")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	t.Setenv(simd.BreakEnv, "")
+	t.Setenv(breakEnv, "")
 	if f := kernelSelfTest(context.Background(), log); f != nil {
 		t.Fatalf("failures with nothing broken: %v", f)
 	}
-	claimed := simd.Claimed()
+	claimed := simd.Selectable()
 	if len(claimed) == 0 {
 		t.Skip("this CPU claims no kernel besides generic")
 	}
-	t.Setenv(simd.BreakEnv, claimed[len(claimed)-1])
+	t.Setenv(breakEnv, claimed[len(claimed)-1])
 	f := kernelSelfTest(context.Background(), log)
 	if len(f) != 1 || f[0].Op+"/"+f[0].Kernel != claimed[len(claimed)-1] {
 		t.Fatalf("failures %v, want only %s", f, claimed[len(claimed)-1])

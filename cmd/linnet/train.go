@@ -18,7 +18,7 @@ import (
 
 func init() { commands = append(commands, newTrainCmd) }
 
-// trainReport is train's --json output; DESIGN.md fixes rows_train,
+// trainReport is train's --json output; README.md promises rows_train,
 // epochs, rows_per_sec, train, test and model{scheme, bytes}.
 type trainReport struct {
 	RowsTrain    int64              `json:"rows_train"` // rows the written model was fitted on
@@ -297,7 +297,7 @@ losses train by SGD). Metrics are those of the model as written (after
 				if err := os.MkdirAll(plotDir, 0o755); err != nil {
 					return err
 				}
-				p := filepath.Join(plotDir, "loss.png")
+				p := filepath.Join(plotDir, "loss.svg")
 				if err := plotLoss(p, losses, q.Loss); err != nil {
 					return fmt.Errorf("plot: %w", err)
 				}
@@ -339,7 +339,7 @@ losses train by SGD). Metrics are those of the model as written (after
 	fl.IntVar(&cfg.Patience, "patience", 3, "stop after this many epochs without holdout improvement (SGD); -1 never")
 	fl.Uint64Var(&cfg.Seed, "seed", 1, "seed for shuffling and the holdout split")
 	fl.Int64Var(&version, "version", 0, "model version (default: now in Unix milliseconds x 1000 plus a random tie-break)")
-	fl.StringVar(&plotDir, "plot", "", "directory to write loss.png, the loss per epoch (SGD), to")
+	fl.StringVar(&plotDir, "plot", "", "directory to write loss.svg, the loss per epoch (SGD), to")
 	fl.StringVar(&out, "out", "", "model file to write (required)")
 	fl.BoolVar(&stream, "stream", false, "read the file once per pass instead of holding it in memory")
 	fl.BoolVar(&drop, "drop-nonfinite", false, "drop rows with a missing value (or an infinity) instead of imputing it")

@@ -151,10 +151,7 @@ func TestTrainSeedRunAndStreaming(t *testing.T) {
 	if rep.Epochs != 100 || len(rep.Loss) != 100 || rep.Test["rmse"] > 27 || rep.Test["rows"] < 800 {
 		t.Errorf("seed run: %d epochs, test %v", rep.Epochs, rep.Test)
 	}
-	png, err := os.ReadFile(filepath.Join(dir, "loss.png"))
-	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
-		t.Errorf("loss.png: %v", err)
-	}
+	checkSVG(t, filepath.Join(dir, "loss.svg"), "loss per epoch", "mean squared error")
 	// With an optimizer, --epochs 1 streams the file.
 	s, err = linnet(t, "train", "--data", tr, "--target", "price_k", "--optimizer", "adaptive", "--epochs", "1", "--out", out, "--json")
 	if err != nil {
@@ -212,13 +209,11 @@ func TestLogisticCommands(t *testing.T) {
 	if len(lines) != 2001 || lines[0] != "prediction,class" {
 		t.Errorf("predict: %d lines, header %q", len(lines), lines[0])
 	}
-	png := filepath.Join(dir, "fit.png")
-	if _, err := linnet(t, "plot", "--model", out, "--data", te, "--out", png); err != nil {
+	fit := filepath.Join(dir, "fit.svg")
+	if _, err := linnet(t, "plot", "--model", out, "--data", te, "--out", fit); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
-		t.Errorf("plot: %v", err)
-	}
+	checkSVG(t, fit, "calibration", "residuals")
 }
 
 func TestPredictRegressionAndPlot(t *testing.T) {
@@ -246,9 +241,15 @@ func TestPredictRegressionAndPlot(t *testing.T) {
 	if v < 225 || v > 246 {
 		t.Errorf("prediction %v, truth 235.5", v)
 	}
-	png := filepath.Join(dir, "fit.png")
-	if _, err := linnet(t, "plot", "--model", out, "--data", tr, "--target", "price_k", "--out", png); err != nil {
+	fit := filepath.Join(dir, "fit.svg")
+	if _, err := linnet(t, "plot", "--model", out, "--data", tr, "--target", "price_k", "--out", fit); err != nil {
 		t.Fatal(err)
+	}
+	checkSVG(t, fit, "predicted vs actual price_k", "residuals")
+	// A PNG name gets a clear error before any work.
+	if _, err := linnet(t, "plot", "--model", out, "--data", tr, "--out", filepath.Join(dir, "fit.png")); err == nil ||
+		!strings.Contains(err.Error(), ".svg") {
+		t.Errorf("plot --out fit.png: %v", err)
 	}
 }
 
