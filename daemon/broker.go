@@ -18,24 +18,20 @@ type embeddedBroker struct {
 	srv *mqtt.Server
 }
 
-// maxPacket bounds every packet a client may send (0: no limit): an MQTT
-// 3.1.1 client cannot announce a limit, so the broker is where oversize
-// readings and model files are stopped before anyone buffers them.
-func startBroker(addr string, maxPacket int, log *slog.Logger) (*embeddedBroker, error) {
-	// Fail early and clearly when the port is taken: mochi reports it only
-	// from Serve.
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("embedded broker: %w", err)
-	}
-	ln.Close()
+// startBroker serves on ln, which it owns from then on. maxPacket bounds
+// every packet a client may send (0: no limit): an MQTT 3.1.1 client
+// cannot announce a limit, so the broker is where oversize readings and
+// model files are stopped before anyone buffers them.
+func startBroker(ln net.Listener, maxPacket int, log *slog.Logger) (*embeddedBroker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(maxPacket)
 	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "broker"), Capabilities: caps})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{Type: "tcp", ID: "linnet", Address: addr})); err != nil {
+	if err := srv.AddListener(listeners.NewNet("linnet", ln)); err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	if err := srv.Serve(); err != nil {

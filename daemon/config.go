@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/wire"
 )
 
 // Config is the whole service configuration. It is built in layers —
@@ -69,6 +72,13 @@ type MQTTConfig struct {
 	DisconnectTimeout time.Duration `toml:"disconnect_timeout"` // keep under systemd's TimeoutStopSec
 	MaxReconnect      time.Duration `toml:"max_reconnect_interval"`
 	MaxInflight       int           `toml:"max_inflight"` // outgoing QoS>0 publishes not yet acknowledged
+}
+
+// Conn is the connection part, as the MQTT plumbing takes it.
+func (m *MQTTConfig) Conn() mqttc.Conn {
+	return mqttc.Conn{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, PasswordFile: m.PasswordFile,
+		CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
+		KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, OpTimeout: m.OpTimeout}
 }
 
 // TopicsConfig holds output topics; {device} and {gateway} are replaced.
@@ -134,7 +144,7 @@ func Default() *Config {
 		Topics: TopicsConfig{
 			Prediction: "linnet/{device}/prediction",
 			Errors:     "linnet/{gateway}/errors",
-			Status:     "linnet/{gateway}/status",
+			Status:     wire.DefaultStatusTopic,
 		},
 		Subscriptions: []Subscription{{Topic: "linnet/+/features", Format: "json"}},
 		Payload:       PayloadConfig{MaxBytes: 256 << 10, MaxBatch: 4096},

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/simd"
 )
 
@@ -40,7 +41,7 @@ type Service struct {
 
 	runCtx    context.Context
 	client    paho.Client
-	pub       *publisher
+	pub       *mqttc.Publisher
 	connects  atomic.Int64
 	connected atomic.Bool
 	ready     chan struct{}
@@ -74,7 +75,7 @@ type job struct {
 
 type errReport struct {
 	topic string
-	rj    *reject
+	rj    *wire.Reject
 }
 
 // New checks cfg (see Config.Validate) and builds a service.
@@ -102,12 +103,12 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		if s.pub == nil {
 			return 0
 		}
-		return float64(s.pub.inflight.Load())
+		return float64(s.pub.Inflight())
 	}, func() float64 {
 		if s.pub == nil {
 			return 0
 		}
-		return float64(s.pub.retries.Load())
+		return float64(s.pub.Retries())
 	})
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
@@ -197,15 +198,21 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 
-	s.brokerURL = brokerURL(cfg.MQTT.Broker)
+	s.brokerURL = mqttc.BrokerURL(cfg.MQTT.Broker)
 	if cfg.MQTT.Broker == "" {
-		b, err := startBroker(cfg.MQTT.Embedded, s.maxPacket(), s.base)
+		// The listener is bound here, so a port taken fails clearly and at
+		// once, and a test can ask for port 0.
+		ln, err := net.Listen("tcp", cfg.MQTT.Embedded)
+		if err != nil {
+			return fmt.Errorf("embedded broker: %w", err)
+		}
+		b, err := startBroker(ln, s.maxPacket(), s.base)
 		if err != nil {
 			return err
 		}
 		goBG("embedded broker", b.Run)
-		s.brokerURL = "tcp://" + cfg.MQTT.Embedded
-		s.log.Info("embedded broker listening", "addr", cfg.MQTT.Embedded)
+		s.brokerURL = "tcp://" + ln.Addr().String()
+		s.log.Info("embedded broker listening", "addr", ln.Addr().String())
 	}
 
 	opts, err := s.clientOptions()
@@ -214,7 +221,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.client = paho.NewClient(opts)
 	s.hass.route(s.client) // Home Assistant hook
-	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
+	s.pub = mqttc.NewPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
 		s.m.pubErrors.Inc()
 	})
 	if cfg.Metrics.Listen != "" {
@@ -234,7 +241,7 @@ func (s *Service) Run(ctx context.Context) error {
 	ackStop, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
 	ackDone := make(chan struct{})
-	go func() { s.pub.ack(ackStop); close(ackDone) }()
+	go func() { s.pub.Run(ackStop); close(ackDone) }()
 
 	workCtx, workCancel := context.WithCancel(context.Background())
 	defer workCancel()
@@ -266,7 +273,7 @@ func (s *Service) Run(ctx context.Context) error {
 		for i, sb := range s.subs {
 			filters[i] = sb.filter
 		}
-		if err := waitToken(context.Background(), s.client.Unsubscribe(filters...), cfg.MQTT.OpTimeout); err != nil {
+		if err := mqttc.Wait(context.Background(), s.client.Unsubscribe(filters...), cfg.MQTT.OpTimeout); err != nil {
 			s.log.Warn("unsubscribe", "err", err)
 		}
 	}
@@ -296,20 +303,20 @@ func (s *Service) Run(ctx context.Context) error {
 
 	stopHass() // Home Assistant hook: the announcer publishes, so it stops first
 	// No publisher is left: let the acker finish under the deadline.
-	close(s.pub.tokens)
+	s.pub.Close()
 	at := time.NewTimer(cfg.MQTT.DisconnectTimeout)
 	select {
 	case <-ackDone:
 		at.Stop()
 	case <-at.C:
-		s.log.Warn("unacknowledged publishes left at shutdown", "inflight", s.pub.inflight.Load())
+		s.log.Warn("unacknowledged publishes left at shutdown", "inflight", s.pub.Inflight())
 		ackCancel()
 		<-ackDone
 	}
 
 	if s.client.IsConnectionOpen() {
 		t := s.client.Publish(s.topic(cfg.Topics.Status, ""), 1, true, s.status("offline"))
-		if err := waitToken(context.Background(), t, cfg.MQTT.OpTimeout); err != nil {
+		if err := mqttc.Wait(context.Background(), t, cfg.MQTT.OpTimeout); err != nil {
 			s.log.Warn("publish offline status", "err", err)
 		}
 	}
@@ -321,20 +328,10 @@ func (s *Service) Run(ctx context.Context) error {
 	return bgErr
 }
 
-// disconnect calls paho's Disconnect, which can hang (PITFALLS, #501), in a
-// goroutine bounded by mqtt.disconnect_timeout.
+// disconnect calls paho's Disconnect, which can hang (PITFALLS, #501),
+// bounded by mqtt.disconnect_timeout.
 func (s *Service) disconnect() {
-	d := s.cfg.MQTT.DisconnectTimeout
-	done := make(chan struct{})
-	go func() {
-		s.client.Disconnect(uint(d.Milliseconds() / 2))
-		close(done)
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	if d := s.cfg.MQTT.DisconnectTimeout; !mqttc.Disconnect(s.client, d) {
 		s.log.Warn("disconnect did not finish in time", "timeout", d)
 	}
 }
@@ -394,22 +391,20 @@ func (s *Service) health() error {
 
 func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 	m := &s.cfg.MQTT
-	o := paho.NewClientOptions().
-		AddBroker(s.brokerURL).
-		SetClientID(m.ClientID).
-		SetCleanSession(m.CleanSession).
+	c := m.Conn()
+	c.Broker = s.brokerURL
+	o, err := mqttc.Options(c)
+	if err != nil {
+		return nil, err
+	}
+	o.SetCleanSession(m.CleanSession).
 		SetOrderMatters(true). // the handler never blocks, and order per device is kept
 		SetAutoAckDisabled(true).
-		SetKeepAlive(m.KeepAlive).
-		SetPingTimeout(m.OpTimeout).
-		SetConnectTimeout(m.ConnectTimeout).
-		SetWriteTimeout(m.OpTimeout).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(m.MaxReconnect).
 		SetBinaryWill(s.topic(s.cfg.Topics.Status, ""), s.status("offline"), 1, true).
-		SetCustomOpenConnectionFn(openConn).
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -419,28 +414,11 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 				// A broker drops the older of two clients with one id: two
 				// processes sharing it kick each other in a loop (PITFALLS).
 				s.log.Warn("connection lost soon after connecting: is another client using this client id?",
-					"err", err, "client_id", s.cfg.MQTT.ClientID, "connected_for", up.Round(time.Millisecond))
+					"err", err, "client_id", m.ClientID, "connected_for", up.Round(time.Millisecond))
 				return
 			}
 			s.log.Warn("connection lost", "err", err)
 		})
-	if m.Username != "" {
-		o.SetUsername(m.Username)
-		if m.PasswordFile != "" {
-			pw, err := readPassword(m.PasswordFile)
-			if err != nil {
-				return nil, err
-			}
-			o.SetPassword(pw)
-		}
-	}
-	tc, err := tlsConfig(m)
-	if err != nil {
-		return nil, err
-	}
-	if tc != nil {
-		o.SetTLSConfig(tc)
-	}
 	return o, nil
 }
 
@@ -467,7 +445,7 @@ func (s *Service) onConnect(c paho.Client) {
 	}
 	backoff := time.Second
 	for {
-		err := subscribe(s.runCtx, c, filters, s.cfg.MQTT.OpTimeout)
+		err := mqttc.Subscribe(s.runCtx, c, filters, s.cfg.MQTT.OpTimeout)
 		if err == nil {
 			break
 		}
@@ -487,7 +465,7 @@ func (s *Service) onConnect(c paho.Client) {
 	s.connected.Store(true)
 	s.m.connected.Set(1)
 	t := c.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
-	if err := waitToken(s.runCtx, t, s.cfg.MQTT.OpTimeout); err != nil {
+	if err := mqttc.Wait(s.runCtx, t, s.cfg.MQTT.OpTimeout); err != nil {
 		s.log.Warn("publish status", "err", err)
 	}
 	s.log.Info("connected and subscribed", "broker", s.brokerURL, "connection", s.connects.Load())
@@ -518,30 +496,30 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	topic := msg.Topic()
 	var sb *sub
 	for i := range s.subs {
-		if matchTopic(s.subs[i].match, topic) {
+		if mqttc.Match(s.subs[i].match, topic) {
 			sb = &s.subs[i]
 			break
 		}
 	}
 	if sb == nil {
-		s.report(topic, rejectf(ReasonBadTopic, "no subscription matches"))
+		s.report(topic, wire.Rejectf(wire.ReasonBadTopic, "no subscription matches"))
 		return
 	}
-	device, ok := levelAt(topic, sb.level)
+	device, ok := mqttc.Level(topic, sb.level)
 	if !ok || device == "" {
-		s.report(topic, rejectf(ReasonBadTopic, "no device level"))
+		s.report(topic, wire.Rejectf(wire.ReasonBadTopic, "no device level"))
 		return
 	}
 	payload := msg.Payload()
 	if len(payload) > s.cfg.Payload.MaxBytes {
-		s.report(topic, rejectf(ReasonOversize, "%d bytes, at most %d", len(payload), s.cfg.Payload.MaxBytes))
+		s.report(topic, wire.Rejectf(wire.ReasonOversize, "%d bytes, at most %d", len(payload), s.cfg.Payload.MaxBytes))
 		return
 	}
 	q := s.queues[hashString(device)%uint32(len(s.queues))]
 	select {
 	case q <- job{sub: sb, topic: topic, device: device, payload: payload}:
 	default:
-		s.report(topic, rejectf(ReasonQueueFull, "intake queue full, message dropped"))
+		s.report(topic, wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"))
 	}
 }
 
@@ -558,8 +536,8 @@ func hashString(s string) uint32 {
 
 // report counts a rejection and queues its errors-topic message without
 // blocking; when that queue is full the message is dropped (and counted).
-func (s *Service) report(topic string, rj *reject) {
-	s.m.rejected.WithLabelValues(rj.reason).Inc()
+func (s *Service) report(topic string, rj *wire.Reject) {
+	s.m.rejected.WithLabelValues(rj.Reason).Inc()
 	select {
 	case s.errQ <- errReport{topic: topic, rj: rj}:
 	default:
@@ -569,23 +547,9 @@ func (s *Service) report(topic string, rj *reject) {
 
 func (s *Service) reporter(ctx context.Context) {
 	errTopic := s.topic(s.cfg.Topics.Errors, "")
-	var b []byte
 	for r := range s.errQ {
-		b = b[:0]
-		b = append(b, `{"topic":`...)
-		b = appendJSONString(b, r.topic)
-		if r.rj.id != nil {
-			b = append(b, `,"id":`...)
-			b = append(b, r.rj.id...)
-		}
-		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, r.rj.reason)
-		b = append(b, `,"detail":`...)
-		b = appendJSONString(b, r.rj.detail)
-		b = append(b, `,"ts":`...)
-		b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
-		b = append(b, '}')
-		if err := s.pub.publish(ctx, errTopic, false, append([]byte(nil), b...)); err != nil {
+		b := wire.AppendError(nil, r.topic, r.rj, time.Now().UnixMilli())
+		if err := s.pub.Publish(ctx, errTopic, false, b, nil); err != nil {
 			s.m.errDropped.Inc()
 		}
 	}
@@ -608,88 +572,44 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	start := time.Now()
 	sv := s.cur.Load()
 	if sv == nil {
-		s.report(j.topic, rejectf(ReasonNoModel, "no active model"))
+		s.report(j.topic, wire.Rejectf(wire.ReasonNoModel, "no active model"))
 		return buf
 	}
-	rs, batch, rj := decode(j.sub.format, j.payload, sv.schema, s.cfg.Payload.MaxBatch)
+	rs, batch, rj := wire.Decode(j.sub.format, j.payload, sv.schema, s.cfg.Payload.MaxBatch)
 	if rj != nil {
 		s.report(j.topic, rj)
 		return buf
 	}
 	preds := make([]float32, len(rs))
 	if sv.batch != nil && len(rs) > 1 {
-		n := len(sv.schema.features)
+		n := len(sv.schema.Features)
 		rows := make([]float32, 0, len(rs)*n)
 		for i := range rs {
-			rows = append(rows, rs[i].x...)
+			rows = append(rows, rs[i].X...)
 		}
 		sv.batch.PredictBatch(preds, rows)
 	} else {
 		for i := range rs {
-			preds[i] = sv.scorer.Predict(rs[i].x)
+			preds[i] = sv.scorer.Predict(rs[i].X)
 		}
 	}
 	for i, p := range preds {
 		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
-			s.report(j.topic, &reject{reason: ReasonNonFinite, detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), id: rs[i].id})
+			s.report(j.topic, &wire.Reject{Reason: wire.ReasonNonFinite, Detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), ID: rs[i].ID})
 			return buf
 		}
 	}
 	s.observe(sv, rs, preds) // OTA hook: shadow-run readings, guarded rollout
 	version := sv.scorer.Version()
-	logistic := sv.schema.logistic
 	now := time.Now().UnixMilli()
 	if batch {
-		buf = append(buf, `{"device":`...)
-		buf = appendJSONString(buf, j.device)
-		buf = append(buf, `,"model_version":`...)
-		buf = strconv.AppendInt(buf, version, 10)
-		buf = append(buf, `,"ts":`...)
-		buf = strconv.AppendInt(buf, now, 10)
-		buf = append(buf, `,"batch":[`...)
-		for i := range rs {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, '{')
-			if rs[i].id != nil {
-				buf = append(buf, `"id":`...)
-				buf = append(buf, rs[i].id...)
-				buf = append(buf, ',')
-			}
-			buf = appendPredictionFields(buf, preds[i], logistic)
-			if rs[i].ts != nil {
-				buf = append(buf, `,"ts":`...)
-				buf = append(buf, rs[i].ts...)
-			}
-			buf = append(buf, '}')
-		}
-		buf = append(buf, "]}"...)
+		buf = wire.AppendBatch(buf, rs, preds, j.device, sv.schema.Logistic, version, now)
 	} else {
-		r := &rs[0]
-		buf = append(buf, '{')
-		if r.id != nil {
-			buf = append(buf, `"id":`...)
-			buf = append(buf, r.id...)
-			buf = append(buf, ',')
-		}
-		buf = append(buf, `"device":`...)
-		buf = appendJSONString(buf, j.device)
-		buf = append(buf, ',')
-		buf = appendPredictionFields(buf, preds[0], logistic)
-		buf = append(buf, `,"model_version":`...)
-		buf = strconv.AppendInt(buf, version, 10)
-		buf = append(buf, `,"ts":`...)
-		if r.ts != nil {
-			buf = append(buf, r.ts...)
-		} else {
-			buf = strconv.AppendInt(buf, now, 10)
-		}
-		buf = append(buf, '}')
+		buf = wire.AppendPrediction(buf, &rs[0], j.device, preds[0], sv.schema.Logistic, version, now)
 	}
 	s.m.predictions.Add(float64(len(rs)))
 	s.m.predictSec.Observe(time.Since(start).Seconds())
-	if err := s.pub.publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...)); err != nil {
+	if err := s.pub.Publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...), nil); err != nil {
 		s.m.pubErrors.Inc()
 		return buf
 	}
@@ -698,30 +618,16 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	return buf
 }
 
-func appendPredictionFields(b []byte, p float32, logistic bool) []byte {
-	b = append(b, `"prediction":`...)
-	b = appendFloat32(b, p)
-	if logistic {
-		b = append(b, `,"class":`...)
-		if p >= 0.5 {
-			b = append(b, '1')
-		} else {
-			b = append(b, '0')
-		}
-	}
-	return b
-}
-
 // learn feeds labelled readings to the learner (predict, then learn) and
 // swaps in a re-quantized serving copy every learning.requantize_every
 // updates.
-func (s *Service) learn(rs []reading) {
+func (s *Service) learn(rs []wire.Reading) {
 	if !s.cfg.Learning.Enabled {
 		return
 	}
 	labelled := false
 	for i := range rs {
-		if rs[i].hasLabel {
+		if rs[i].HasLabel {
 			labelled = true
 			break
 		}
@@ -737,8 +643,8 @@ func (s *Service) learn(rs []reading) {
 	}
 	n := 0
 	for i := range rs {
-		if rs[i].hasLabel {
-			l.Learn(rs[i].x, rs[i].label)
+		if rs[i].HasLabel {
+			l.Learn(rs[i].X, rs[i].Label)
 			n++
 		}
 	}
@@ -788,45 +694,21 @@ func (s *Service) checkpoint() bool {
 
 // status is the retained status message (and, with "offline", the will).
 func (s *Service) status(state string) []byte {
-	b := []byte(`{"state":`)
-	b = appendJSONString(b, state)
-	b = append(b, `,"gateway":`...)
-	b = appendJSONString(b, s.cfg.Gateway)
-	b = append(b, `,"model_version":`...)
+	st := wire.Status{State: state, Gateway: s.cfg.Gateway, Kernels: simd.Kernels(), TS: time.Now().UnixMilli()}
 	if sv := s.cur.Load(); sv != nil {
-		b = strconv.AppendInt(b, sv.scorer.Version(), 10)
-		b = append(b, `,"scheme":`...)
-		b = appendJSONString(b, sv.scorer.Scheme())
-		b = append(b, `,"features":`...)
-		b = strconv.AppendInt(b, int64(len(sv.schema.features)), 10)
-	} else {
-		b = append(b, "null"...)
+		v := sv.scorer.Version()
+		st.ModelVersion, st.Scheme, st.Features = &v, sv.scorer.Scheme(), len(sv.schema.Features)
 	}
-	b = append(b, `,"kernels":{`...)
-	first := true
-	for _, op := range simd.Ops() {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = appendJSONString(b, op)
-		b = append(b, ':')
-		b = appendJSONString(b, simd.Kernels()[op])
-	}
-	b = append(b, '}')
 	s.learnMu.Lock()
 	if s.learner != nil {
-		b = append(b, `,"updates":`...)
-		b = strconv.AppendInt(b, s.learner.Updates(), 10)
+		u := s.learner.Updates()
+		st.Updates = &u
 		if l := s.learner.Progressive(); !math.IsNaN(l) && !math.IsInf(l, 0) {
-			b = append(b, `,"progressive_loss":`...)
-			b = strconv.AppendFloat(b, l, 'g', 6, 64)
+			st.ProgressiveLoss = &l
 		}
 	}
 	s.learnMu.Unlock()
-	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
-	return append(b, '}')
+	return st.Encode()
 }
 
 // Run builds a service from cfg and runs it until ctx ends.

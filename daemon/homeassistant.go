@@ -26,6 +26,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linnet-edge/linnet/daemon/mqttc"
 )
 
 // HomeAssistantConfig is the [homeassistant] section: MQTT discovery.
@@ -185,7 +187,7 @@ func (h *hass) subscribe(c paho.Client) {
 		return
 	}
 	s := h.s
-	if err := subscribe(s.runCtx, c, map[string]byte{h.birth: 1}, s.cfg.MQTT.OpTimeout); err != nil {
+	if err := mqttc.Subscribe(s.runCtx, c, map[string]byte{h.birth: 1}, s.cfg.MQTT.OpTimeout); err != nil {
 		s.m.subackFail.Inc()
 		s.log.Warn("homeassistant: birth topic not subscribed; sensors are announced only on a device's first prediction",
 			"topic", h.birth, "err", err)
@@ -230,7 +232,7 @@ func (h *hass) announce(ctx context.Context, device string) {
 		return // no model: no prediction to describe
 	}
 	topic, payload := h.config(device, modelOf(sv))
-	if err := h.s.pub.publish(ctx, topic, true, payload); err != nil {
+	if err := h.s.pub.Publish(ctx, topic, true, payload, nil); err != nil {
 		return // shutting down
 	}
 	h.announced.Inc()
@@ -345,7 +347,7 @@ func (c *Config) validateHomeAssistant(bad func(string, ...any)) {
 		bad("homeassistant.birth_topic %q: want a topic name without wildcards", t)
 	} else {
 		for i, sb := range c.Subscriptions {
-			if matchTopic(sb.Topic, t) {
+			if mqttc.Match(sb.Topic, t) {
 				bad("homeassistant.birth_topic %q: also matches subscriptions[%d].topic %q", t, i, sb.Topic)
 			}
 		}

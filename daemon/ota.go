@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
@@ -75,32 +76,6 @@ import (
 // ota.guard_margin (relative), the store rolls back (store.Withdraw) and the
 // previous model serves again.
 
-// Result reasons: the "reason" of an ota/result message and the label of
-// linnet_ota_results_total.
-const (
-	OTAApplied          = "applied"           // stored, activated and serving
-	OTAAlreadyActive    = "already_active"    // the active model's own file again
-	OTAOversize         = "oversize"          // larger than ota.max_bytes
-	OTAMalformed        = "malformed"         // not a .lnm file, truncated, inconsistent
-	OTACorrupt          = "corrupt"           // CRC-32C mismatch: damaged or altered
-	OTAUnsigned         = "unsigned"          // no signature and ota.allow_unsigned is off
-	OTAUntrustedKey     = "untrusted_key"     // signed by a key not among --trust
-	OTABadSignature     = "bad_signature"     // a trusted key's id, but the signature fails
-	OTANotNewer         = "not_newer"         // version not above the active one
-	OTARollbackUnsigned = "rollback_unsigned" // older version flagged rollback without a verified signature
-	OTAWithdrawn        = "withdrawn"         // this version was rolled back before
-	OTASchema           = "schema"            // features or kind differ from the serving model
-	OTAShadow           = "shadow"            // the shadow run found NaN/Inf or absurd outputs
-	OTAStore            = "store"             // the store refused it (e.g. the version exists with other bytes)
-	OTARolledBack       = "rolled_back"       // guarded rollout: worse than the previous model, rolled back
-	OTAGuardPassed      = "guard_passed"      // guarded rollout: the new model stays
-)
-
-// OTAReasons lists every result reason, for metrics initialisation.
-var OTAReasons = []string{OTAApplied, OTAAlreadyActive, OTAOversize, OTAMalformed, OTACorrupt, OTAUnsigned,
-	OTAUntrustedKey, OTABadSignature, OTANotNewer, OTARollbackUnsigned, OTAWithdrawn, OTASchema, OTAShadow,
-	OTAStore, OTARolledBack, OTAGuardPassed}
-
 // OTAConfig is the over-the-air update section ([ota]). Topics accept
 // {gateway}.
 type OTAConfig struct {
@@ -130,9 +105,9 @@ type OTAConfig struct {
 func defaultOTA() OTAConfig {
 	return OTAConfig{
 		Enabled:         true,
-		FleetTopic:      "linnet/ota/model",
-		GatewayTopic:    "linnet/{gateway}/ota/model",
-		ResultTopic:     "linnet/{gateway}/ota/result",
+		FleetTopic:      wire.DefaultFleetTopic,
+		GatewayTopic:    wire.DefaultGatewayTopic,
+		ResultTopic:     wire.DefaultResultTopic,
 		MaxBytes:        4 << 20,
 		ShadowReadings:  256,
 		ShadowTolerance: 10,
@@ -180,19 +155,6 @@ type otaMsg struct {
 	retained bool // delivered from the broker's retained store (at subscribe)
 }
 
-// otaResult is one decision, as published.
-type otaResult struct {
-	Version  *int64 `json:"version"` // null when the file did not decode
-	Accepted bool   `json:"accepted"`
-	Reason   string `json:"reason"`
-	Detail   string `json:"detail,omitempty"`
-	Gateway  string `json:"gateway"`
-	Topic    string `json:"topic,omitempty"`
-	Active   int64  `json:"active"` // the active version after the decision
-	Rollback bool   `json:"rollback,omitempty"`
-	TS       int64  `json:"ts"`
-}
-
 type otaManager struct {
 	s   *Service
 	cfg OTAConfig
@@ -234,7 +196,7 @@ func newOTA(s *Service) *otaManager {
 		Help: "OTA refusals published and counted but not written to the store's history (rate limit: each record is a commit, two fsyncs)."})
 	o.recBudget = budget{capacity: 20, every: 6 * time.Second}
 	s.m.reg.MustRegister(o.results, o.unrecorded)
-	for _, r := range OTAReasons {
+	for _, r := range wire.OTAReasons {
 		o.results.WithLabelValues(r)
 	}
 	return o
@@ -351,9 +313,9 @@ type candidate struct {
 }
 
 func (o *otaManager) process(ctx context.Context, msg otaMsg) {
-	res := otaResult{Topic: msg.topic}
+	res := wire.OTAResult{Topic: msg.topic}
 	if msg.payload == nil {
-		o.finish(ctx, res, OTAOversize, fmt.Sprintf("%d bytes, ota.max_bytes is %d", msg.size, o.cfg.MaxBytes), nil)
+		o.finish(ctx, res, wire.OTAOversize, fmt.Sprintf("%d bytes, ota.max_bytes is %d", msg.size, o.cfg.MaxBytes), nil)
 		return
 	}
 	sum := sha256.Sum256(msg.payload)
@@ -383,9 +345,9 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 	m, err := model.Decode(file)
 	if err != nil {
 		if errors.Is(err, model.ErrChecksum) {
-			return nil, OTACorrupt, err.Error()
+			return nil, wire.OTACorrupt, err.Error()
 		}
-		return nil, OTAMalformed, err.Error()
+		return nil, wire.OTAMalformed, err.Error()
 	}
 	c := &candidate{m: m, file: file, rollback: model.IsRollback(file)}
 	verified := false
@@ -395,46 +357,46 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 		case err == nil:
 			verified = true
 		case errors.Is(err, model.ErrUntrustedKey):
-			return c, OTAUntrustedKey, fmt.Sprintf("signed by key %s, not among the %d trusted", model.SignerID(file), len(o.keys))
+			return c, wire.OTAUntrustedKey, fmt.Sprintf("signed by key %s, not among the %d trusted", model.SignerID(file), len(o.keys))
 		case errors.Is(err, model.ErrBadSignature):
-			return c, OTABadSignature, err.Error()
+			return c, wire.OTABadSignature, err.Error()
 		default:
-			return c, OTAMalformed, err.Error()
+			return c, wire.OTAMalformed, err.Error()
 		}
 	} else if !o.cfg.AllowUnsigned {
-		return c, OTAUnsigned, "the file has no signature and ota.allow_unsigned is off"
+		return c, wire.OTAUnsigned, "the file has no signature and ota.allow_unsigned is off"
 	}
 
 	v := m.Version
 	switch {
 	case v <= 0:
-		return c, OTAMalformed, fmt.Sprintf("model version %d is not positive", v)
+		return c, wire.OTAMalformed, fmt.Sprintf("model version %d is not positive", v)
 	case v == active:
 		if cur, err := o.st.Get(v); err == nil && string(cur) == string(file) {
-			return c, OTAAlreadyActive, fmt.Sprintf("version %d is already active", v)
+			return c, wire.OTAAlreadyActive, fmt.Sprintf("version %d is already active", v)
 		}
-		return c, OTANotNewer, fmt.Sprintf("version %d is the active version, with other bytes", v)
+		return c, wire.OTANotNewer, fmt.Sprintf("version %d is the active version, with other bytes", v)
 	case v < active && !c.rollback:
-		return c, OTANotNewer, fmt.Sprintf("version %d is not newer than the active %d (a downgrade must be a signed rollback)", v, active)
+		return c, wire.OTANotNewer, fmt.Sprintf("version %d is not newer than the active %d (a downgrade must be a signed rollback)", v, active)
 	case v < active && !verified:
-		return c, OTARollbackUnsigned, fmt.Sprintf("rollback to %d: a rollback must carry a signature by a trusted key", v)
+		return c, wire.OTARollbackUnsigned, fmt.Sprintf("rollback to %d: a rollback must carry a signature by a trusted key", v)
 	case v > active:
 		if w, err := o.st.Withdrawn(v); err != nil {
-			return c, OTAStore, err.Error()
+			return c, wire.OTAStore, err.Error()
 		} else if w {
-			return c, OTAWithdrawn, fmt.Sprintf("version %d was rolled back on this gateway; publish a new version", v)
+			return c, wire.OTAWithdrawn, fmt.Sprintf("version %d was rolled back on this gateway; publish a new version", v)
 		}
 	}
 
 	if sv := o.s.cur.Load(); sv != nil && !o.cfg.AllowSchemaChange {
 		logistic := m.Loss == model.Logistic
-		if !slices.Equal(m.Features, sv.schema.features) || logistic != sv.schema.logistic {
-			return c, OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
-				clipList(m.Features), logistic, clipList(sv.schema.features), sv.schema.logistic)
+		if !slices.Equal(m.Features, sv.schema.Features) || logistic != sv.schema.Logistic {
+			return c, wire.OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
+				clipList(m.Features), logistic, clipList(sv.schema.Features), sv.schema.Logistic)
 		}
 	}
 	if reason := o.shadowRun(m); reason != "" {
-		return c, OTAShadow, reason
+		return c, wire.OTAShadow, reason
 	}
 	return c, "", ""
 }
@@ -465,17 +427,17 @@ func (o *otaManager) apply(c *candidate, active int64) (string, string) {
 		why = fmt.Sprintf("ota: signed rollback to %d from %d", v, active)
 	}
 	if _, err := o.st.Install(c.file, store.SourceOTA, why, c.rollback); err != nil {
-		return OTAStore, err.Error()
+		return wire.OTAStore, err.Error()
 	}
 	o.serve(c.m, v)
 	if prevServing != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
-		slices.Equal(prevServing.schema.features, c.m.Features) && prevServing.schema.logistic == (c.m.Loss == model.Logistic) {
+		slices.Equal(prevServing.schema.Features, c.m.Features) && prevServing.schema.Logistic == (c.m.Loss == model.Logistic) {
 		o.guard.set(newGuard(v, active, prevServing.scorer, oldL, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(c.m)))
 	} else {
 		o.guard.set(nil)
 	}
 	o.log.Info("model applied", "version", v, "previous", active, "rollback", c.rollback, "scheme", c.m.Scheme)
-	return OTAApplied, why
+	return wire.OTAApplied, why
 }
 
 // serve swaps in m (the now active version v) and a learner for it,
@@ -506,9 +468,9 @@ func (o *otaManager) serve(m *model.Model, v int64) {
 }
 
 // finish publishes, counts and records one decision.
-func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail string, sum *[32]byte) {
+func (o *otaManager) finish(ctx context.Context, res wire.OTAResult, reason, detail string, sum *[32]byte) {
 	res.Reason, res.Detail = reason, detail
-	res.Accepted = reason == OTAApplied || reason == OTAGuardPassed
+	res.Accepted = reason == wire.OTAApplied || reason == wire.OTAGuardPassed
 	res.Gateway = o.s.cfg.Gateway
 	res.Active, _ = o.st.ActiveVersion()
 	res.TS = time.Now().UnixMilli()
@@ -518,7 +480,7 @@ func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail s
 		v = *res.Version
 	}
 	switch {
-	case reason == OTAApplied || reason == OTARolledBack || reason == OTAAlreadyActive || reason == OTAGuardPassed:
+	case reason == wire.OTAApplied || reason == wire.OTARolledBack || reason == wire.OTAAlreadyActive || reason == wire.OTAGuardPassed:
 		// The store recorded the change itself, or nothing changed.
 	case !o.recBudget.take(time.Now()):
 		// A flood of bad files must not turn into a flood of commits
@@ -530,7 +492,7 @@ func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail s
 			o.log.Error("record the decision", "err", err)
 		}
 	}
-	if sum != nil && reason != OTAStore {
+	if sum != nil && reason != wire.OTAStore {
 		// Keyed with the active version after the decision: when the
 		// active version changes (a later model, a rollback), the payload
 		// is decided again.
@@ -540,17 +502,17 @@ func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail s
 		o.seen[*sum] = res.Active
 	}
 	lv := slog.LevelWarn
-	if res.Accepted || reason == OTAAlreadyActive {
+	if res.Accepted || reason == wire.OTAAlreadyActive {
 		lv = slog.LevelInfo
 	}
 	o.log.Log(ctx, lv, "ota decision", "version", v, "reason", reason, "detail", detail, "topic", res.Topic, "active", res.Active)
-	b, _ := json.Marshal(res)
+	b := res.Encode()
 	c := o.s.client
-	if err := waitToken(ctx, c.Publish(o.s.topic(o.cfg.ResultTopic, ""), 1, false, b), o.s.cfg.MQTT.OpTimeout); err != nil {
+	if err := mqttc.Wait(ctx, c.Publish(o.s.topic(o.cfg.ResultTopic, ""), 1, false, b), o.s.cfg.MQTT.OpTimeout); err != nil {
 		o.log.Warn("publish the OTA result", "err", err)
 	}
-	if reason == OTAApplied || reason == OTARolledBack {
-		if err := waitToken(ctx, c.Publish(o.s.topic(o.s.cfg.Topics.Status, ""), 1, true, o.s.status("online")), o.s.cfg.MQTT.OpTimeout); err != nil {
+	if reason == wire.OTAApplied || reason == wire.OTARolledBack {
+		if err := mqttc.Wait(ctx, c.Publish(o.s.topic(o.s.cfg.Topics.Status, ""), 1, true, o.s.status("online")), o.s.cfg.MQTT.OpTimeout); err != nil {
 			o.log.Warn("publish status", "err", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
@@ -24,23 +25,23 @@ type recent struct {
 	limit int
 
 	mu     sync.Mutex
-	schema *schema // the rows' schema; compared by pointer first (cheap)
+	schema *wire.Schema // the rows' schema; compared by pointer first (cheap)
 	names  []string
 	rows   [][]float32
 	next   int
 	size   int // capacity for this schema's width
 }
 
-func (r *recent) add(sc *schema, rs []reading) {
+func (r *recent) add(sc *wire.Schema, rs []wire.Reading) {
 	if r.limit == 0 {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if sc != r.schema {
-		if r.schema == nil || !slices.Equal(sc.features, r.names) {
-			r.names, r.rows, r.next = sc.features, r.rows[:0], 0
-			r.size = min(r.limit, max(1, maxShadowValues/max(1, len(sc.features))))
+		if r.schema == nil || !slices.Equal(sc.Features, r.names) {
+			r.names, r.rows, r.next = sc.Features, r.rows[:0], 0
+			r.size = min(r.limit, max(1, maxShadowValues/max(1, len(sc.Features))))
 		}
 		r.schema = sc
 	}
@@ -49,10 +50,10 @@ func (r *recent) add(sc *schema, rs []reading) {
 	}
 	for i := range rs {
 		if len(r.rows) < r.size {
-			r.rows = append(r.rows, slices.Clone(rs[i].x))
+			r.rows = append(r.rows, slices.Clone(rs[i].X))
 			continue
 		}
-		copy(r.rows[r.next], rs[i].x)
+		copy(r.rows[r.next], rs[i].X)
 		r.next = (r.next + 1) % r.size
 	}
 }
@@ -98,7 +99,7 @@ func (o *otaManager) shadowRun(m *model.Model) string {
 	}
 	cand := model.NewPredictor(m)
 	var cur Scorer
-	if sv := o.s.cur.Load(); sv != nil && slices.Equal(sv.schema.features, names) && !sv.scorer.Logistic() && m.Loss != model.Logistic {
+	if sv := o.s.cur.Load(); sv != nil && slices.Equal(sv.schema.Features, names) && !sv.scorer.Logistic() && m.Loss != model.Logistic {
 		cur = sv.scorer
 	}
 	x := make([]float32, len(idx))
@@ -196,7 +197,7 @@ func lossFunc(sc Scorer) func(p, y float32) float64 {
 // observe is the workers' hook, called once per message after predicting:
 // it keeps the readings for the next shadow run and feeds the guard. It
 // takes one short lock per message and never waits for the OTA goroutine.
-func (s *Service) observe(sv *serving, rs []reading, preds []float32) {
+func (s *Service) observe(sv *serving, rs []wire.Reading, preds []float32) {
 	o := s.ota
 	if o == nil || !o.cfg.Enabled {
 		return
@@ -209,11 +210,11 @@ func (s *Service) observe(sv *serving, rs []reading, preds []float32) {
 	var sn, so float64
 	n := 0
 	for i := range rs {
-		if !rs[i].hasLabel {
+		if !rs[i].HasLabel {
 			continue
 		}
-		sn += g.loss(preds[i], rs[i].label)
-		so += g.loss(g.prevScorer.Predict(rs[i].x), rs[i].label)
+		sn += g.loss(preds[i], rs[i].Label)
+		so += g.loss(g.prevScorer.Predict(rs[i].X), rs[i].Label)
 		n++
 	}
 	if n == 0 {
@@ -250,13 +251,13 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 	n, mn, mo := g.n, g.sumNew/float64(g.n), g.sumOld/float64(g.n)
 	g.mu.Unlock()
 	v := g.version
-	res := otaResult{Version: &v}
+	res := wire.OTAResult{Version: &v}
 	if !(mn > mo*(1+g.margin)+1e-12) {
 		why := fmt.Sprintf("guard passed: mean loss %.6g vs %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
 		if err := o.st.Record(store.Event{Action: store.ActionKeep, Version: v, Previous: g.prev, Source: store.SourceOTA, Reason: why}); err != nil {
 			o.log.Error("record the guard verdict", "err", err)
 		}
-		o.finish(ctx, res, OTAGuardPassed, why, nil)
+		o.finish(ctx, res, wire.OTAGuardPassed, why, nil)
 		return
 	}
 	why := fmt.Sprintf("mean loss %.6g is worse than %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
@@ -266,7 +267,7 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 			return
 		}
 		o.log.Error("automatic rollback", "version", v, "err", err)
-		o.finish(ctx, res, OTAStore, "automatic rollback failed: "+err.Error(), nil)
+		o.finish(ctx, res, wire.OTAStore, "automatic rollback failed: "+err.Error(), nil)
 		return
 	}
 	if g.prevLearner != nil && target == g.prev {
@@ -281,7 +282,7 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 		o.log.Error("load the rolled-back model", "version", target, "err", err)
 	}
 	o.log.Warn("model rolled back", "version", v, "to", target, "reason", why)
-	o.finish(ctx, res, OTARolledBack, why, nil)
+	o.finish(ctx, res, wire.OTARolledBack, why, nil)
 }
 
 // resumeGuard restarts the guard after a restart when the last change was

@@ -1,5 +1,7 @@
 package daemon
 
+import "github.com/linnet-edge/linnet/daemon/wire"
+
 // Scorer is one immutable serving model: what the workers call. It must be
 // safe for concurrent use; a new model is a new Scorer, swapped in whole.
 type Scorer interface {
@@ -40,12 +42,12 @@ type Checkpointer interface {
 // swaps the model; a worker that loaded the old one finishes with it.
 type serving struct {
 	scorer Scorer
-	schema *schema
+	schema *wire.Schema
 	batch  BatchScorer // nil when the scorer has no batch path
 }
 
 func newServing(s Scorer) *serving {
-	sv := &serving{scorer: s, schema: newSchema(s.Features(), s.Logistic())}
+	sv := &serving{scorer: s, schema: wire.NewSchema(s.Features(), s.Logistic())}
 	sv.batch, _ = s.(BatchScorer)
 	return sv
 }
