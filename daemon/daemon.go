@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/serving"
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/simd"
 )
@@ -27,11 +29,8 @@ type Service struct {
 	log  *slog.Logger
 	m    *metrics
 
-	cur     atomic.Pointer[serving]
-	learnMu sync.Mutex // serializes the learner; never held across I/O
-	learner Learner
-	ckpt    Checkpointer
-	sinceQ  int // updates since the last re-quantization, under learnMu
+	own   *serving.Owner      // the serving model, its learner and checkpoints
+	trust []ed25519.PublicKey // --trust keys, read once at Run
 
 	subs     []sub
 	queues   []chan job
@@ -113,6 +112,11 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
+	s.own = serving.New(serving.Config{Learning: cfg.Learning.Enabled, RequantizeEvery: cfg.Learning.RequantizeEvery,
+		Log: log.With("component", "serving"), OnSwap: func(m *serving.Model) {
+			s.m.version.Set(float64(m.Version()))
+			s.m.swaps.Inc()
+		}})
 	s.ota = newOTA(s)   // OTA hook
 	s.hass = newHass(s) // Home Assistant hook
 	return s, nil
@@ -120,19 +124,15 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 
 // SetScorer swaps the serving model atomically: a worker that already
 // holds the old one finishes its message with it, nothing is dropped.
-func (s *Service) SetScorer(sc Scorer) {
-	s.cur.Store(newServing(sc))
-	s.m.version.Set(float64(sc.Version()))
-	s.m.swaps.Inc()
-}
+func (s *Service) SetScorer(sc serving.Scorer) { s.own.Serve(sc, serving.Meta{}) }
+
+// SetModel is SetScorer with what the model says about itself (its
+// target, its loss) for the guard and the hooks.
+func (s *Service) SetModel(sc serving.Scorer, meta serving.Meta) { s.own.Serve(sc, meta) }
 
 // SetLearner enables online learning with l (built on the serving model)
 // and checkpoints through c (may be nil).
-func (s *Service) SetLearner(l Learner, c Checkpointer) {
-	s.learnMu.Lock()
-	s.learner, s.ckpt = l, c
-	s.learnMu.Unlock()
-}
+func (s *Service) SetLearner(l serving.Learner, c serving.Checkpointer) { s.own.SetLearner(l, c) }
 
 // Ready is closed once the service is connected and subscribed the first
 // time.
@@ -380,7 +380,7 @@ func (s *Service) health() error {
 	if !s.connected.Load() {
 		p = append(p, "not connected to the broker")
 	}
-	if s.cur.Load() == nil {
+	if s.own.Current() == nil {
 		p = append(p, "no model")
 	}
 	if len(p) > 0 {
@@ -570,27 +570,27 @@ func (s *Service) worker(ctx context.Context, q <-chan job) {
 // process decodes, predicts, publishes and learns for one message.
 func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	start := time.Now()
-	sv := s.cur.Load()
+	sv := s.own.Current()
 	if sv == nil {
 		s.report(j.topic, wire.Rejectf(wire.ReasonNoModel, "no active model"))
 		return buf
 	}
-	rs, batch, rj := wire.Decode(j.sub.format, j.payload, sv.schema, s.cfg.Payload.MaxBatch)
+	rs, batch, rj := wire.Decode(j.sub.format, j.payload, sv.Schema, s.cfg.Payload.MaxBatch)
 	if rj != nil {
 		s.report(j.topic, rj)
 		return buf
 	}
 	preds := make([]float32, len(rs))
-	if sv.batch != nil && len(rs) > 1 {
-		n := len(sv.schema.Features)
+	if sv.Batch != nil && len(rs) > 1 {
+		n := len(sv.Schema.Features)
 		rows := make([]float32, 0, len(rs)*n)
 		for i := range rs {
 			rows = append(rows, rs[i].X...)
 		}
-		sv.batch.PredictBatch(preds, rows)
+		sv.Batch.PredictBatch(preds, rows)
 	} else {
 		for i := range rs {
-			preds[i] = sv.scorer.Predict(rs[i].X)
+			preds[i] = sv.Scorer.Predict(rs[i].X)
 		}
 	}
 	for i, p := range preds {
@@ -600,12 +600,12 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		}
 	}
 	s.observe(sv, rs, preds) // OTA hook: shadow-run readings, guarded rollout
-	version := sv.scorer.Version()
+	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()
 	if batch {
-		buf = wire.AppendBatch(buf, rs, preds, j.device, sv.schema.Logistic, version, now)
+		buf = wire.AppendBatch(buf, rs, preds, j.device, sv.Schema.Logistic, version, now)
 	} else {
-		buf = wire.AppendPrediction(buf, &rs[0], j.device, preds[0], sv.schema.Logistic, version, now)
+		buf = wire.AppendPrediction(buf, &rs[0], j.device, preds[0], sv.Schema.Logistic, version, now)
 	}
 	s.m.predictions.Add(float64(len(rs)))
 	s.m.predictSec.Observe(time.Since(start).Seconds())
@@ -618,96 +618,49 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	return buf
 }
 
-// learn feeds labelled readings to the learner (predict, then learn) and
-// swaps in a re-quantized serving copy every learning.requantize_every
-// updates.
+// learn feeds labelled readings to the learner and counts; a checkpoint
+// every learning.checkpoint_every updates.
 func (s *Service) learn(rs []wire.Reading) {
-	if !s.cfg.Learning.Enabled {
+	r := s.own.Learn(rs)
+	if r.N == 0 {
 		return
 	}
-	labelled := false
-	for i := range rs {
-		if rs[i].HasLabel {
-			labelled = true
-			break
-		}
-	}
-	if !labelled {
-		return
-	}
-	s.learnMu.Lock()
-	l := s.learner
-	if l == nil {
-		s.learnMu.Unlock()
-		return
-	}
-	n := 0
-	for i := range rs {
-		if rs[i].HasLabel {
-			l.Learn(rs[i].X, rs[i].Label)
-			n++
-		}
-	}
-	s.sinceQ += n
-	var next Scorer
-	var err error
-	if s.sinceQ >= s.cfg.Learning.RequantizeEvery {
-		s.sinceQ = 0
-		next, err = l.Serving()
-	}
-	loss := l.Progressive()
-	u := l.Updates()
-	s.learnMu.Unlock()
-	s.m.learn.Add(float64(n))
-	s.m.loss.Set(loss)
-	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && u/every > (u-int64(n))/every {
+	s.m.learn.Add(float64(r.N))
+	s.m.loss.Set(r.Progressive)
+	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && r.Updates/every > (r.Updates-int64(r.N))/every {
 		s.checkpoint()
 	}
-	if err != nil {
-		s.log.Error("re-quantize the learned model", "err", err)
-	} else if next != nil {
-		s.setLearnedScorer(l, next) // OTA hook: unless an OTA switch replaced l
+	if r.Err != nil {
+		s.log.Error("re-quantize", "err", r.Err)
 	}
 }
 
 // checkpoint saves the learner's state through the store; it reports
 // whether one was written.
 func (s *Service) checkpoint() bool {
-	s.learnMu.Lock()
-	l, c := s.learner, s.ckpt
-	if l == nil || c == nil {
-		s.learnMu.Unlock()
-		return false
-	}
-	b, err := l.MarshalBinary()
-	s.learnMu.Unlock()
-	if err == nil {
-		err = c.SaveCheckpoint(b)
-	}
+	ok, err := s.own.Checkpoint()
 	if err != nil {
 		s.log.Error("checkpoint", "err", err)
-		return false
 	}
-	s.m.checkpoints.Inc()
-	return true
+	if ok {
+		s.m.checkpoints.Inc()
+	}
+	return ok
 }
 
 // status is the retained status message (and, with "offline", the will).
 func (s *Service) status(state string) []byte {
 	st := wire.Status{State: state, Gateway: s.cfg.Gateway, Kernels: simd.Kernels(), TS: time.Now().UnixMilli()}
-	if sv := s.cur.Load(); sv != nil {
-		v := sv.scorer.Version()
-		st.ModelVersion, st.Scheme, st.Features = &v, sv.scorer.Scheme(), len(sv.schema.Features)
+	if sv := s.own.Current(); sv != nil {
+		v := sv.Scorer.Version()
+		st.ModelVersion, st.Scheme, st.Features = &v, sv.Scorer.Scheme(), len(sv.Schema.Features)
 	}
-	s.learnMu.Lock()
-	if s.learner != nil {
-		u := s.learner.Updates()
+	if u, l, ok := s.own.Stats(); ok {
 		st.Updates = &u
-		if l := s.learner.Progressive(); !math.IsNaN(l) && !math.IsInf(l, 0) {
+		if !math.IsNaN(l) && !math.IsInf(l, 0) {
 			st.ProgressiveLoss = &l
 		}
 	}
-	s.learnMu.Unlock()
 	return st.Encode()
 }
 

@@ -21,6 +21,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/linnet-edge/linnet/daemon/serving"
 	"github.com/linnet-edge/linnet/daemon/wire"
 )
 
@@ -238,14 +239,18 @@ type runningDaemon struct {
 
 // startDaemon runs a service in-process with sc and waits until it is
 // subscribed.
-func startDaemon(t *testing.T, cfg *Config, sc Scorer) *runningDaemon {
+func startDaemon(t *testing.T, cfg *Config, sc serving.Scorer, meta ...serving.Meta) *runningDaemon {
 	t.Helper()
 	s, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sc != nil {
-		s.SetScorer(sc)
+		var m serving.Meta
+		if len(meta) > 0 {
+			m = meta[0]
+		}
+		s.SetModel(sc, m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &runningDaemon{s: s, cancel: cancel, done: make(chan error, 1)}

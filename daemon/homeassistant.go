@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/serving"
 )
 
 // HomeAssistantConfig is the [homeassistant] section: MQTT discovery.
@@ -85,7 +86,7 @@ type hass struct {
 
 	queue   chan string   // new devices, to announce once
 	again   chan struct{} // 1 slot: announce every known device
-	lastSV  atomic.Pointer[serving]
+	lastSV  atomic.Pointer[serving.Model]
 	model   atomic.Pointer[hassModel] // of lastSV: a change re-announces
 	warned  atomic.Bool
 	version string
@@ -115,7 +116,7 @@ func newHass(s *Service) *hass {
 // with sv. It never blocks: a new device is queued for its announcement.
 // When the serving model's target or kind changed (an OTA update), every
 // known device is announced again, since the configs describe the model.
-func (h *hass) seen(device string, sv *serving) {
+func (h *hass) seen(device string, sv *serving.Model) {
 	if h == nil {
 		return
 	}
@@ -227,7 +228,7 @@ func (h *hass) run(ctx context.Context) {
 }
 
 func (h *hass) announce(ctx context.Context, device string) {
-	sv := h.s.cur.Load()
+	sv := h.s.own.Current()
 	if sv == nil {
 		return // no model: no prediction to describe
 	}
@@ -238,16 +239,13 @@ func (h *hass) announce(ctx context.Context, device string) {
 	h.announced.Inc()
 }
 
-func modelOf(sv *serving) hassModel {
-	m := hassModel{target: "prediction", logistic: sv.scorer.Logistic()}
-	if t, ok := sv.scorer.(interface{ Target() string }); ok && t.Target() != "" {
-		m.target = t.Target()
+func modelOf(sv *serving.Model) hassModel {
+	m := hassModel{target: "prediction", logistic: sv.Scorer.Logistic()}
+	if sv.Meta.Target != "" {
+		m.target = sv.Meta.Target
 	}
 	return m
 }
-
-// Target is the model's target name, announced as the device's model.
-func (s *modelScorer) Target() string { return s.m.Target }
 
 type haAvailability struct {
 	Topic        string `json:"topic"`

@@ -14,6 +14,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/linnet-edge/linnet/daemon/serving"
 )
 
 // targetScorer is the fake model with a target name, as a real model has.
@@ -207,7 +209,7 @@ func testHomeAssistantDiscovery(t *testing.T, logistic bool) {
 	fake := newFake()
 	fake.logistic = logistic
 	target := map[bool]string{false: "price_k", true: "churned"}[logistic]
-	d := startDaemon(t, cfg, &targetScorer{fakeScorer: fake, target: target})
+	d := startDaemon(t, cfg, &targetScorer{fakeScorer: fake, target: target}, serving.Meta{Target: target})
 
 	c := orderedClient(t, m.url())
 	live := collectHA(t, c, "homeassistant/#")
@@ -330,7 +332,7 @@ func perDeviceByTopic(byDevice map[string]haMsg) map[string]haMsg {
 func TestHomeAssistantDisabled(t *testing.T) {
 	m := startMosquitto(t, "")
 	cfg := testConfig(t, m.url())
-	d := startDaemon(t, cfg, &targetScorer{fakeScorer: newFake(), target: "price_k"})
+	d := startDaemon(t, cfg, &targetScorer{fakeScorer: newFake(), target: "price_k"}, serving.Meta{Target: "price_k"})
 	if d.s.hass != nil {
 		t.Fatal("announcer built with homeassistant.enabled = false")
 	}
@@ -457,7 +459,7 @@ func TestHomeAssistantBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := s.hass
-	sv := newServing(&targetScorer{fakeScorer: newFake(), target: "price_k"})
+	sv := serving.NewModel(&targetScorer{fakeScorer: newFake(), target: "price_k"}, serving.Meta{Target: "price_k"})
 	for i := 0; i < 5; i++ {
 		for range 2 {
 			h.seen(fmt.Sprintf("dev-%d", i), sv)
@@ -476,7 +478,7 @@ func TestHomeAssistantBound(t *testing.T) {
 		t.Error("re-announcement asked without a model change")
 	}
 	// A re-quantized copy of the same model: nothing to re-announce.
-	h.seen("dev-0", newServing(&targetScorer{fakeScorer: newFake(), target: "price_k"}))
+	h.seen("dev-0", serving.NewModel(&targetScorer{fakeScorer: newFake(), target: "price_k"}, serving.Meta{Target: "price_k"}))
 	if len(h.again) != 0 {
 		t.Error("re-announcement asked for the same target and kind")
 	}
@@ -496,7 +498,7 @@ func TestHomeAssistantBound(t *testing.T) {
 	<-h.again
 	lf := newFake()
 	lf.logistic = true
-	h.seen("dev-0", newServing(&targetScorer{fakeScorer: lf, target: "price_k"}))
+	h.seen("dev-0", serving.NewModel(&targetScorer{fakeScorer: lf, target: "price_k"}, serving.Meta{Target: "price_k"}))
 	if len(h.again) != 1 {
 		t.Error("no re-announcement after the model became logistic")
 	}

@@ -223,13 +223,7 @@ func (o *otaManager) start(ctx context.Context, c paho.Client, st *store.Store) 
 		close(o.done)
 		return nil
 	}
-	for _, k := range o.s.cfg.Trust {
-		pub, err := model.ReadPublicKey(k)
-		if err != nil {
-			return fmt.Errorf("trust %q: %w", k, err)
-		}
-		o.keys = append(o.keys, pub)
-	}
+	o.keys = o.s.trust
 	if len(o.keys) == 0 && !o.cfg.AllowUnsigned {
 		o.log.Warn("no trusted keys (--trust) and ota.allow_unsigned is off: every OTA model will be refused")
 	}
@@ -388,11 +382,11 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 		}
 	}
 
-	if sv := o.s.cur.Load(); sv != nil && !o.cfg.AllowSchemaChange {
+	if sv := o.s.own.Current(); sv != nil && !o.cfg.AllowSchemaChange {
 		logistic := m.Loss == model.Logistic
-		if !slices.Equal(m.Features, sv.schema.Features) || logistic != sv.schema.Logistic {
+		if !slices.Equal(m.Features, sv.Schema.Features) || logistic != sv.Schema.Logistic {
 			return c, wire.OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
-				clipList(m.Features), logistic, clipList(sv.schema.Features), sv.schema.Logistic)
+				clipList(m.Features), logistic, clipList(sv.Schema.Features), sv.Schema.Logistic)
 		}
 	}
 	if reason := o.shadowRun(m); reason != "" {
@@ -404,23 +398,11 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 // apply stores and activates c in one store transaction, then swaps the
 // serving model and the learner.
 func (o *otaManager) apply(c *candidate, active int64) (string, string) {
-	s := o.s
 	// Keep the outgoing learner's state under its own version, so a
 	// rollback resumes it.
-	s.learnMu.Lock()
-	oldL := s.learner
-	var state []byte
-	if oldL != nil {
-		state, _ = oldL.MarshalBinary()
+	if _, err := o.s.own.Checkpoint(); err != nil {
+		o.log.Warn("checkpoint before the switch", "err", err)
 	}
-	s.learnMu.Unlock()
-	if state != nil && active != 0 {
-		if err := o.st.SaveCheckpointFor(active, state); err != nil && !errors.Is(err, store.ErrNotActive) {
-			o.log.Warn("checkpoint before the switch", "err", err)
-		}
-	}
-	prevServing := s.cur.Load()
-
 	v := c.m.Version
 	why := fmt.Sprintf("ota: version %d over %d", v, active)
 	if c.rollback {
@@ -429,42 +411,15 @@ func (o *otaManager) apply(c *candidate, active int64) (string, string) {
 	if _, err := o.st.Install(c.file, store.SourceOTA, why, c.rollback); err != nil {
 		return wire.OTAStore, err.Error()
 	}
-	o.serve(c.m, v)
-	if prevServing != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
-		slices.Equal(prevServing.schema.Features, c.m.Features) && prevServing.schema.Logistic == (c.m.Loss == model.Logistic) {
-		o.guard.set(newGuard(v, active, prevServing.scorer, oldL, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(c.m)))
+	prev := o.s.own.Install(c.m, o.st)
+	if pm := prev.Model; pm != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
+		slices.Equal(pm.Schema.Features, c.m.Features) && pm.Schema.Logistic == (c.m.Loss == model.Logistic) {
+		o.guard.set(newGuard(v, active, prev, o.s.own.Current().Meta, o.cfg.GuardWindow, o.cfg.GuardMargin))
 	} else {
 		o.guard.set(nil)
 	}
 	o.log.Info("model applied", "version", v, "previous", active, "rollback", c.rollback, "scheme", c.m.Scheme)
 	return wire.OTAApplied, why
-}
-
-// serve swaps in m (the now active version v) and a learner for it,
-// resumed from v's checkpoint when it has one.
-func (o *otaManager) serve(m *model.Model, v int64) {
-	s := o.s
-	var l Learner
-	if s.cfg.Learning.Enabled {
-		l = NewLearner(m)
-		if st, err := o.st.LoadCheckpoint(); err == nil {
-			if ml, ok := l.(*modelLearner); ok && ml.l.UnmarshalBinary(st) != nil {
-				l = NewLearner(m)
-			}
-		}
-	}
-	sc := NewScorer(m)
-	if l != nil && l.Updates() > 0 {
-		if q, err := l.Serving(); err == nil {
-			sc = q
-		}
-	}
-	s.learnMu.Lock()
-	s.SetScorer(sc)
-	if l != nil {
-		s.learner, s.ckpt, s.sinceQ = l, versionedCheckpoint{o.st, v}, 0
-	}
-	s.learnMu.Unlock()
 }
 
 // finish publishes, counts and records one decision.
@@ -515,33 +470,6 @@ func (o *otaManager) finish(ctx context.Context, res wire.OTAResult, reason, det
 		if err := mqttc.Wait(ctx, c.Publish(o.s.topic(o.s.cfg.Topics.Status, ""), 1, true, o.s.status("online")), o.s.cfg.MQTT.OpTimeout); err != nil {
 			o.log.Warn("publish status", "err", err)
 		}
-	}
-}
-
-// versionedCheckpoint saves a learner's state only while its model version
-// is the active one: a learner replaced by an OTA switch never writes over
-// its successor's checkpoint.
-type versionedCheckpoint struct {
-	st *store.Store
-	v  int64
-}
-
-func (c versionedCheckpoint) SaveCheckpoint(b []byte) error {
-	if err := c.st.SaveCheckpointFor(c.v, b); err != nil && !errors.Is(err, store.ErrNotActive) {
-		return err
-	}
-	return nil
-}
-
-func (c versionedCheckpoint) LoadCheckpoint() ([]byte, error) { return c.st.LoadCheckpoint() }
-
-// setLearnedScorer swaps in a re-quantized copy from learner l, unless an
-// OTA switch replaced l meanwhile (the copy would bring the old model back).
-func (s *Service) setLearnedScorer(l Learner, sc Scorer) {
-	s.learnMu.Lock()
-	defer s.learnMu.Unlock()
-	if s.learner == l {
-		s.SetScorer(sc)
 	}
 }
 

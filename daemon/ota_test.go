@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/linnet-edge/linnet/client"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/serving"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -130,7 +131,7 @@ func activeVersion(t *testing.T, d *runningDaemon) (stored, serving int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v, d.s.cur.Load().scorer.Version()
+	return v, d.s.own.Current().Version()
 }
 
 func assertActive(t *testing.T, d *runningDaemon, want int64) {
@@ -851,7 +852,7 @@ func TestRecentReadings(t *testing.T) {
 func BenchmarkObserve(b *testing.B) {
 	s := &Service{cfg: Default(), ota: &otaManager{cfg: defaultOTA()}}
 	s.ota.rec.limit = 256
-	sv := newServing(newFake())
+	sv := serving.NewModel(newFake(), serving.Meta{})
 	rs := []wire.Reading{{X: []float32{1, 2, 3}}}
 	preds := []float32{0}
 	b.ReportAllocs()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/linnet-edge/linnet/daemon/serving"
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
@@ -98,9 +99,9 @@ func (o *otaManager) shadowRun(m *model.Model) string {
 		idx[j] = i
 	}
 	cand := model.NewPredictor(m)
-	var cur Scorer
-	if sv := o.s.cur.Load(); sv != nil && slices.Equal(sv.schema.Features, names) && !sv.scorer.Logistic() && m.Loss != model.Logistic {
-		cur = sv.scorer
+	var cur serving.Scorer
+	if sv := o.s.own.Current(); sv != nil && slices.Equal(sv.Schema.Features, names) && !sv.Scorer.Logistic() && m.Loss != model.Logistic {
+		cur = sv.Scorer
 	}
 	x := make([]float32, len(idx))
 	preds := make([]float32, len(rows))
@@ -140,8 +141,7 @@ func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(floa
 // readings served by version are scored by both.
 type guard struct {
 	version, prev int64
-	prevScorer    Scorer
-	prevLearner   Learner // nil after a restart: the store's checkpoint is used
+	prevState     serving.State // its Learner is nil after a restart: the store's checkpoint is used
 	loss          func(pred, label float32) float64
 	window        int
 	margin        float64
@@ -152,9 +152,8 @@ type guard struct {
 	done           bool
 }
 
-func newGuard(version, prev int64, prevScorer Scorer, prevLearner Learner, window int, margin float64, next Scorer) *guard {
-	return &guard{version: version, prev: prev, prevScorer: prevScorer, prevLearner: prevLearner,
-		loss: lossFunc(next), window: window, margin: margin}
+func newGuard(version, prev int64, prevState serving.State, next serving.Meta, window int, margin float64) *guard {
+	return &guard{version: version, prev: prev, prevState: prevState, loss: lossFunc(next), window: window, margin: margin}
 }
 
 type guardSlot struct{ p atomic.Pointer[guard] }
@@ -163,14 +162,9 @@ func (g *guardSlot) set(x *guard) { g.p.Store(x) }
 
 // lossFunc is the loss both models are compared with: the new model's own
 // (squared, Huber with its delta, or log loss).
-func lossFunc(sc Scorer) func(p, y float32) float64 {
-	kind, delta := model.Squared, float32(0)
-	if ms, ok := sc.(*modelScorer); ok {
-		kind, delta = ms.m.Loss, ms.m.Delta
-	} else if sc.Logistic() {
-		kind = model.Logistic
-	}
-	switch kind {
+func lossFunc(m serving.Meta) func(p, y float32) float64 {
+	delta := m.Delta
+	switch m.Loss {
 	case model.Logistic:
 		return func(p, y float32) float64 {
 			q := math.Min(math.Max(float64(p), 1e-15), 1-1e-15)
@@ -197,14 +191,14 @@ func lossFunc(sc Scorer) func(p, y float32) float64 {
 // observe is the workers' hook, called once per message after predicting:
 // it keeps the readings for the next shadow run and feeds the guard. It
 // takes one short lock per message and never waits for the OTA goroutine.
-func (s *Service) observe(sv *serving, rs []wire.Reading, preds []float32) {
+func (s *Service) observe(sv *serving.Model, rs []wire.Reading, preds []float32) {
 	o := s.ota
 	if o == nil || !o.cfg.Enabled {
 		return
 	}
-	o.rec.add(sv.schema, rs)
+	o.rec.add(sv.Schema, rs)
 	g := o.guard.p.Load()
-	if g == nil || sv.scorer.Version() != g.version {
+	if g == nil || sv.Scorer.Version() != g.version {
 		return
 	}
 	var sn, so float64
@@ -214,7 +208,7 @@ func (s *Service) observe(sv *serving, rs []wire.Reading, preds []float32) {
 			continue
 		}
 		sn += g.loss(preds[i], rs[i].Label)
-		so += g.loss(g.prevScorer.Predict(rs[i].X), rs[i].Label)
+		so += g.loss(g.prevState.Model.Scorer.Predict(rs[i].X), rs[i].Label)
 		n++
 	}
 	if n == 0 {
@@ -270,14 +264,10 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 		o.finish(ctx, res, wire.OTAStore, "automatic rollback failed: "+err.Error(), nil)
 		return
 	}
-	if g.prevLearner != nil && target == g.prev {
-		s := o.s
-		s.learnMu.Lock()
-		s.SetScorer(g.prevScorer)
-		s.learner, s.ckpt, s.sinceQ = g.prevLearner, versionedCheckpoint{o.st, target}, 0
-		s.learnMu.Unlock()
+	if g.prevState.Learner != nil && target == g.prev {
+		o.s.own.Restore(g.prevState, o.st, target)
 	} else if m, _, err := o.st.Active(); err == nil {
-		o.serve(m, target)
+		o.s.own.Install(m, o.st)
 	} else {
 		o.log.Error("load the rolled-back model", "version", target, "err", err)
 	}
@@ -314,7 +304,9 @@ func (o *otaManager) resumeGuard() {
 			if err != nil || !slices.Equal(pm.Features, cur.Features) {
 				return
 			}
-			o.guard.set(newGuard(e.Version, e.Previous, NewScorer(pm), nil, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(cur)))
+			prev := serving.State{Model: serving.NewModel(serving.NewScorer(pm), serving.Meta{Target: pm.Target, Loss: pm.Loss, Delta: pm.Delta})}
+			next := serving.Meta{Target: cur.Target, Loss: cur.Loss, Delta: cur.Delta}
+			o.guard.set(newGuard(e.Version, e.Previous, prev, next, o.cfg.GuardWindow, o.cfg.GuardMargin))
 			o.log.Info("guarded rollout resumed", "version", e.Version, "previous", e.Previous)
 			return
 		case store.ActionRollback, store.ActionKeep:
