@@ -14,6 +14,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/serving"
@@ -34,6 +35,8 @@ type Service struct {
 
 	subs     []sub
 	queues   []chan job
+	acks     acks         // acknowledgements, released in arrival order (acks.go)
+	queued   atomic.Int64 // bytes of readings taken in and not yet released, against pipeline.queue_bytes
 	intakeMu sync.RWMutex
 	closed   bool // intake closed, under intakeMu
 	errQ     chan errReport
@@ -55,7 +58,8 @@ type Service struct {
 	connectedAt atomic.Int64 // unix ns of the last connection
 	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
 
-	ota *otaManager // over-the-air updates (ota.go)
+	ota    *otaManager     // over-the-air updates (ota.go)
+	broker *embeddedBroker // nil with an external broker
 }
 
 type sub struct {
@@ -70,11 +74,13 @@ type job struct {
 	topic   string
 	device  string
 	payload []byte
+	t       *ticket // done once answered and learned from
 }
 
 type errReport struct {
 	topic string
 	rj    *wire.Reject
+	t     *ticket // done once the report is published
 }
 
 // New checks cfg (see Config.Validate) and builds a service.
@@ -98,6 +104,7 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		s.queues[i] = make(chan job, per)
 	}
 	s.errQ = make(chan errReport, 1024)
+	s.acks.onRelease = func(n int) { s.queued.Add(-int64(n)) }
 	s.m = newMetrics(s.queueDepth, func() float64 { return float64(per * n) }, func() float64 {
 		if s.pub == nil {
 			return 0
@@ -109,6 +116,11 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		}
 		return float64(s.pub.Retries())
 	})
+	s.m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_bytes", Help: "Payload bytes taken in and not yet done (bounded by pipeline.queue_bytes)."},
+			func() float64 { return float64(s.queued.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_unacked_messages", Help: "Messages received and not yet acknowledged to the broker (acknowledged in arrival order once done)."},
+			func() float64 { return float64(s.acks.unacked.Load()) }))
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
@@ -206,10 +218,14 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
 		}
-		b, err := startBroker(ln, s.maxPacket(), s.base)
+		b, err := startBroker(ln, s.brokerLimits(), s.base)
 		if err != nil {
 			return err
 		}
+		s.broker = b
+		s.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_broker_dropped_total",
+			Help: "QoS 1 messages the embedded broker dropped after acknowledging them to their sender (in-flight quota or write queue full)."},
+			func() float64 { in, wr := b.dropped(); return float64(in + wr) }))
 		goBG("embedded broker", b.Run)
 		s.brokerURL = "tcp://" + ln.Addr().String()
 		s.log.Info("embedded broker listening", "addr", ln.Addr().String())
@@ -340,6 +356,8 @@ func (s *Service) disconnect() {
 func (s *Service) housekeep(ctx context.Context) {
 	ck := time.NewTicker(s.cfg.Learning.CheckpointInterval)
 	defer ck.Stop()
+	drops := time.NewTicker(5 * time.Second)
+	defer drops.Stop()
 	var wd <-chan time.Time
 	if iv := watchdogInterval(); iv > 0 {
 		t := time.NewTicker(iv)
@@ -354,6 +372,10 @@ func (s *Service) housekeep(ctx context.Context) {
 			if s.checkpoint() && s.connected.Load() {
 				// The status message carries the progressive loss.
 				s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
+			}
+		case <-drops.C:
+			if s.broker != nil {
+				s.broker.reportDrops()
 			}
 		case <-wd:
 			if s.healthyWorkers() {
@@ -479,21 +501,25 @@ func (s *Service) onConnect(c paho.Client) {
 // stalls the client: missed pings, reconnect loops, PITFALLS #208): it
 // only routes the message to its device's queue and returns.
 //
-// Queue-full policy: drop the new message, count it as queue_full and
-// report it on the errors topic. The broker is not slowed down by a stuck
-// gateway, and what is dropped is visible. Messages are acknowledged here,
-// after the enqueue; once intake is closed at shutdown they are not
-// acknowledged, so the broker delivers them again to the persistent
-// session when the daemon comes back.
+// Queue-full policy: past the queue's count or its byte budget
+// (pipeline.queue, pipeline.queue_bytes), drop the new message, count it
+// as queue_full and report it on the errors topic. The broker is not
+// slowed down by a stuck gateway, and what is dropped is visible.
+//
+// Acknowledgement (acks.go): a message is acknowledged once it is done —
+// answered (a prediction or an error report, published and acknowledged)
+// and learned from — in arrival order. Once intake is closed at shutdown,
+// nothing more is taken in or acknowledged, so the broker delivers the
+// rest again to the persistent session when the daemon comes back.
 func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	s.intakeMu.RLock()
 	defer s.intakeMu.RUnlock()
 	if s.closed {
 		return
 	}
-	defer msg.Ack()
 	s.m.in.Inc()
 	topic := msg.Topic()
+	reject := func(rj *wire.Reject) { s.report(topic, rj, s.acks.add(msg, 0)) }
 	var sb *sub
 	for i := range s.subs {
 		if mqttc.Match(s.subs[i].match, topic) {
@@ -502,24 +528,35 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 		}
 	}
 	if sb == nil {
-		s.report(topic, wire.Rejectf(wire.ReasonBadTopic, "no subscription matches"))
+		reject(wire.Rejectf(wire.ReasonBadTopic, "no subscription matches"))
 		return
 	}
 	device, ok := mqttc.Level(topic, sb.level)
 	if !ok || device == "" {
-		s.report(topic, wire.Rejectf(wire.ReasonBadTopic, "no device level"))
+		reject(wire.Rejectf(wire.ReasonBadTopic, "no device level"))
 		return
 	}
 	payload := msg.Payload()
 	if len(payload) > s.cfg.Payload.MaxBytes {
-		s.report(topic, wire.Rejectf(wire.ReasonOversize, "%d bytes, at most %d", len(payload), s.cfg.Payload.MaxBytes))
+		reject(wire.Rejectf(wire.ReasonOversize, "%d bytes, at most %d", len(payload), s.cfg.Payload.MaxBytes))
 		return
+	}
+	// Only this handler adds to queued (paho calls it one message at a
+	// time); releases only lower it, so the check holds.
+	if s.queued.Load()+int64(len(payload)) > s.cfg.Pipeline.QueueBytes {
+		reject(wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (pipeline.queue_bytes %d) full, message dropped", s.cfg.Pipeline.QueueBytes))
+		return
+	}
+	s.queued.Add(int64(len(payload)))
+	t := s.acks.add(msg, len(payload))
+	if t == nil {
+		s.queued.Add(-int64(len(payload))) // an empty QoS 0 payload: nothing to hold
 	}
 	q := s.queues[hashString(device)%uint32(len(s.queues))]
 	select {
-	case q <- job{sub: sb, topic: topic, device: device, payload: payload}:
+	case q <- job{sub: sb, topic: topic, device: device, payload: payload, t: t}:
 	default:
-		s.report(topic, wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"))
+		s.report(topic, wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"), t)
 	}
 }
 
@@ -536,12 +573,13 @@ func hashString(s string) uint32 {
 
 // report counts a rejection and queues its errors-topic message without
 // blocking; when that queue is full the message is dropped (and counted).
-func (s *Service) report(topic string, rj *wire.Reject) {
+func (s *Service) report(topic string, rj *wire.Reject, t *ticket) {
 	s.m.rejected.WithLabelValues(rj.Reason).Inc()
 	select {
-	case s.errQ <- errReport{topic: topic, rj: rj}:
+	case s.errQ <- errReport{topic: topic, rj: rj, t: t}:
 	default:
 		s.m.errDropped.Inc()
+		t.done(nil) // counted: the rejection stands without its message
 	}
 }
 
@@ -549,8 +587,8 @@ func (s *Service) reporter(ctx context.Context) {
 	errTopic := s.topic(s.cfg.Topics.Errors, "")
 	for r := range s.errQ {
 		b := wire.AppendError(nil, r.topic, r.rj, time.Now().UnixMilli())
-		if err := s.pub.Publish(ctx, errTopic, false, b, nil); err != nil {
-			s.m.errDropped.Inc()
+		if err := s.pub.Publish(ctx, errTopic, false, b, r.t.done); err != nil {
+			s.m.errDropped.Inc() // shutting down: not acknowledged, delivered again
 		}
 	}
 }
@@ -572,12 +610,12 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	start := time.Now()
 	sv := s.own.Current()
 	if sv == nil {
-		s.report(j.topic, wire.Rejectf(wire.ReasonNoModel, "no active model"))
+		s.report(j.topic, wire.Rejectf(wire.ReasonNoModel, "no active model"), j.t)
 		return buf
 	}
 	rs, batch, rj := wire.Decode(j.sub.format, j.payload, sv.Schema, s.cfg.Payload.MaxBatch)
 	if rj != nil {
-		s.report(j.topic, rj)
+		s.report(j.topic, rj, j.t)
 		return buf
 	}
 	preds := make([]float32, len(rs))
@@ -595,7 +633,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	}
 	for i, p := range preds {
 		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
-			s.report(j.topic, &wire.Reject{Reason: wire.ReasonNonFinite, Detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), ID: rs[i].ID})
+			s.report(j.topic, &wire.Reject{Reason: wire.ReasonNonFinite, Detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), ID: rs[i].ID}, j.t)
 			return buf
 		}
 	}
@@ -609,12 +647,16 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	}
 	s.m.predictions.Add(float64(len(rs)))
 	s.m.predictSec.Observe(time.Since(start).Seconds())
-	if err := s.pub.Publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...), nil); err != nil {
-		s.m.pubErrors.Inc()
+	// Done after two steps: the broker's acknowledgement of the
+	// prediction, and the learning step below.
+	j.t.hold()
+	if err := s.pub.Publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...), j.t.done); err != nil {
+		s.m.pubErrors.Inc() // shutting down: not acknowledged, delivered again
 		return buf
 	}
 	s.hass.seen(j.device, sv) // Home Assistant hook
 	s.learn(rs)
+	j.t.done(nil)
 	return buf
 }
 

@@ -165,7 +165,7 @@ func (h *hass) announceAll() {
 
 // onBirth is paho's handler for the birth topic: it only raises the flag.
 func (h *hass) onBirth(_ paho.Client, msg paho.Message) {
-	defer msg.Ack() // the client acknowledges nothing by itself (SetAutoAckDisabled)
+	defer h.s.acks.ackNow(msg) // in its turn among the readings (SetAutoAckDisabled)
 	if strings.TrimSpace(string(msg.Payload())) == "online" {
 		h.announceAll()
 	}

@@ -245,7 +245,7 @@ func (o *otaManager) wait() {
 // handle is paho's route handler: it never blocks and keeps at most one
 // message per topic (the newest: a retained model replaces the previous).
 func (o *otaManager) handle(_ paho.Client, msg paho.Message) {
-	defer msg.Ack()
+	defer o.s.acks.ackNow(msg) // in its turn among the readings
 	p := msg.Payload()
 	if len(p) == 0 {
 		return // a cleared retained message
@@ -485,17 +485,6 @@ func clipList(names []string) string {
 		return fmt.Sprintf("%d features [%s ...]", len(names), strings.Join(names[:8], " "))
 	}
 	return fmt.Sprintf("%d features [%s]", len(names), strings.Join(names, " "))
-}
-
-// maxPacket is the embedded broker's packet limit: the largest payload the
-// daemon accepts (a reading or an OTA model) plus room for the topic and
-// headers.
-func (s *Service) maxPacket() int {
-	n := s.cfg.Payload.MaxBytes
-	if s.cfg.OTA.Enabled {
-		n = max(n, s.cfg.OTA.MaxBytes)
-	}
-	return n + 64<<10
 }
 
 // budget is a token bucket: capacity records at once, then one per every.
