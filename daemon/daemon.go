@@ -103,7 +103,9 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for i := range s.queues {
 		s.queues[i] = make(chan job, per)
 	}
-	s.errQ = make(chan errReport, 1024)
+	// As many error reports as readings may wait: a flood of rejections
+	// (queue_full after a pause) is reported, not only counted.
+	s.errQ = make(chan errReport, max(1024, cfg.Pipeline.Queue))
 	s.acks.onRelease = func(n int) { s.queued.Add(-int64(n)) }
 	s.m = newMetrics(s.queueDepth, func() float64 { return float64(per * n) }, func() float64 {
 		if s.pub == nil {
