@@ -27,13 +27,15 @@ type acks struct {
 	release sync.Mutex     // held while acknowledging, so acks go out in order
 	ready   []paho.Message // under release: the prefix being acknowledged
 
-	onRelease func(bytes int) // called with the bytes of each released message
+	onRelease func(bytes int) // called with the budget bytes of each released message
 	unacked   atomic.Int64
+	held      atomic.Int64 // payload bytes of every message not yet released, accepted or not
 }
 
 type ackSlot struct {
 	msg   paho.Message
 	bytes int  // counted against the intake budget until released
+	size  int  // the payload's size: held in memory until released
 	done  bool // finished
 	send  bool // finished well: acknowledge (false: leave it to redelivery)
 }
@@ -51,21 +53,23 @@ type ticket struct {
 // A QoS 0 message has nothing to acknowledge, but its bytes are released
 // in the same order.
 func (a *acks) add(msg paho.Message, bytes int) *ticket {
+	size := len(msg.Payload())
 	if msg.Qos() == 0 {
 		if bytes == 0 {
 			return nil
 		}
 		msg = nil
 	}
-	return &ticket{a: a, seq: a.push(msg, bytes)}
+	return &ticket{a: a, seq: a.push(msg, bytes, size)}
 }
 
-func (a *acks) push(msg paho.Message, bytes int) uint64 {
+func (a *acks) push(msg paho.Message, bytes, size int) uint64 {
 	a.mu.Lock()
 	seq := a.base + uint64(len(a.q))
-	a.q = append(a.q, ackSlot{msg: msg, bytes: bytes})
+	a.q = append(a.q, ackSlot{msg: msg, bytes: bytes, size: size})
 	a.mu.Unlock()
 	a.unacked.Add(1)
+	a.held.Add(int64(size))
 	return seq
 }
 
@@ -98,12 +102,13 @@ func (a *acks) finish(seq uint64, send bool) {
 	s := &a.q[seq-a.base]
 	s.done, s.send = true, send
 	n := 0
-	bytes := 0
+	bytes, size := 0, 0
 	for n < len(a.q) && a.q[n].done {
 		if a.q[n].send && a.q[n].msg != nil {
 			a.ready = append(a.ready, a.q[n].msg)
 		}
 		bytes += a.q[n].bytes
+		size += a.q[n].size
 		a.q[n] = ackSlot{}
 		n++
 	}
@@ -111,6 +116,7 @@ func (a *acks) finish(seq uint64, send bool) {
 	a.base += uint64(n)
 	a.mu.Unlock()
 	a.unacked.Add(-int64(n))
+	a.held.Add(-int64(size))
 	if a.onRelease != nil && bytes > 0 {
 		a.onRelease(bytes)
 	}

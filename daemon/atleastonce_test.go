@@ -106,16 +106,17 @@ func TestAcksInArrivalOrder(t *testing.T) {
 }
 
 // The byte budget: with queue_bytes full (a worker blocked), new readings
-// are refused as queue_full however few slots are taken.
+// are refused as queue_full however few slots are taken. (With the
+// embedded broker, senders are held back first: TestEmbeddedBrokerPause.)
 func TestQueueByteBudget(t *testing.T) {
-	cfg := testConfig(t, "")
-	cfg.MQTT.Broker, cfg.MQTT.Embedded = "", "127.0.0.1:0"
+	m := startMosquitto(t, "")
+	cfg := testConfig(t, m.url())
 	cfg.Pipeline.Workers, cfg.Pipeline.Queue = 1, 1000
 	cfg.Payload.MaxBytes = 2048
 	cfg.Pipeline.QueueBytes = 4096 // two 2 KiB readings
 	bs := &blockingScorer{fakeScorer: newFake(), release: make(chan struct{})}
 	d := startDaemon(t, cfg, bs)
-	c := testClient(t, d.s.BrokerURL(), "budget", true)
+	c := testClient(t, m.url(), "budget", true)
 	errs := collect(t, c, "linnet/+/errors")
 	preds := collect(t, c, "linnet/+/prediction")
 	pad := func(i int) []byte {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,13 +35,17 @@ type Service struct {
 	own   *serving.Owner      // the serving model, its learner and checkpoints
 	trust []ed25519.PublicKey // --trust keys, read once at Run
 
-	subs     []sub
-	queues   []chan job
-	acks     acks         // acknowledgements, released in arrival order (acks.go)
-	queued   atomic.Int64 // bytes of readings taken in and not yet released, against pipeline.queue_bytes
-	intakeMu sync.RWMutex
-	closed   bool // intake closed, under intakeMu
-	errQ     chan errReport
+	subs   []sub
+	queues []chan job
+	acks   acks         // acknowledgements, released in arrival order (acks.go)
+	queued atomic.Int64 // bytes of readings taken in and not yet released, against intakeBytes
+	// intakeBytes is the intake's share of pipeline.queue_bytes: all of
+	// it, or half with the embedded broker, whose copies of the same
+	// readings live in this process too.
+	intakeBytes int64
+	intakeMu    sync.RWMutex
+	closed      bool // intake closed, under intakeMu
+	errQ        chan errReport
 
 	runCtx    context.Context
 	client    paho.Client
@@ -212,8 +218,18 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the collector works harder as the heap nears the
+		// byte budget plus room for the rest, instead of letting garbage
+		// double the peak (GOGC). It is not a cap: live data decides.
+		lim := cfg.Pipeline.QueueBytes + 48<<20
+		debug.SetMemoryLimit(lim)
+		s.log.Info("memory", "queue_bytes", cfg.Pipeline.QueueBytes, "soft_limit", lim)
+	}
 	s.brokerURL = mqttc.BrokerURL(cfg.MQTT.Broker)
+	s.intakeBytes = cfg.Pipeline.QueueBytes
 	if cfg.MQTT.Broker == "" {
+		s.intakeBytes /= 2
 		// The listener is bound here, so a port taken fails clearly and at
 		// once, and a test can ask for port 0.
 		ln, err := net.Listen("tcp", cfg.MQTT.Embedded)
@@ -227,7 +243,10 @@ func (s *Service) Run(ctx context.Context) error {
 		s.broker = b
 		s.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_broker_dropped_total",
 			Help: "QoS 1 messages the embedded broker dropped after acknowledging them to their sender (in-flight quota or write queue full)."},
-			func() float64 { in, wr := b.dropped(); return float64(in + wr) }))
+			func() float64 { in, wr := b.dropped(); return float64(in + wr) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_broker_refused_total",
+				Help: "Publishes the embedded broker refused without acknowledging them, after waiting for the daemon to catch up (flow control)."},
+				func() float64 { return float64(b.refused()) }))
 		goBG("embedded broker", b.Run)
 		s.brokerURL = "tcp://" + ln.Addr().String()
 		s.log.Info("embedded broker listening", "addr", ln.Addr().String())
@@ -242,6 +261,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.pub = mqttc.NewPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
 		s.m.pubErrors.Inc()
 	})
+	// Answers to big batches are big too: what waits for the broker's
+	// acknowledgement is bounded in bytes as well, by half the intake's.
+	s.pub.SetMaxBytes(s.intakeBytes / 2)
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -545,8 +567,8 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	}
 	// Only this handler adds to queued (paho calls it one message at a
 	// time); releases only lower it, so the check holds.
-	if s.queued.Load()+int64(len(payload)) > s.cfg.Pipeline.QueueBytes {
-		reject(wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (pipeline.queue_bytes %d) full, message dropped", s.cfg.Pipeline.QueueBytes))
+	if s.queued.Load()+int64(len(payload)) > s.intakeBytes {
+		reject(wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (%d of pipeline.queue_bytes) full, message dropped", s.intakeBytes))
 		return
 	}
 	s.queued.Add(int64(len(payload)))
@@ -560,6 +582,16 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	default:
 		s.report(topic, wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"), t)
 	}
+}
+
+// readingTopic reports whether topic is one of the reading subscriptions'.
+func (s *Service) readingTopic(topic string) bool {
+	for i := range s.subs {
+		if mqttc.Match(s.subs[i].match, topic) {
+			return true
+		}
+	}
+	return false
 }
 
 // hashString is FNV-1a: a device always lands on the same worker, which

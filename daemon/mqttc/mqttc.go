@@ -156,6 +156,8 @@ type Publisher struct {
 	retryAfter time.Duration
 	slots      chan struct{}
 	tokens     chan pending
+	maxBytes   int64 // payload bytes not yet acknowledged, at most (0: no bound)
+	bytes      atomic.Int64
 	inflight   atomic.Int64
 	retries    atomic.Int64
 	onErr      func(error)
@@ -175,6 +177,10 @@ func NewPublisher(c paho.Client, qos byte, max int, retryAfter time.Duration, on
 	return &Publisher{c: c, qos: qos, retryAfter: retryAfter, slots: make(chan struct{}, max), tokens: make(chan pending, max), onErr: onErr}
 }
 
+// SetMaxBytes also bounds the payload bytes not yet acknowledged (a
+// message larger than n still goes out alone). Call it before Publish.
+func (p *Publisher) SetMaxBytes(n int64) { p.maxBytes = n }
+
 // Publish queues one message; it waits only for a free slot, and gives up
 // when ctx ends (then done is not called). done, if not nil, is called
 // from Run once the broker acknowledged the message (nil) or it failed.
@@ -185,6 +191,19 @@ func (p *Publisher) Publish(ctx context.Context, topic string, retained bool, pa
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if p.maxBytes > 0 {
+		// Rarely reached (big batch answers while the broker is slow):
+		// polling keeps Run's hot path free of any signalling.
+		for p.bytes.Load() > 0 && p.bytes.Load()+int64(len(payload)) > p.maxBytes {
+			select {
+			case <-time.After(time.Millisecond):
+			case <-ctx.Done():
+				<-p.slots
+				return ctx.Err()
+			}
+		}
+	}
+	p.bytes.Add(int64(len(payload)))
 	p.inflight.Add(1)
 	p.tokens <- pending{t: p.c.Publish(topic, p.qos, retained, payload), topic: topic, retained: retained, payload: payload, done: done}
 	return nil
@@ -232,6 +251,7 @@ func (p *Publisher) Run(stop context.Context) {
 		if pd.done != nil {
 			pd.done(err)
 		}
+		p.bytes.Add(-int64(len(pd.payload)))
 		p.inflight.Add(-1)
 		<-p.slots
 	}
