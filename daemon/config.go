@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/linnet-edge/linnet/daemon/homeassistant"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/wire"
 )
@@ -45,7 +46,7 @@ type Config struct {
 	Metrics       MetricsConfig  `toml:"metrics"`
 	OTA           OTAConfig      `toml:"ota"` // ota.go
 
-	HomeAssistant HomeAssistantConfig `toml:"homeassistant"` // Home Assistant hook
+	HomeAssistant homeassistant.Config `toml:"homeassistant"` // Home Assistant hook
 }
 
 // MQTTConfig is the broker connection.
@@ -169,7 +170,7 @@ func Default() *Config {
 		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
 		OTA:           defaultOTA(),
 		// Home Assistant hook
-		HomeAssistant: HomeAssistantConfig{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
+		HomeAssistant: homeassistant.Config{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
 	}
 }
 
@@ -442,7 +443,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.OTA.validate(bad)
-	c.validateHomeAssistant(bad) // Home Assistant hook
+	readings := make([]string, len(c.Subscriptions))
+	for i, sb := range c.Subscriptions {
+		readings[i] = sb.Topic
+	}
+	c.HomeAssistant.Validate(bad, readings) // Home Assistant hook
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/linnet-edge/linnet/daemon/homeassistant"
+	"github.com/linnet-edge/linnet/daemon/hooks"
 	"log/slog"
 	"math"
 	"net"
@@ -55,7 +57,7 @@ type Service struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 	notify    *notifier
-	hass      *hass // Home Assistant hook: nil unless homeassistant.enabled
+	hooks     hooks.Hooks // extensions: Home Assistant (daemon/hooks)
 
 	metricsAddr string
 	brokerURL   string
@@ -137,8 +139,7 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 			s.m.version.Set(float64(m.Version()))
 			s.m.swaps.Inc()
 		}})
-	s.ota = newOTA(s)   // OTA hook
-	s.hass = newHass(s) // Home Assistant hook
+	s.ota = newOTA(s) // OTA hook
 	return s, nil
 }
 
@@ -257,7 +258,12 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.client = paho.NewClient(opts)
-	s.hass.route(s.client) // Home Assistant hook
+	// Hooks register their routes before Connect.
+	if cfg.HomeAssistant.Enabled {
+		if err := s.hooks.Add(homeassistant.New(cfg.HomeAssistant), host{s}); err != nil {
+			return fmt.Errorf("homeassistant: %w", err)
+		}
+	}
 	s.pub = mqttc.NewPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
 		s.m.pubErrors.Inc()
 	})
@@ -292,7 +298,18 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	repDone := make(chan struct{})
 	go func() { s.reporter(workCtx); close(repDone) }()
-	stopHass := s.hass.start() // Home Assistant hook
+	hookCtx, stopHooks := context.WithCancel(context.Background())
+	defer stopHooks()
+	var hookWG sync.WaitGroup
+	for _, h := range s.hooks.All() {
+		hookWG.Add(1)
+		go func() {
+			defer hookWG.Done()
+			if err := h.Run(hookCtx); err != nil {
+				s.log.Error("hook stopped", "hook", h.ID(), "err", err)
+			}
+		}()
+	}
 
 	// With ConnectRetry the token completes only once connected; OnConnect
 	// subscribes and signals readiness, so nothing waits here.
@@ -341,7 +358,9 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.checkpoint()
 
-	stopHass() // Home Assistant hook: the announcer publishes, so it stops first
+	// Hooks publish, so they stop before the publisher closes.
+	stopHooks()
+	hookWG.Wait()
 	// No publisher is left: let the acker finish under the deadline.
 	s.pub.Close()
 	at := time.NewTimer(cfg.MQTT.DisconnectTimeout)
@@ -507,7 +526,7 @@ func (s *Service) onConnect(c paho.Client) {
 		}
 		backoff = min(2*backoff, s.cfg.MQTT.MaxReconnect)
 	}
-	s.hass.subscribe(c) // Home Assistant hook
+	s.hooks.OnConnect(s.runCtx)
 	s.connected.Store(true)
 	s.m.connected.Set(1)
 	t := c.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
@@ -688,7 +707,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		s.m.pubErrors.Inc() // shutting down: not acknowledged, delivered again
 		return buf
 	}
-	s.hass.seen(j.device, sv) // Home Assistant hook
+	s.hooks.OnServed(j.device, sv)
 	s.learn(rs)
 	j.t.done(nil)
 	return buf
