@@ -17,6 +17,7 @@ import (
 
 	"github.com/linnet-edge/linnet/daemon/homeassistant"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/ota"
 	"github.com/linnet-edge/linnet/daemon/wire"
 )
 
@@ -44,7 +45,7 @@ type Config struct {
 	Pipeline      PipelineConfig `toml:"pipeline"`
 	Learning      LearningConfig `toml:"learning"`
 	Metrics       MetricsConfig  `toml:"metrics"`
-	OTA           OTAConfig      `toml:"ota"` // ota.go
+	OTA           ota.Config     `toml:"ota"` // the OTA hook
 
 	HomeAssistant homeassistant.Config `toml:"homeassistant"` // Home Assistant hook
 }
@@ -168,7 +169,7 @@ func Default() *Config {
 		Pipeline:      PipelineConfig{Workers: w, Queue: 8192, QueueBytes: DefaultQueueBytes, DrainTimeout: 5 * time.Second},
 		Learning:      LearningConfig{Enabled: true, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
 		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
-		OTA:           defaultOTA(),
+		OTA:           ota.Default(),
 		// Home Assistant hook
 		HomeAssistant: homeassistant.Config{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
 	}
@@ -442,7 +443,7 @@ func (c *Config) Validate() error {
 			bad("metrics.listen %q: want a loopback address (127.0.0.1, [::1] or localhost)", l)
 		}
 	}
-	c.OTA.validate(bad)
+	c.OTA.Validate(bad)
 	readings := make([]string, len(c.Subscriptions))
 	for i, sb := range c.Subscriptions {
 		readings[i] = sb.Topic

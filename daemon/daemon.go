@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"github.com/linnet-edge/linnet/daemon/homeassistant"
 	"github.com/linnet-edge/linnet/daemon/hooks"
+	"github.com/linnet-edge/linnet/daemon/ota"
+	"github.com/linnet-edge/linnet/store"
 	"log/slog"
 	"math"
 	"net"
@@ -57,7 +59,7 @@ type Service struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 	notify    *notifier
-	hooks     hooks.Hooks // extensions: Home Assistant (daemon/hooks)
+	hooks     hooks.Hooks // extensions: OTA, Home Assistant (daemon/hooks)
 
 	metricsAddr string
 	brokerURL   string
@@ -66,7 +68,8 @@ type Service struct {
 	connectedAt atomic.Int64 // unix ns of the last connection
 	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
 
-	ota    *otaManager     // over-the-air updates (ota.go)
+	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
+	store  *store.Store    // open while Run runs
 	broker *embeddedBroker // nil with an external broker
 }
 
@@ -139,7 +142,13 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 			s.m.version.Set(float64(m.Version()))
 			s.m.swaps.Inc()
 		}})
-	s.ota = newOTA(s) // OTA hook
+	if cfg.OTA.Enabled {
+		s.ota = ota.New(cfg.OTA)
+		s.hooks.Add(s.ota)
+	}
+	if cfg.HomeAssistant.Enabled {
+		s.hooks.Add(homeassistant.New(cfg.HomeAssistant))
+	}
 	return s, nil
 }
 
@@ -212,6 +221,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.store = st
 	defer func() {
 		// The store closes last, after the final checkpoint.
 		if err := st.Close(); err != nil {
@@ -258,12 +268,6 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.client = paho.NewClient(opts)
-	// Hooks register their routes before Connect.
-	if cfg.HomeAssistant.Enabled {
-		if err := s.hooks.Add(homeassistant.New(cfg.HomeAssistant), host{s}); err != nil {
-			return fmt.Errorf("homeassistant: %w", err)
-		}
-	}
 	s.pub = mqttc.NewPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
 		s.m.pubErrors.Inc()
 	})
@@ -278,10 +282,10 @@ func (s *Service) Run(ctx context.Context) error {
 		s.metricsAddr = ln.Addr().String()
 		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
 	}
-	// OTA hook: routes before Connect; the OTA goroutine stops with ctx
-	// and is waited for before intake closes. After the last error return,
-	// so that one leaves nothing running.
-	if err := s.ota.start(ctx, s.client, st); err != nil {
+	// Hooks register their routes before Connect. Their goroutines stop
+	// with ctx and are waited for before intake closes. After the last
+	// error return, so that one leaves nothing running.
+	if err := s.hooks.Init(host{s}); err != nil {
 		return err
 	}
 	ackStop, ackCancel := context.WithCancel(context.Background())
@@ -298,14 +302,12 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	repDone := make(chan struct{})
 	go func() { s.reporter(workCtx); close(repDone) }()
-	hookCtx, stopHooks := context.WithCancel(context.Background())
-	defer stopHooks()
 	var hookWG sync.WaitGroup
 	for _, h := range s.hooks.All() {
 		hookWG.Add(1)
 		go func() {
 			defer hookWG.Done()
-			if err := h.Run(hookCtx); err != nil {
+			if err := h.Run(ctx); err != nil {
 				s.log.Error("hook stopped", "hook", h.ID(), "err", err)
 			}
 		}()
@@ -318,7 +320,7 @@ func (s *Service) Run(ctx context.Context) error {
 		"qos", cfg.MQTT.QoS, "clean_session", cfg.MQTT.CleanSession, "share_group", cfg.MQTT.ShareGroup)
 
 	s.housekeep(ctx)
-	s.ota.wait() // OTA hook
+	hookWG.Wait()
 
 	// Shutdown, in order.
 	s.notify.send("STOPPING=1")
@@ -358,9 +360,6 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.checkpoint()
 
-	// Hooks publish, so they stop before the publisher closes.
-	stopHooks()
-	hookWG.Wait()
 	// No publisher is left: let the acker finish under the deadline.
 	s.pub.Close()
 	at := time.NewTimer(cfg.MQTT.DisconnectTimeout)
@@ -505,7 +504,7 @@ func (s *Service) onConnect(c paho.Client) {
 	for _, sb := range s.subs {
 		filters[sb.filter] = byte(s.cfg.MQTT.QoS)
 	}
-	for f, q := range s.ota.filters() { // OTA hook
+	for f, q := range s.hooks.Filters() {
 		filters[f] = q
 	}
 	backoff := time.Second
@@ -690,7 +689,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			return buf
 		}
 	}
-	s.observe(sv, rs, preds) // OTA hook: shadow-run readings, guarded rollout
+	s.hooks.OnPredicted(sv, rs, preds) // OTA: shadow-run readings, guarded rollout
 	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()
 	if batch {

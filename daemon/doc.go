@@ -5,9 +5,12 @@
 //
 // What it builds on, each in its own package:
 //
-//	daemon/serving  the serving model, its learner and checkpoints (one Owner)
-//	daemon/wire     payload formats: reading decode, prediction/error/status/OTA-result encoding, reasons
-//	daemon/mqttc    MQTT plumbing shared with the clients: options, token waits, bounded publisher
+//	daemon/serving        the serving model, its learner and checkpoints (one Owner)
+//	daemon/wire           payload formats: reading decode, prediction/error/status/OTA-result encoding, reasons
+//	daemon/mqttc          MQTT plumbing shared with the clients: options, token waits, bounded publisher
+//	daemon/hooks          the extension API (Hook, Host, Hooks), after mochi-mqtt's
+//	daemon/ota            hook: over-the-air updates, shadow run, guarded rollout
+//	daemon/homeassistant  hook: Home Assistant discovery
 //
 // Lifecycle: New validates the whole Config; Run connects, serves and, when
 // its context ends, shuts down in order (stop intake, drain, checkpoint,
@@ -16,7 +19,7 @@
 // device (readings of one device stay in order); workers decode, predict,
 // publish and learn.
 //
-// Over-the-air model updates (ota.go, rollout.go) run on their own
-// goroutine and change the serving model only through the serving Owner.
-// The clients of the daemon (linnet send, linnet push) are package client.
+// Hooks see the service only through hooks.Host; OTA changes the serving
+// model through the serving Owner's methods. The clients of the daemon
+// (linnet send, linnet push) are package client.
 package daemon

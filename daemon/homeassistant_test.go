@@ -333,8 +333,10 @@ func TestHomeAssistantDisabled(t *testing.T) {
 	m := startMosquitto(t, "")
 	cfg := testConfig(t, m.url())
 	d := startDaemon(t, cfg, &targetScorer{fakeScorer: newFake(), target: "price_k"}, serving.Meta{Target: "price_k"})
-	if len(d.s.hooks.All()) != 0 {
-		t.Fatal("announcer built with homeassistant.enabled = false")
+	for _, h := range d.s.hooks.All() {
+		if h.ID() == "homeassistant" {
+			t.Fatal("announcer built with homeassistant.enabled = false")
+		}
 	}
 	if mf, err := d.s.m.reg.Gather(); err == nil {
 		for _, f := range mf {
@@ -469,6 +471,28 @@ func gathered(t *testing.T, d *runningDaemon, name string) float64 {
 				return c.GetValue()
 			}
 			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// gatheredLabel reads one labelled sample from the daemon's registry.
+func gatheredLabel(t *testing.T, d *runningDaemon, name, label, value string) float64 {
+	t.Helper()
+	mf, err := d.s.m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mf {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
 		}
 	}
 	return 0

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/ed25519"
 	"log/slog"
 	"runtime/debug"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/linnet-edge/linnet/daemon/hooks"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/serving"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // SoftwareVersion is the version hooks announce (Home Assistant's
@@ -36,6 +38,9 @@ func (h host) Gateway() string                  { return h.s.cfg.Gateway }
 func (h host) Version() string                  { return softwareVersion() }
 func (h host) Topic(tmpl, device string) string { return h.s.topic(tmpl, device) }
 func (h host) Current() *serving.Model          { return h.s.own.Current() }
+func (h host) Owner() *serving.Owner            { return h.s.own }
+func (h host) Store() *store.Store              { return h.s.store }
+func (h host) Trust() []ed25519.PublicKey       { return h.s.trust }
 func (h host) Registry() prometheus.Registerer  { return h.s.m.reg }
 func (h host) Log() *slog.Logger                { return h.s.base }
 
@@ -67,4 +72,9 @@ func (h host) Subscribe(ctx context.Context, filters map[string]byte) error {
 		h.s.m.subackFail.Inc()
 	}
 	return err
+}
+
+func (h host) PublishStatus(ctx context.Context) error {
+	s := h.s
+	return mqttc.Wait(ctx, s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online")), s.cfg.MQTT.OpTimeout)
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"github.com/linnet-edge/linnet/client"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
-	"github.com/linnet-edge/linnet/daemon/serving"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
@@ -127,7 +125,7 @@ func (r *results) count() int {
 
 func activeVersion(t *testing.T, d *runningDaemon) (stored, serving int64) {
 	t.Helper()
-	v, err := d.s.ota.st.ActiveVersion()
+	v, err := d.s.store.ActiveVersion()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +232,7 @@ func TestOTAApplyMidStream(t *testing.T) {
 		t.Errorf("%d devices switched from 100 to 200, want 3", switched)
 	}
 	t.Logf("%d readings, each answered once; the switch happened with readings in flight", sent)
-	h, _ := d.s.ota.st.History()
+	h, _ := d.s.store.History()
 	if e := h[len(h)-1]; e.Action != store.ActionActivate || e.Version != 200 || e.Previous != 100 || e.Source != store.SourceOTA {
 		t.Errorf("last history event %+v", e)
 	}
@@ -302,7 +300,7 @@ func TestOTARejections(t *testing.T) {
 	res.expect(t, 100, false, wire.OTAAlreadyActive)
 
 	// Every refusal is in the history and the metrics.
-	h, _ := d.s.ota.st.History()
+	h, _ := d.s.store.History()
 	rejects := 0
 	for _, e := range h {
 		if e.Action == store.ActionReject {
@@ -312,7 +310,7 @@ func TestOTARejections(t *testing.T) {
 	if rejects != len(cases) {
 		t.Errorf("%d reject events in the history, want %d", rejects, len(cases))
 	}
-	if got := testutil.ToFloat64(d.s.ota.results.WithLabelValues(wire.OTAShadow)); got != 2 {
+	if got := gatheredLabel(t, d, "linnet_ota_results_total", "reason", wire.OTAShadow); got != 2 {
 		t.Errorf("shadow refusals counted %v", got)
 	}
 	// Unsigned models are accepted only when the config says so; a
@@ -397,7 +395,7 @@ func TestOTARetainedLateGateway(t *testing.T) {
 	if n := res.count(); n != 3 {
 		t.Errorf("%d results, want 3 (applied, already_active after the restart, already_active for the live push)", n)
 	}
-	h, _ := d2.s.ota.st.History()
+	h, _ := d2.s.store.History()
 	applies := 0
 	for _, e := range h {
 		if e.Action == store.ActionActivate && e.Version == 200 {
@@ -450,7 +448,7 @@ func TestOTAGuardRollback(t *testing.T) {
 		t.Errorf("active after rollback %v", r["active"])
 	}
 	assertActive(t, d, 100)
-	h, _ := d.s.ota.st.History()
+	h, _ := d.s.store.History()
 	if e := h[len(h)-1]; e.Action != store.ActionRollback || e.Version != 100 || e.Previous != 200 || e.Source != store.SourceRollback || e.Reason == "" {
 		t.Errorf("last history event %+v", e)
 	}
@@ -472,7 +470,7 @@ func TestOTAGuardRollback(t *testing.T) {
 	sendLabelled(250)
 	res.expect(t, 300, true, wire.OTAGuardPassed)
 	assertActive(t, d, 300)
-	if got := testutil.ToFloat64(d.s.ota.results.WithLabelValues(wire.OTARolledBack)); got != 1 {
+	if got := gatheredLabel(t, d, "linnet_ota_results_total", "reason", wire.OTARolledBack); got != 1 {
 		t.Errorf("rollbacks counted: %v", got)
 	}
 }
@@ -738,7 +736,7 @@ func TestOTAGuardResumesAndSchemaChange(t *testing.T) {
 	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, []float32{1, 2}, 0, "a", "z"), otaKey))
 	res.expect(t, 300, true, wire.OTAApplied)
 	assertActive(t, d, 300)
-	if d.s.ota.guard.p.Load() != nil {
+	if d.s.ota.Guarding() {
 		t.Error("guard armed across a schema change")
 	}
 	publish(t, c, "linnet/r/features", []byte(`{"id":"z","features":{"a":1,"z":2}}`))
@@ -755,7 +753,7 @@ func TestOTASlowShadowRunDoesNotBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	s.ota.shadowStarted = func() { close(entered); <-release }
+	s.ota.ShadowStarted = func() { close(entered); <-release }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -812,76 +810,4 @@ func TestOTAFirstModel(t *testing.T) {
 	assertActive(t, d, 100)
 	publish(t, c, "linnet/first/features", readingJSON(1, []float32{1, 2, 3}, false))
 	preds.waitID(t, "1")
-}
-
-func TestRecentReadings(t *testing.T) {
-	r := recent{limit: 4}
-	sc := wire.NewSchema([]string{"a", "b"}, false)
-	mk := func(vs ...float32) []wire.Reading {
-		rs := make([]wire.Reading, len(vs))
-		for i, v := range vs {
-			rs[i].X = []float32{v, -v}
-		}
-		return rs
-	}
-	r.add(sc, mk(1, 2, 3))
-	r.add(sc, mk(4, 5, 6, 7, 8, 9)) // wraps; only the newest 4 stay
-	names, rows := r.snapshot()
-	got := map[float32]bool{}
-	for _, x := range rows {
-		got[x[0]] = true
-	}
-	if len(names) != 2 || len(rows) != 4 || !got[6] || !got[7] || !got[8] || !got[9] {
-		t.Errorf("rows %v", rows)
-	}
-	rows[0][0] = 100 // a copy
-	if _, again := r.snapshot(); again[0][0] == 100 {
-		t.Error("snapshot shares memory")
-	}
-	// Another schema starts over; the same names under a new pointer do not.
-	r.add(wire.NewSchema([]string{"a", "b"}, false), mk(10))
-	if _, rows := r.snapshot(); len(rows) != 4 {
-		t.Errorf("same names: %d rows", len(rows))
-	}
-	r.add(wire.NewSchema([]string{"a", "c"}, false), mk(11))
-	if names, rows := r.snapshot(); len(rows) != 1 || names[1] != "c" {
-		t.Errorf("new schema: %v %v", names, rows)
-	}
-}
-
-func BenchmarkObserve(b *testing.B) {
-	s := &Service{cfg: Default(), ota: &otaManager{cfg: defaultOTA()}}
-	s.ota.rec.limit = 256
-	sv := serving.NewModel(newFake(), serving.Meta{})
-	rs := []wire.Reading{{X: []float32{1, 2, 3}}}
-	preds := []float32{0}
-	b.ReportAllocs()
-	for b.Loop() {
-		s.observe(sv, rs, preds)
-	}
-}
-
-func TestRecordBudget(t *testing.T) {
-	b := budget{capacity: 3, every: time.Second}
-	t0 := time.Unix(1000, 0)
-	got := 0
-	for i := 0; i < 10; i++ {
-		if b.take(t0) {
-			got++
-		}
-	}
-	if got != 3 {
-		t.Errorf("burst %d, want 3", got)
-	}
-	if b.take(t0.Add(999*time.Millisecond)) || !b.take(t0.Add(time.Second)) || b.take(t0.Add(1500*time.Millisecond)) {
-		t.Error("refill not one per second")
-	}
-	for i := 0; i < 3; i++ {
-		if !b.take(t0.Add(time.Hour)) {
-			t.Fatal("not refilled to capacity")
-		}
-	}
-	if b.take(t0.Add(time.Hour)) {
-		t.Error("refilled beyond capacity")
-	}
 }

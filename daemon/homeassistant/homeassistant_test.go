@@ -2,6 +2,7 @@ package homeassistant
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/linnet-edge/linnet/daemon/hooks"
 	"github.com/linnet-edge/linnet/daemon/serving"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // fakeScorer is a three-feature model.
@@ -41,7 +43,11 @@ func (f *fakeHost) Topic(tmpl, device string) string { return tmpl + "/" + devic
 func (f *fakeHost) Topics() hooks.Topics {
 	return hooks.Topics{Prediction: "linnet/{device}/prediction", Errors: "e", Status: "s"}
 }
-func (f *fakeHost) Current() *serving.Model { return nil }
+func (f *fakeHost) Current() *serving.Model             { return nil }
+func (f *fakeHost) Owner() *serving.Owner               { return nil }
+func (f *fakeHost) Store() *store.Store                 { return nil }
+func (f *fakeHost) Trust() []ed25519.PublicKey          { return nil }
+func (f *fakeHost) PublishStatus(context.Context) error { return nil }
 func (f *fakeHost) Publish(context.Context, string, bool, []byte) error {
 	return nil
 }

@@ -1,4 +1,4 @@
-package daemon
+package ota
 
 import (
 	"context"
@@ -77,9 +77,9 @@ func (r *recent) snapshot() ([]string, [][]float32) {
 // readings, k is ota.shadow_tolerance and s = max(hi - lo, (max |lo|,|hi|)
 // / 10, 1e-6). With no reading yet, or readings that lack some of m's
 // features (a schema change), there is nothing to run and m passes.
-func (o *otaManager) shadowRun(m *model.Model) string {
-	if o.shadowStarted != nil {
-		o.shadowStarted()
+func (o *OTA) shadowRun(m *model.Model) string {
+	if o.ShadowStarted != nil {
+		o.ShadowStarted()
 	}
 	names, rows := o.rec.snapshot()
 	if len(rows) == 0 {
@@ -100,7 +100,7 @@ func (o *otaManager) shadowRun(m *model.Model) string {
 	}
 	cand := model.NewPredictor(m)
 	var cur serving.Scorer
-	if sv := o.s.own.Current(); sv != nil && slices.Equal(sv.Schema.Features, names) && !sv.Scorer.Logistic() && m.Loss != model.Logistic {
+	if sv := o.host.Owner().Current(); sv != nil && slices.Equal(sv.Schema.Features, names) && !sv.Scorer.Logistic() && m.Loss != model.Logistic {
 		cur = sv.Scorer
 	}
 	x := make([]float32, len(idx))
@@ -188,14 +188,11 @@ func lossFunc(m serving.Meta) func(p, y float32) float64 {
 	return func(p, y float32) float64 { r := float64(p - y); return r * r }
 }
 
-// observe is the workers' hook, called once per message after predicting:
-// it keeps the readings for the next shadow run and feeds the guard. It
-// takes one short lock per message and never waits for the OTA goroutine.
-func (s *Service) observe(sv *serving.Model, rs []wire.Reading, preds []float32) {
-	o := s.ota
-	if o == nil || !o.cfg.Enabled {
-		return
-	}
+// OnPredicted is called by the workers once per message after
+// predicting: it keeps the readings for the next shadow run and feeds the
+// guard. It takes one short lock per message and never waits for the OTA
+// goroutine.
+func (o *OTA) OnPredicted(sv *serving.Model, rs []wire.Reading, preds []float32) {
 	o.rec.add(sv.Schema, rs)
 	g := o.guard.p.Load()
 	if g == nil || sv.Scorer.Version() != g.version {
@@ -236,7 +233,7 @@ func (s *Service) observe(sv *serving.Model, rs []wire.Reading, preds []float32)
 
 // finishGuard rolls back or keeps the guarded version, on the OTA
 // goroutine.
-func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
+func (o *OTA) finishGuard(ctx context.Context, g *guard) {
 	if o.guard.p.Load() != g {
 		return // superseded by a later switch
 	}
@@ -265,9 +262,9 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 		return
 	}
 	if g.prevState.Learner != nil && target == g.prev {
-		o.s.own.Restore(g.prevState, o.st, target)
+		o.host.Owner().Restore(g.prevState, o.st, target)
 	} else if m, _, err := o.st.Active(); err == nil {
-		o.s.own.Install(m, o.st)
+		o.host.Owner().Install(m, o.st)
 	} else {
 		o.log.Error("load the rolled-back model", "version", target, "err", err)
 	}
@@ -277,7 +274,7 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 
 // resumeGuard restarts the guard after a restart when the last change was
 // an OTA switch that no verdict closed yet (the window starts again).
-func (o *otaManager) resumeGuard() {
+func (o *OTA) resumeGuard() {
 	if o.cfg.GuardWindow == 0 {
 		return
 	}

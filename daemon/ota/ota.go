@@ -1,4 +1,7 @@
-package daemon
+// Package ota is the over-the-air update hook: signed model files on MQTT,
+// checked, shadow-run, installed through the serving Owner, and watched by
+// a guarded rollout.
+package ota
 
 import (
 	"context"
@@ -12,10 +15,9 @@ import (
 	"sync"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/hooks"
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
@@ -76,9 +78,9 @@ import (
 // ota.guard_margin (relative), the store rolls back (store.Withdraw) and the
 // previous model serves again.
 
-// OTAConfig is the over-the-air update section ([ota]). Topics accept
+// Config is the over-the-air update section ([ota]). Topics accept
 // {gateway}.
-type OTAConfig struct {
+type Config struct {
 	Enabled      bool   `toml:"enabled"`
 	FleetTopic   string `toml:"fleet_topic"`
 	GatewayTopic string `toml:"gateway_topic"`
@@ -102,8 +104,9 @@ type OTAConfig struct {
 	GuardMargin float64 `toml:"guard_margin"`
 }
 
-func defaultOTA() OTAConfig {
-	return OTAConfig{
+// Default is the section when nothing is set.
+func Default() Config {
+	return Config{
 		Enabled:         true,
 		FleetTopic:      wire.DefaultFleetTopic,
 		GatewayTopic:    wire.DefaultGatewayTopic,
@@ -116,7 +119,8 @@ func defaultOTA() OTAConfig {
 	}
 }
 
-func (o *OTAConfig) validate(bad func(string, ...any)) {
+// Validate reports the section's problems through bad.
+func (o *Config) Validate(bad func(string, ...any)) {
 	if !o.Enabled {
 		return
 	}
@@ -155,10 +159,12 @@ type otaMsg struct {
 	retained bool // delivered from the broker's retained store (at subscribe)
 }
 
-type otaManager struct {
-	s   *Service
-	cfg OTAConfig
-	log *slog.Logger
+// OTA is the hook.
+type OTA struct {
+	hooks.Base
+	host hooks.Host
+	cfg  Config
+	log  *slog.Logger
 
 	keys       []ed25519.PublicKey
 	st         *store.Store
@@ -176,81 +182,71 @@ type otaManager struct {
 	guard   guardSlot
 	verdict chan *guard
 
-	done chan struct{}
-
-	// shadowStarted, when set (tests), is called as the shadow run starts:
+	// ShadowStarted, when set (tests), is called as the shadow run starts:
 	// a test blocks there to show that predictions go on meanwhile.
-	shadowStarted func()
+	ShadowStarted func()
 }
 
-func newOTA(s *Service) *otaManager {
-	o := &otaManager{
-		s: s, cfg: s.cfg.OTA, log: s.base.With("component", "ota"),
-		pending: map[string]otaMsg{}, wake: make(chan struct{}, 1),
-		seen: map[[32]byte]int64{}, verdict: make(chan *guard, 1),
+// New returns the hook for c (the daemon adds it only when c.Enabled).
+func New(c Config) *OTA {
+	o := &OTA{cfg: c, pending: map[string]otaMsg{}, wake: make(chan struct{}, 1),
+		seen: map[[32]byte]int64{}, verdict: make(chan *guard, 1)}
+	o.rec.limit = c.ShadowReadings
+	o.recBudget = budget{capacity: 20, every: 6 * time.Second}
+	return o
+}
+
+func (o *OTA) ID() string { return "ota" }
+
+func (o *OTA) Provides(e byte) bool { return e == hooks.OnPredicted }
+
+// Filters are the OTA subscriptions: never under $share, since every
+// instance of a share group must get every model.
+func (o *OTA) Filters() map[string]byte {
+	return map[string]byte{
+		o.host.Topic(o.cfg.FleetTopic, ""):   1,
+		o.host.Topic(o.cfg.GatewayTopic, ""): 1,
 	}
-	o.rec.limit = o.cfg.ShadowReadings
+}
+
+// Init registers the metrics and the routes (before Connect: a persistent
+// session may deliver before Subscribe returns), and resumes a guarded
+// rollout a restart interrupted.
+func (o *OTA) Init(h hooks.Host) error {
+	o.host, o.log, o.st, o.keys = h, h.Log().With("component", "ota"), h.Store(), h.Trust()
 	o.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_ota_results_total",
 		Help: "Over-the-air model decisions, by reason (applied, rejections, automatic rollbacks)."}, []string{"reason"})
 	o.unrecorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_ota_unrecorded_total",
 		Help: "OTA refusals published and counted but not written to the store's history (rate limit: each record is a commit, two fsyncs)."})
-	o.recBudget = budget{capacity: 20, every: 6 * time.Second}
-	s.m.reg.MustRegister(o.results, o.unrecorded)
+	for _, c := range []prometheus.Collector{o.results, o.unrecorded} {
+		if err := h.Registry().Register(c); err != nil {
+			return err
+		}
+	}
 	for _, r := range wire.OTAReasons {
 		o.results.WithLabelValues(r)
 	}
-	return o
-}
-
-// filters are the OTA subscriptions: never under $share, since every
-// instance of a share group must get every model.
-func (o *otaManager) filters() map[string]byte {
-	if o == nil || !o.cfg.Enabled {
-		return nil
-	}
-	return map[string]byte{
-		o.s.topic(o.cfg.FleetTopic, ""):   1,
-		o.s.topic(o.cfg.GatewayTopic, ""): 1,
-	}
-}
-
-// start registers the routes (before Connect: a persistent session may
-// deliver before Subscribe returns) and starts the OTA goroutine, which
-// runs until ctx ends; wait waits for it.
-func (o *otaManager) start(ctx context.Context, c paho.Client, st *store.Store) error {
-	o.done = make(chan struct{})
-	if !o.cfg.Enabled {
-		close(o.done)
-		return nil
-	}
-	o.keys = o.s.trust
 	if len(o.keys) == 0 && !o.cfg.AllowUnsigned {
 		o.log.Warn("no trusted keys (--trust) and ota.allow_unsigned is off: every OTA model will be refused")
 	}
-	o.st = st
-	for f := range o.filters() {
-		c.AddRoute(f, o.handle)
+	for f := range o.Filters() {
+		h.Route(f, o.handle)
 	}
 	o.resumeGuard()
-	go func() { defer close(o.done); o.run(ctx) }()
 	return nil
 }
 
-func (o *otaManager) wait() {
-	if o != nil && o.done != nil {
-		<-o.done
-	}
-}
+// Guarding reports whether a guarded rollout is watching the serving
+// model.
+func (o *OTA) Guarding() bool { return o.guard.p.Load() != nil }
 
 // handle is paho's route handler: it never blocks and keeps at most one
 // message per topic (the newest: a retained model replaces the previous).
-func (o *otaManager) handle(_ paho.Client, msg paho.Message) {
-	defer o.s.acks.ackNow(msg) // in its turn among the readings
-	p := msg.Payload()
+func (o *OTA) handle(topic string, p []byte, retained bool) {
 	if len(p) == 0 {
 		return // a cleared retained message
 	}
-	m := otaMsg{topic: msg.Topic(), size: len(p), retained: msg.Retained()}
+	m := otaMsg{topic: topic, size: len(p), retained: retained}
 	if len(p) <= o.cfg.MaxBytes {
 		m.payload = p
 	}
@@ -263,8 +259,14 @@ func (o *otaManager) handle(_ paho.Client, msg paho.Message) {
 	}
 }
 
-func (o *otaManager) run(ctx context.Context) {
-	gw := o.s.topic(o.cfg.GatewayTopic, "")
+// Run decides the models that arrive, one at a time, until ctx ends.
+func (o *OTA) Run(ctx context.Context) error {
+	o.run(ctx)
+	return nil
+}
+
+func (o *OTA) run(ctx context.Context) {
+	gw := o.host.Topic(o.cfg.GatewayTopic, "")
 	for {
 		select {
 		case <-ctx.Done():
@@ -306,7 +308,7 @@ type candidate struct {
 	rollback bool
 }
 
-func (o *otaManager) process(ctx context.Context, msg otaMsg) {
+func (o *OTA) process(ctx context.Context, msg otaMsg) {
 	res := wire.OTAResult{Topic: msg.topic}
 	if msg.payload == nil {
 		o.finish(ctx, res, wire.OTAOversize, fmt.Sprintf("%d bytes, ota.max_bytes is %d", msg.size, o.cfg.MaxBytes), nil)
@@ -335,7 +337,7 @@ func (o *otaManager) process(ctx context.Context, msg otaMsg) {
 
 // check runs steps 2 to 6. It returns the decoded candidate when the file
 // decoded, and a reason when it is refused (or already active).
-func (o *otaManager) check(file []byte, active int64) (*candidate, string, string) {
+func (o *OTA) check(file []byte, active int64) (*candidate, string, string) {
 	m, err := model.Decode(file)
 	if err != nil {
 		if errors.Is(err, model.ErrChecksum) {
@@ -382,7 +384,7 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 		}
 	}
 
-	if sv := o.s.own.Current(); sv != nil && !o.cfg.AllowSchemaChange {
+	if sv := o.host.Owner().Current(); sv != nil && !o.cfg.AllowSchemaChange {
 		logistic := m.Loss == model.Logistic
 		if !slices.Equal(m.Features, sv.Schema.Features) || logistic != sv.Schema.Logistic {
 			return c, wire.OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
@@ -397,10 +399,10 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 
 // apply stores and activates c in one store transaction, then swaps the
 // serving model and the learner.
-func (o *otaManager) apply(c *candidate, active int64) (string, string) {
+func (o *OTA) apply(c *candidate, active int64) (string, string) {
 	// Keep the outgoing learner's state under its own version, so a
 	// rollback resumes it.
-	if _, err := o.s.own.Checkpoint(); err != nil {
+	if _, err := o.host.Owner().Checkpoint(); err != nil {
 		o.log.Warn("checkpoint before the switch", "err", err)
 	}
 	v := c.m.Version
@@ -411,10 +413,10 @@ func (o *otaManager) apply(c *candidate, active int64) (string, string) {
 	if _, err := o.st.Install(c.file, store.SourceOTA, why, c.rollback); err != nil {
 		return wire.OTAStore, err.Error()
 	}
-	prev := o.s.own.Install(c.m, o.st)
+	prev := o.host.Owner().Install(c.m, o.st)
 	if pm := prev.Model; pm != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
 		slices.Equal(pm.Schema.Features, c.m.Features) && pm.Schema.Logistic == (c.m.Loss == model.Logistic) {
-		o.guard.set(newGuard(v, active, prev, o.s.own.Current().Meta, o.cfg.GuardWindow, o.cfg.GuardMargin))
+		o.guard.set(newGuard(v, active, prev, o.host.Owner().Current().Meta, o.cfg.GuardWindow, o.cfg.GuardMargin))
 	} else {
 		o.guard.set(nil)
 	}
@@ -423,10 +425,10 @@ func (o *otaManager) apply(c *candidate, active int64) (string, string) {
 }
 
 // finish publishes, counts and records one decision.
-func (o *otaManager) finish(ctx context.Context, res wire.OTAResult, reason, detail string, sum *[32]byte) {
+func (o *OTA) finish(ctx context.Context, res wire.OTAResult, reason, detail string, sum *[32]byte) {
 	res.Reason, res.Detail = reason, detail
 	res.Accepted = reason == wire.OTAApplied || reason == wire.OTAGuardPassed
-	res.Gateway = o.s.cfg.Gateway
+	res.Gateway = o.host.Gateway()
 	res.Active, _ = o.st.ActiveVersion()
 	res.TS = time.Now().UnixMilli()
 	o.results.WithLabelValues(reason).Inc()
@@ -462,12 +464,11 @@ func (o *otaManager) finish(ctx context.Context, res wire.OTAResult, reason, det
 	}
 	o.log.Log(ctx, lv, "ota decision", "version", v, "reason", reason, "detail", detail, "topic", res.Topic, "active", res.Active)
 	b := res.Encode()
-	c := o.s.client
-	if err := mqttc.Wait(ctx, c.Publish(o.s.topic(o.cfg.ResultTopic, ""), 1, false, b), o.s.cfg.MQTT.OpTimeout); err != nil {
+	if err := o.host.Publish(ctx, o.host.Topic(o.cfg.ResultTopic, ""), false, b); err != nil {
 		o.log.Warn("publish the OTA result", "err", err)
 	}
 	if reason == wire.OTAApplied || reason == wire.OTARolledBack {
-		if err := mqttc.Wait(ctx, c.Publish(o.s.topic(o.s.cfg.Topics.Status, ""), 1, true, o.s.status("online")), o.s.cfg.MQTT.OpTimeout); err != nil {
+		if err := o.host.PublishStatus(ctx); err != nil {
 			o.log.Warn("publish status", "err", err)
 		}
 	}
