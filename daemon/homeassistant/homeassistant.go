@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -306,7 +307,9 @@ func haID(s string) string {
 	}
 	if changed {
 		b = append(b, '_')
-		b = strconv.AppendUint(b, uint64(fnv32(s)), 16)
+		h := fnv.New32a()
+		h.Write([]byte(s))
+		b = strconv.AppendUint(b, uint64(h.Sum32()), 16)
 	}
 	return string(b)
 }
@@ -332,14 +335,4 @@ func (h *Config) Validate(bad func(string, ...any), readings []string) {
 	if h.MaxDevices < 1 {
 		bad("homeassistant.max_devices %d: want at least 1", h.MaxDevices)
 	}
-}
-
-// fnv32 is FNV-1a.
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
 }
