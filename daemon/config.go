@@ -14,6 +14,11 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/linnet-edge/linnet/daemon/homeassistant"
+	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/ota"
+	"github.com/linnet-edge/linnet/daemon/wire"
 )
 
 // Config is the whole service configuration. It is built in layers —
@@ -40,9 +45,9 @@ type Config struct {
 	Pipeline      PipelineConfig `toml:"pipeline"`
 	Learning      LearningConfig `toml:"learning"`
 	Metrics       MetricsConfig  `toml:"metrics"`
-	OTA           OTAConfig      `toml:"ota"` // ota.go
+	OTA           ota.Config     `toml:"ota"` // the OTA hook
 
-	HomeAssistant HomeAssistantConfig `toml:"homeassistant"` // Home Assistant hook
+	HomeAssistant homeassistant.Config `toml:"homeassistant"` // Home Assistant hook
 }
 
 // MQTTConfig is the broker connection.
@@ -71,6 +76,13 @@ type MQTTConfig struct {
 	MaxInflight       int           `toml:"max_inflight"` // outgoing QoS>0 publishes not yet acknowledged
 }
 
+// Conn is the connection part, as the MQTT plumbing takes it.
+func (m *MQTTConfig) Conn() mqttc.Conn {
+	return mqttc.Conn{Broker: m.Broker, ClientID: m.ClientID, Username: m.Username, PasswordFile: m.PasswordFile,
+		CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
+		KeepAlive: m.KeepAlive, ConnectTimeout: m.ConnectTimeout, OpTimeout: m.OpTimeout}
+}
+
 // TopicsConfig holds output topics; {device} and {gateway} are replaced.
 type TopicsConfig struct {
 	Prediction string `toml:"prediction"`
@@ -93,8 +105,12 @@ type PayloadConfig struct {
 
 // PipelineConfig sizes the workers and their queues.
 type PipelineConfig struct {
-	Workers      int           `toml:"workers"` // 0: one per CPU
-	Queue        int           `toml:"queue"`   // messages, split across workers
+	Workers int `toml:"workers"` // 0: one per CPU
+	Queue   int `toml:"queue"`   // messages, split across workers
+	// QueueBytes bounds the payload bytes taken in and not yet done
+	// (queued, being answered, or waiting for their acknowledgement turn).
+	// The default suits a 512 MB gateway; at most half the machine's RAM.
+	QueueBytes   int64         `toml:"queue_bytes"`
 	DrainTimeout time.Duration `toml:"drain_timeout"`
 }
 
@@ -113,6 +129,18 @@ type LearningConfig struct {
 type MetricsConfig struct {
 	Listen string `toml:"listen"` // loopback host:port; empty disables
 }
+
+// Upper bounds of the sizes Validate accepts: past them a value cannot be
+// meant (or cannot fit in memory), and would fail later as an
+// out-of-memory kill instead of a config error.
+const (
+	DefaultQueueBytes = 64 << 20 // an eighth of a 512 MB gateway
+	maxQueue          = 1 << 20  // messages
+	maxInflight       = 65535    // MQTT packet identifiers
+	maxPayloadBytes   = 64 << 20 // per message
+	maxBatch          = 1 << 20  // readings per message
+	maxRequantize     = 1 << 30  // updates
+)
 
 // Default returns the configuration used when nothing is set: the embedded
 // broker, QoS 1, a persistent session, metrics on loopback.
@@ -134,16 +162,16 @@ func Default() *Config {
 		Topics: TopicsConfig{
 			Prediction: "linnet/{device}/prediction",
 			Errors:     "linnet/{gateway}/errors",
-			Status:     "linnet/{gateway}/status",
+			Status:     wire.DefaultStatusTopic,
 		},
 		Subscriptions: []Subscription{{Topic: "linnet/+/features", Format: "json"}},
 		Payload:       PayloadConfig{MaxBytes: 256 << 10, MaxBatch: 4096},
-		Pipeline:      PipelineConfig{Workers: w, Queue: 8192, DrainTimeout: 5 * time.Second},
+		Pipeline:      PipelineConfig{Workers: w, Queue: 8192, QueueBytes: DefaultQueueBytes, DrainTimeout: 5 * time.Second},
 		Learning:      LearningConfig{Enabled: true, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
 		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
-		OTA:           defaultOTA(),
+		OTA:           ota.Default(),
 		// Home Assistant hook
-		HomeAssistant: HomeAssistantConfig{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
+		HomeAssistant: homeassistant.Config{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
 	}
 }
 
@@ -223,12 +251,12 @@ func setScalar(v reflect.Value, s string) error {
 		v.SetInt(int64(d))
 	case v.Kind() == reflect.String:
 		v.SetString(s)
-	case v.Kind() == reflect.Int:
-		n, err := strconv.Atoi(s)
+	case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return err
 		}
-		v.SetInt(int64(n))
+		v.SetInt(n)
 	case v.Kind() == reflect.Float64:
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -354,8 +382,8 @@ func (c *Config) Validate() error {
 	if m.KeepAlive > 0 && m.KeepAlive < time.Second {
 		bad("mqtt.keepalive %v: MQTT counts it in whole seconds", m.KeepAlive)
 	}
-	if m.MaxInflight < 1 {
-		bad("mqtt.max_inflight %d: want at least 1", m.MaxInflight)
+	if m.MaxInflight < 1 || m.MaxInflight > maxInflight {
+		bad("mqtt.max_inflight %d: want 1 to %d", m.MaxInflight, maxInflight)
 	}
 
 	if !strings.Contains(c.Topics.Prediction, "{device}") {
@@ -381,11 +409,11 @@ func (c *Config) Validate() error {
 			bad("subscriptions[%d].format %q: want json, csv or raw", i, s.Format)
 		}
 	}
-	if c.Payload.MaxBytes < 16 {
-		bad("payload.max_bytes %d: want at least 16", c.Payload.MaxBytes)
+	if c.Payload.MaxBytes < 16 || c.Payload.MaxBytes > maxPayloadBytes {
+		bad("payload.max_bytes %d: want 16 to %d", c.Payload.MaxBytes, maxPayloadBytes)
 	}
-	if c.Payload.MaxBatch < 1 {
-		bad("payload.max_batch %d: want at least 1", c.Payload.MaxBatch)
+	if c.Payload.MaxBatch < 1 || c.Payload.MaxBatch > maxBatch {
+		bad("payload.max_batch %d: want 1 to %d", c.Payload.MaxBatch, maxBatch)
 	}
 	if c.Pipeline.Workers == 0 {
 		c.Pipeline.Workers = runtime.GOMAXPROCS(0)
@@ -393,14 +421,19 @@ func (c *Config) Validate() error {
 	if c.Pipeline.Workers < 1 || c.Pipeline.Workers > 1024 {
 		bad("pipeline.workers %d: want 1 to 1024", c.Pipeline.Workers)
 	}
-	if c.Pipeline.Queue < c.Pipeline.Workers {
-		bad("pipeline.queue %d: want at least one slot per worker (%d)", c.Pipeline.Queue, c.Pipeline.Workers)
+	if c.Pipeline.Queue < c.Pipeline.Workers || c.Pipeline.Queue > maxQueue {
+		bad("pipeline.queue %d: want one slot per worker (%d) to %d", c.Pipeline.Queue, c.Pipeline.Workers, maxQueue)
+	}
+	if qb, ram := c.Pipeline.QueueBytes, physicalMemory(); qb < int64(c.Payload.MaxBytes) {
+		bad("pipeline.queue_bytes %d: want at least payload.max_bytes (%d)", qb, c.Payload.MaxBytes)
+	} else if ram > 0 && qb > ram/2 {
+		bad("pipeline.queue_bytes %d: want at most half this machine's memory (%d)", qb, ram/2)
 	}
 	if c.Learning.CheckpointEvery < 0 {
 		bad("learning.checkpoint_every %d: want 0 (off) or more", c.Learning.CheckpointEvery)
 	}
-	if c.Learning.RequantizeEvery < 1 {
-		bad("learning.requantize_every %d: want at least 1", c.Learning.RequantizeEvery)
+	if c.Learning.RequantizeEvery < 1 || c.Learning.RequantizeEvery > maxRequantize {
+		bad("learning.requantize_every %d: want 1 to %d", c.Learning.RequantizeEvery, maxRequantize)
 	}
 	if l := c.Metrics.Listen; l != "" {
 		host, _, err := net.SplitHostPort(l)
@@ -410,8 +443,12 @@ func (c *Config) Validate() error {
 			bad("metrics.listen %q: want a loopback address (127.0.0.1, [::1] or localhost)", l)
 		}
 	}
-	c.OTA.validate(bad)
-	c.validateHomeAssistant(bad) // Home Assistant hook
+	c.OTA.Validate(bad)
+	readings := make([]string, len(c.Subscriptions))
+	for i, sb := range c.Subscriptions {
+		readings[i] = sb.Topic
+	}
+	c.HomeAssistant.Validate(bad, readings) // Home Assistant hook
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}

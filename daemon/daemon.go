@@ -2,19 +2,29 @@ package daemon
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/linnet-edge/linnet/daemon/homeassistant"
+	"github.com/linnet-edge/linnet/daemon/hooks"
+	"github.com/linnet-edge/linnet/daemon/ota"
+	"github.com/linnet-edge/linnet/store"
 	"log/slog"
 	"math"
 	"net"
-	"strconv"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/serving"
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/simd"
 )
 
@@ -26,27 +36,30 @@ type Service struct {
 	log  *slog.Logger
 	m    *metrics
 
-	cur     atomic.Pointer[serving]
-	learnMu sync.Mutex // serializes the learner; never held across I/O
-	learner Learner
-	ckpt    Checkpointer
-	sinceQ  int // updates since the last re-quantization, under learnMu
+	own   *serving.Owner      // the serving model, its learner and checkpoints
+	trust []ed25519.PublicKey // --trust keys, read once at Run
 
-	subs     []sub
-	queues   []chan job
-	intakeMu sync.RWMutex
-	closed   bool // intake closed, under intakeMu
-	errQ     chan errReport
+	subs   []sub
+	queues []chan job
+	acks   acks         // acknowledgements, released in arrival order (acks.go)
+	queued atomic.Int64 // bytes of readings taken in and not yet released, against intakeBytes
+	// intakeBytes is the intake's share of pipeline.queue_bytes: all of
+	// it, or half with the embedded broker, whose copies of the same
+	// readings live in this process too.
+	intakeBytes int64
+	intakeMu    sync.RWMutex
+	closed      bool // intake closed, under intakeMu
+	errQ        chan errReport
 
 	runCtx    context.Context
 	client    paho.Client
-	pub       *publisher
+	pub       *mqttc.Publisher
 	connects  atomic.Int64
 	connected atomic.Bool
 	ready     chan struct{}
 	readyOnce sync.Once
 	notify    *notifier
-	hass      *hass // Home Assistant hook: nil unless homeassistant.enabled
+	hooks     hooks.Hooks // extensions: OTA, Home Assistant (daemon/hooks)
 
 	metricsAddr string
 	brokerURL   string
@@ -55,7 +68,9 @@ type Service struct {
 	connectedAt atomic.Int64 // unix ns of the last connection
 	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
 
-	ota *otaManager // over-the-air updates (ota.go)
+	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
+	store  *store.Store    // open while Run runs
+	broker *embeddedBroker // nil with an external broker
 }
 
 type sub struct {
@@ -70,11 +85,13 @@ type job struct {
 	topic   string
 	device  string
 	payload []byte
+	t       *ticket // done once answered and learned from
 }
 
 type errReport struct {
 	topic string
-	rj    *reject
+	rj    *wire.Reject
+	t     *ticket // done once the report is published
 }
 
 // New checks cfg (see Config.Validate) and builds a service.
@@ -97,41 +114,55 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for i := range s.queues {
 		s.queues[i] = make(chan job, per)
 	}
-	s.errQ = make(chan errReport, 1024)
+	// As many error reports as readings may wait: a flood of rejections
+	// (queue_full after a pause) is reported, not only counted.
+	s.errQ = make(chan errReport, max(1024, cfg.Pipeline.Queue))
+	s.acks.onRelease = func(n int) { s.queued.Add(-int64(n)) }
 	s.m = newMetrics(s.queueDepth, func() float64 { return float64(per * n) }, func() float64 {
 		if s.pub == nil {
 			return 0
 		}
-		return float64(s.pub.inflight.Load())
+		return float64(s.pub.Inflight())
 	}, func() float64 {
 		if s.pub == nil {
 			return 0
 		}
-		return float64(s.pub.retries.Load())
+		return float64(s.pub.Retries())
 	})
+	s.m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_bytes", Help: "Payload bytes taken in and not yet done (bounded by pipeline.queue_bytes)."},
+			func() float64 { return float64(s.queued.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_unacked_messages", Help: "Messages received and not yet acknowledged to the broker (acknowledged in arrival order once done)."},
+			func() float64 { return float64(s.acks.unacked.Load()) }))
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
-	s.ota = newOTA(s)   // OTA hook
-	s.hass = newHass(s) // Home Assistant hook
+	s.own = serving.New(serving.Config{Learning: cfg.Learning.Enabled, RequantizeEvery: cfg.Learning.RequantizeEvery,
+		Log: log.With("component", "serving"), OnSwap: func(m *serving.Model) {
+			s.m.version.Set(float64(m.Version()))
+			s.m.swaps.Inc()
+		}})
+	if cfg.OTA.Enabled {
+		s.ota = ota.New(cfg.OTA)
+		s.hooks.Add(s.ota)
+	}
+	if cfg.HomeAssistant.Enabled {
+		s.hooks.Add(homeassistant.New(cfg.HomeAssistant))
+	}
 	return s, nil
 }
 
 // SetScorer swaps the serving model atomically: a worker that already
 // holds the old one finishes its message with it, nothing is dropped.
-func (s *Service) SetScorer(sc Scorer) {
-	s.cur.Store(newServing(sc))
-	s.m.version.Set(float64(sc.Version()))
-	s.m.swaps.Inc()
-}
+func (s *Service) SetScorer(sc serving.Scorer) { s.own.Serve(sc, serving.Meta{}) }
+
+// SetModel is SetScorer with what the model says about itself (its
+// target, its loss) for the guard and the hooks.
+func (s *Service) SetModel(sc serving.Scorer, meta serving.Meta) { s.own.Serve(sc, meta) }
 
 // SetLearner enables online learning with l (built on the serving model)
 // and checkpoints through c (may be nil).
-func (s *Service) SetLearner(l Learner, c Checkpointer) {
-	s.learnMu.Lock()
-	s.learner, s.ckpt = l, c
-	s.learnMu.Unlock()
-}
+func (s *Service) SetLearner(l serving.Learner, c serving.Checkpointer) { s.own.SetLearner(l, c) }
 
 // Ready is closed once the service is connected and subscribed the first
 // time.
@@ -190,6 +221,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.store = st
 	defer func() {
 		// The store closes last, after the final checkpoint.
 		if err := st.Close(); err != nil {
@@ -197,15 +229,38 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}()
 
-	s.brokerURL = brokerURL(cfg.MQTT.Broker)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the collector works harder as the heap nears the
+		// byte budget plus room for the rest, instead of letting garbage
+		// double the peak (GOGC). It is not a cap: live data decides.
+		lim := cfg.Pipeline.QueueBytes + 48<<20
+		debug.SetMemoryLimit(lim)
+		s.log.Info("memory", "queue_bytes", cfg.Pipeline.QueueBytes, "soft_limit", lim)
+	}
+	s.brokerURL = mqttc.BrokerURL(cfg.MQTT.Broker)
+	s.intakeBytes = cfg.Pipeline.QueueBytes
 	if cfg.MQTT.Broker == "" {
-		b, err := startBroker(cfg.MQTT.Embedded, s.maxPacket(), s.base)
+		s.intakeBytes /= 2
+		// The listener is bound here, so a port taken fails clearly and at
+		// once, and a test can ask for port 0.
+		ln, err := net.Listen("tcp", cfg.MQTT.Embedded)
+		if err != nil {
+			return fmt.Errorf("embedded broker: %w", err)
+		}
+		b, err := startBroker(ln, s.brokerLimits(), s.base)
 		if err != nil {
 			return err
 		}
+		s.broker = b
+		s.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_broker_dropped_total",
+			Help: "QoS 1 messages the embedded broker dropped after acknowledging them to their sender (in-flight quota or write queue full)."},
+			func() float64 { in, wr := b.dropped(); return float64(in + wr) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_broker_refused_total",
+				Help: "Publishes the embedded broker refused without acknowledging them, after waiting for the daemon to catch up (flow control)."},
+				func() float64 { return float64(b.refused()) }))
 		goBG("embedded broker", b.Run)
-		s.brokerURL = "tcp://" + cfg.MQTT.Embedded
-		s.log.Info("embedded broker listening", "addr", cfg.MQTT.Embedded)
+		s.brokerURL = "tcp://" + ln.Addr().String()
+		s.log.Info("embedded broker listening", "addr", ln.Addr().String())
 	}
 
 	opts, err := s.clientOptions()
@@ -213,10 +268,12 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	s.client = paho.NewClient(opts)
-	s.hass.route(s.client) // Home Assistant hook
-	s.pub = newPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
+	s.pub = mqttc.NewPublisher(s.client, byte(cfg.MQTT.QoS), cfg.MQTT.MaxInflight, cfg.MQTT.OpTimeout, func(err error) {
 		s.m.pubErrors.Inc()
 	})
+	// Answers to big batches are big too: what waits for the broker's
+	// acknowledgement is bounded in bytes as well, by half the intake's.
+	s.pub.SetMaxBytes(s.intakeBytes / 2)
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -225,16 +282,16 @@ func (s *Service) Run(ctx context.Context) error {
 		s.metricsAddr = ln.Addr().String()
 		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
 	}
-	// OTA hook: routes before Connect; the OTA goroutine stops with ctx
-	// and is waited for before intake closes. After the last error return,
-	// so that one leaves nothing running.
-	if err := s.ota.start(ctx, s.client, st); err != nil {
+	// Hooks register their routes before Connect. Their goroutines stop
+	// with ctx and are waited for before intake closes. After the last
+	// error return, so that one leaves nothing running.
+	if err := s.hooks.Init(host{s}); err != nil {
 		return err
 	}
 	ackStop, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
 	ackDone := make(chan struct{})
-	go func() { s.pub.ack(ackStop); close(ackDone) }()
+	go func() { s.pub.Run(ackStop); close(ackDone) }()
 
 	workCtx, workCancel := context.WithCancel(context.Background())
 	defer workCancel()
@@ -245,7 +302,16 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	repDone := make(chan struct{})
 	go func() { s.reporter(workCtx); close(repDone) }()
-	stopHass := s.hass.start() // Home Assistant hook
+	var hookWG sync.WaitGroup
+	for _, h := range s.hooks.All() {
+		hookWG.Add(1)
+		go func() {
+			defer hookWG.Done()
+			if err := h.Run(ctx); err != nil {
+				s.log.Error("hook stopped", "hook", h.ID(), "err", err)
+			}
+		}()
+	}
 
 	// With ConnectRetry the token completes only once connected; OnConnect
 	// subscribes and signals readiness, so nothing waits here.
@@ -254,7 +320,7 @@ func (s *Service) Run(ctx context.Context) error {
 		"qos", cfg.MQTT.QoS, "clean_session", cfg.MQTT.CleanSession, "share_group", cfg.MQTT.ShareGroup)
 
 	s.housekeep(ctx)
-	s.ota.wait() // OTA hook
+	hookWG.Wait()
 
 	// Shutdown, in order.
 	s.notify.send("STOPPING=1")
@@ -266,7 +332,7 @@ func (s *Service) Run(ctx context.Context) error {
 		for i, sb := range s.subs {
 			filters[i] = sb.filter
 		}
-		if err := waitToken(context.Background(), s.client.Unsubscribe(filters...), cfg.MQTT.OpTimeout); err != nil {
+		if err := mqttc.Wait(context.Background(), s.client.Unsubscribe(filters...), cfg.MQTT.OpTimeout); err != nil {
 			s.log.Warn("unsubscribe", "err", err)
 		}
 	}
@@ -294,22 +360,21 @@ func (s *Service) Run(ctx context.Context) error {
 
 	s.checkpoint()
 
-	stopHass() // Home Assistant hook: the announcer publishes, so it stops first
 	// No publisher is left: let the acker finish under the deadline.
-	close(s.pub.tokens)
+	s.pub.Close()
 	at := time.NewTimer(cfg.MQTT.DisconnectTimeout)
 	select {
 	case <-ackDone:
 		at.Stop()
 	case <-at.C:
-		s.log.Warn("unacknowledged publishes left at shutdown", "inflight", s.pub.inflight.Load())
+		s.log.Warn("unacknowledged publishes left at shutdown", "inflight", s.pub.Inflight())
 		ackCancel()
 		<-ackDone
 	}
 
 	if s.client.IsConnectionOpen() {
 		t := s.client.Publish(s.topic(cfg.Topics.Status, ""), 1, true, s.status("offline"))
-		if err := waitToken(context.Background(), t, cfg.MQTT.OpTimeout); err != nil {
+		if err := mqttc.Wait(context.Background(), t, cfg.MQTT.OpTimeout); err != nil {
 			s.log.Warn("publish offline status", "err", err)
 		}
 	}
@@ -324,17 +389,7 @@ func (s *Service) Run(ctx context.Context) error {
 // disconnect calls paho's Disconnect, which can hang (eclipse/paho.mqtt.golang#501), in a
 // goroutine bounded by mqtt.disconnect_timeout.
 func (s *Service) disconnect() {
-	d := s.cfg.MQTT.DisconnectTimeout
-	done := make(chan struct{})
-	go func() {
-		s.client.Disconnect(uint(d.Milliseconds() / 2))
-		close(done)
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
+	if d := s.cfg.MQTT.DisconnectTimeout; !mqttc.Disconnect(s.client, d) {
 		s.log.Warn("disconnect did not finish in time", "timeout", d)
 	}
 }
@@ -343,6 +398,8 @@ func (s *Service) disconnect() {
 func (s *Service) housekeep(ctx context.Context) {
 	ck := time.NewTicker(s.cfg.Learning.CheckpointInterval)
 	defer ck.Stop()
+	drops := time.NewTicker(5 * time.Second)
+	defer drops.Stop()
 	var wd <-chan time.Time
 	if iv := watchdogInterval(); iv > 0 {
 		t := time.NewTicker(iv)
@@ -357,6 +414,10 @@ func (s *Service) housekeep(ctx context.Context) {
 			if s.checkpoint() && s.connected.Load() {
 				// The status message carries the progressive loss.
 				s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
+			}
+		case <-drops.C:
+			if s.broker != nil {
+				s.broker.reportDrops()
 			}
 		case <-wd:
 			if s.healthyWorkers() {
@@ -383,7 +444,7 @@ func (s *Service) health() error {
 	if !s.connected.Load() {
 		p = append(p, "not connected to the broker")
 	}
-	if s.cur.Load() == nil {
+	if s.own.Current() == nil {
 		p = append(p, "no model")
 	}
 	if len(p) > 0 {
@@ -394,22 +455,20 @@ func (s *Service) health() error {
 
 func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 	m := &s.cfg.MQTT
-	o := paho.NewClientOptions().
-		AddBroker(s.brokerURL).
-		SetClientID(m.ClientID).
-		SetCleanSession(m.CleanSession).
+	c := m.Conn()
+	c.Broker = s.brokerURL
+	o, err := mqttc.Options(c)
+	if err != nil {
+		return nil, err
+	}
+	o.SetCleanSession(m.CleanSession).
 		SetOrderMatters(true). // the handler never blocks, and order per device is kept
 		SetAutoAckDisabled(true).
-		SetKeepAlive(m.KeepAlive).
-		SetPingTimeout(m.OpTimeout).
-		SetConnectTimeout(m.ConnectTimeout).
-		SetWriteTimeout(m.OpTimeout).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(m.MaxReconnect).
 		SetBinaryWill(s.topic(s.cfg.Topics.Status, ""), s.status("offline"), 1, true).
-		SetCustomOpenConnectionFn(openConn).
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -419,28 +478,11 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 				// A broker drops the older of two clients with one id: two
 				// processes sharing it kick each other off in a loop.
 				s.log.Warn("connection lost soon after connecting: is another client using this client id?",
-					"err", err, "client_id", s.cfg.MQTT.ClientID, "connected_for", up.Round(time.Millisecond))
+					"err", err, "client_id", m.ClientID, "connected_for", up.Round(time.Millisecond))
 				return
 			}
 			s.log.Warn("connection lost", "err", err)
 		})
-	if m.Username != "" {
-		o.SetUsername(m.Username)
-		if m.PasswordFile != "" {
-			pw, err := readPassword(m.PasswordFile)
-			if err != nil {
-				return nil, err
-			}
-			o.SetPassword(pw)
-		}
-	}
-	tc, err := tlsConfig(m)
-	if err != nil {
-		return nil, err
-	}
-	if tc != nil {
-		o.SetTLSConfig(tc)
-	}
 	return o, nil
 }
 
@@ -462,12 +504,12 @@ func (s *Service) onConnect(c paho.Client) {
 	for _, sb := range s.subs {
 		filters[sb.filter] = byte(s.cfg.MQTT.QoS)
 	}
-	for f, q := range s.ota.filters() { // OTA hook
+	for f, q := range s.hooks.Filters() {
 		filters[f] = q
 	}
 	backoff := time.Second
 	for {
-		err := subscribe(s.runCtx, c, filters, s.cfg.MQTT.OpTimeout)
+		err := mqttc.Subscribe(s.runCtx, c, filters, s.cfg.MQTT.OpTimeout)
 		if err == nil {
 			break
 		}
@@ -483,11 +525,11 @@ func (s *Service) onConnect(c paho.Client) {
 		}
 		backoff = min(2*backoff, s.cfg.MQTT.MaxReconnect)
 	}
-	s.hass.subscribe(c) // Home Assistant hook
+	s.hooks.OnConnect(s.runCtx)
 	s.connected.Store(true)
 	s.m.connected.Set(1)
 	t := c.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
-	if err := waitToken(s.runCtx, t, s.cfg.MQTT.OpTimeout); err != nil {
+	if err := mqttc.Wait(s.runCtx, t, s.cfg.MQTT.OpTimeout); err != nil {
 		s.log.Warn("publish status", "err", err)
 	}
 	s.log.Info("connected and subscribed", "broker", s.brokerURL, "connection", s.connects.Load())
@@ -501,48 +543,73 @@ func (s *Service) onConnect(c paho.Client) {
 // stalls the client: missed pings, reconnect loops, eclipse/paho.mqtt.golang#208): it
 // only routes the message to its device's queue and returns.
 //
-// Queue-full policy: drop the new message, count it as queue_full and
-// report it on the errors topic. The broker is not slowed down by a stuck
-// gateway, and what is dropped is visible. Messages are acknowledged here,
-// after the enqueue; once intake is closed at shutdown they are not
-// acknowledged, so the broker delivers them again to the persistent
-// session when the daemon comes back.
+// Queue-full policy: past the queue's count or its byte budget
+// (pipeline.queue, pipeline.queue_bytes), drop the new message, count it
+// as queue_full and report it on the errors topic. The broker is not
+// slowed down by a stuck gateway, and what is dropped is visible.
+//
+// Acknowledgement (acks.go): a message is acknowledged once it is done —
+// answered (a prediction or an error report, published and acknowledged)
+// and learned from — in arrival order. Once intake is closed at shutdown,
+// nothing more is taken in or acknowledged, so the broker delivers the
+// rest again to the persistent session when the daemon comes back.
 func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	s.intakeMu.RLock()
 	defer s.intakeMu.RUnlock()
 	if s.closed {
 		return
 	}
-	defer msg.Ack()
 	s.m.in.Inc()
 	topic := msg.Topic()
+	reject := func(rj *wire.Reject) { s.report(topic, rj, s.acks.add(msg, 0)) }
 	var sb *sub
 	for i := range s.subs {
-		if matchTopic(s.subs[i].match, topic) {
+		if mqttc.Match(s.subs[i].match, topic) {
 			sb = &s.subs[i]
 			break
 		}
 	}
 	if sb == nil {
-		s.report(topic, rejectf(ReasonBadTopic, "no subscription matches"))
+		reject(wire.Rejectf(wire.ReasonBadTopic, "no subscription matches"))
 		return
 	}
-	device, ok := levelAt(topic, sb.level)
+	device, ok := mqttc.Level(topic, sb.level)
 	if !ok || device == "" {
-		s.report(topic, rejectf(ReasonBadTopic, "no device level"))
+		reject(wire.Rejectf(wire.ReasonBadTopic, "no device level"))
 		return
 	}
 	payload := msg.Payload()
 	if len(payload) > s.cfg.Payload.MaxBytes {
-		s.report(topic, rejectf(ReasonOversize, "%d bytes, at most %d", len(payload), s.cfg.Payload.MaxBytes))
+		reject(wire.Rejectf(wire.ReasonOversize, "%d bytes, at most %d", len(payload), s.cfg.Payload.MaxBytes))
 		return
+	}
+	// Only this handler adds to queued (paho calls it one message at a
+	// time); releases only lower it, so the check holds.
+	if s.queued.Load()+int64(len(payload)) > s.intakeBytes {
+		reject(wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (%d of pipeline.queue_bytes) full, message dropped", s.intakeBytes))
+		return
+	}
+	s.queued.Add(int64(len(payload)))
+	t := s.acks.add(msg, len(payload))
+	if t == nil {
+		s.queued.Add(-int64(len(payload))) // an empty QoS 0 payload: nothing to hold
 	}
 	q := s.queues[hashString(device)%uint32(len(s.queues))]
 	select {
-	case q <- job{sub: sb, topic: topic, device: device, payload: payload}:
+	case q <- job{sub: sb, topic: topic, device: device, payload: payload, t: t}:
 	default:
-		s.report(topic, rejectf(ReasonQueueFull, "intake queue full, message dropped"))
+		s.report(topic, wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"), t)
 	}
+}
+
+// readingTopic reports whether topic is one of the reading subscriptions'.
+func (s *Service) readingTopic(topic string) bool {
+	for i := range s.subs {
+		if mqttc.Match(s.subs[i].match, topic) {
+			return true
+		}
+	}
+	return false
 }
 
 // hashString is FNV-1a: a device always lands on the same worker, which
@@ -558,35 +625,22 @@ func hashString(s string) uint32 {
 
 // report counts a rejection and queues its errors-topic message without
 // blocking; when that queue is full the message is dropped (and counted).
-func (s *Service) report(topic string, rj *reject) {
-	s.m.rejected.WithLabelValues(rj.reason).Inc()
+func (s *Service) report(topic string, rj *wire.Reject, t *ticket) {
+	s.m.rejected.WithLabelValues(rj.Reason).Inc()
 	select {
-	case s.errQ <- errReport{topic: topic, rj: rj}:
+	case s.errQ <- errReport{topic: topic, rj: rj, t: t}:
 	default:
 		s.m.errDropped.Inc()
+		t.done(nil) // counted: the rejection stands without its message
 	}
 }
 
 func (s *Service) reporter(ctx context.Context) {
 	errTopic := s.topic(s.cfg.Topics.Errors, "")
-	var b []byte
 	for r := range s.errQ {
-		b = b[:0]
-		b = append(b, `{"topic":`...)
-		b = appendJSONString(b, r.topic)
-		if r.rj.id != nil {
-			b = append(b, `,"id":`...)
-			b = append(b, r.rj.id...)
-		}
-		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, r.rj.reason)
-		b = append(b, `,"detail":`...)
-		b = appendJSONString(b, r.rj.detail)
-		b = append(b, `,"ts":`...)
-		b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
-		b = append(b, '}')
-		if err := s.pub.publish(ctx, errTopic, false, append([]byte(nil), b...)); err != nil {
-			s.m.errDropped.Inc()
+		b := wire.AppendError(nil, r.topic, r.rj, time.Now().UnixMilli())
+		if err := s.pub.Publish(ctx, errTopic, false, b, r.t.done); err != nil {
+			s.m.errDropped.Inc() // shutting down: not acknowledged, delivered again
 		}
 	}
 }
@@ -606,227 +660,102 @@ func (s *Service) worker(ctx context.Context, q <-chan job) {
 // process decodes, predicts, publishes and learns for one message.
 func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	start := time.Now()
-	sv := s.cur.Load()
+	sv := s.own.Current()
 	if sv == nil {
-		s.report(j.topic, rejectf(ReasonNoModel, "no active model"))
+		s.report(j.topic, wire.Rejectf(wire.ReasonNoModel, "no active model"), j.t)
 		return buf
 	}
-	rs, batch, rj := decode(j.sub.format, j.payload, sv.schema, s.cfg.Payload.MaxBatch)
+	rs, batch, rj := wire.Decode(j.sub.format, j.payload, sv.Schema, s.cfg.Payload.MaxBatch)
 	if rj != nil {
-		s.report(j.topic, rj)
+		s.report(j.topic, rj, j.t)
 		return buf
 	}
 	preds := make([]float32, len(rs))
-	if sv.batch != nil && len(rs) > 1 {
-		n := len(sv.schema.features)
+	if sv.Batch != nil && len(rs) > 1 {
+		n := len(sv.Schema.Features)
 		rows := make([]float32, 0, len(rs)*n)
 		for i := range rs {
-			rows = append(rows, rs[i].x...)
+			rows = append(rows, rs[i].X...)
 		}
-		sv.batch.PredictBatch(preds, rows)
+		sv.Batch.PredictBatch(preds, rows)
 	} else {
 		for i := range rs {
-			preds[i] = sv.scorer.Predict(rs[i].x)
+			preds[i] = sv.Scorer.Predict(rs[i].X)
 		}
 	}
 	for i, p := range preds {
 		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
-			s.report(j.topic, &reject{reason: ReasonNonFinite, detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), id: rs[i].id})
+			s.report(j.topic, &wire.Reject{Reason: wire.ReasonNonFinite, Detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), ID: rs[i].ID}, j.t)
 			return buf
 		}
 	}
-	s.observe(sv, rs, preds) // OTA hook: shadow-run readings, guarded rollout
-	version := sv.scorer.Version()
-	logistic := sv.schema.logistic
+	s.hooks.OnPredicted(sv, rs, preds) // OTA: shadow-run readings, guarded rollout
+	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()
 	if batch {
-		buf = append(buf, `{"device":`...)
-		buf = appendJSONString(buf, j.device)
-		buf = append(buf, `,"model_version":`...)
-		buf = strconv.AppendInt(buf, version, 10)
-		buf = append(buf, `,"ts":`...)
-		buf = strconv.AppendInt(buf, now, 10)
-		buf = append(buf, `,"batch":[`...)
-		for i := range rs {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, '{')
-			if rs[i].id != nil {
-				buf = append(buf, `"id":`...)
-				buf = append(buf, rs[i].id...)
-				buf = append(buf, ',')
-			}
-			buf = appendPredictionFields(buf, preds[i], logistic)
-			if rs[i].ts != nil {
-				buf = append(buf, `,"ts":`...)
-				buf = append(buf, rs[i].ts...)
-			}
-			buf = append(buf, '}')
-		}
-		buf = append(buf, "]}"...)
+		buf = wire.AppendBatch(buf, rs, preds, j.device, sv.Schema.Logistic, version, now)
 	} else {
-		r := &rs[0]
-		buf = append(buf, '{')
-		if r.id != nil {
-			buf = append(buf, `"id":`...)
-			buf = append(buf, r.id...)
-			buf = append(buf, ',')
-		}
-		buf = append(buf, `"device":`...)
-		buf = appendJSONString(buf, j.device)
-		buf = append(buf, ',')
-		buf = appendPredictionFields(buf, preds[0], logistic)
-		buf = append(buf, `,"model_version":`...)
-		buf = strconv.AppendInt(buf, version, 10)
-		buf = append(buf, `,"ts":`...)
-		if r.ts != nil {
-			buf = append(buf, r.ts...)
-		} else {
-			buf = strconv.AppendInt(buf, now, 10)
-		}
-		buf = append(buf, '}')
+		buf = wire.AppendPrediction(buf, &rs[0], j.device, preds[0], sv.Schema.Logistic, version, now)
 	}
 	s.m.predictions.Add(float64(len(rs)))
 	s.m.predictSec.Observe(time.Since(start).Seconds())
-	if err := s.pub.publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...)); err != nil {
-		s.m.pubErrors.Inc()
+	// Done after two steps: the broker's acknowledgement of the
+	// prediction, and the learning step below.
+	j.t.hold()
+	if err := s.pub.Publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...), j.t.done); err != nil {
+		s.m.pubErrors.Inc() // shutting down: not acknowledged, delivered again
 		return buf
 	}
-	s.hass.seen(j.device, sv) // Home Assistant hook
+	s.hooks.OnServed(j.device, sv)
 	s.learn(rs)
+	j.t.done(nil)
 	return buf
 }
 
-func appendPredictionFields(b []byte, p float32, logistic bool) []byte {
-	b = append(b, `"prediction":`...)
-	b = appendFloat32(b, p)
-	if logistic {
-		b = append(b, `,"class":`...)
-		if p >= 0.5 {
-			b = append(b, '1')
-		} else {
-			b = append(b, '0')
-		}
-	}
-	return b
-}
-
-// learn feeds labelled readings to the learner (predict, then learn) and
-// swaps in a re-quantized serving copy every learning.requantize_every
-// updates.
-func (s *Service) learn(rs []reading) {
-	if !s.cfg.Learning.Enabled {
+// learn feeds labelled readings to the learner and counts; a checkpoint
+// every learning.checkpoint_every updates.
+func (s *Service) learn(rs []wire.Reading) {
+	r := s.own.Learn(rs)
+	if r.N == 0 {
 		return
 	}
-	labelled := false
-	for i := range rs {
-		if rs[i].hasLabel {
-			labelled = true
-			break
-		}
-	}
-	if !labelled {
-		return
-	}
-	s.learnMu.Lock()
-	l := s.learner
-	if l == nil {
-		s.learnMu.Unlock()
-		return
-	}
-	n := 0
-	for i := range rs {
-		if rs[i].hasLabel {
-			l.Learn(rs[i].x, rs[i].label)
-			n++
-		}
-	}
-	s.sinceQ += n
-	var next Scorer
-	var err error
-	if s.sinceQ >= s.cfg.Learning.RequantizeEvery {
-		s.sinceQ = 0
-		next, err = l.Serving()
-	}
-	loss := l.Progressive()
-	u := l.Updates()
-	s.learnMu.Unlock()
-	s.m.learn.Add(float64(n))
-	s.m.loss.Set(loss)
-	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && u/every > (u-int64(n))/every {
+	s.m.learn.Add(float64(r.N))
+	s.m.loss.Set(r.Progressive)
+	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && r.Updates/every > (r.Updates-int64(r.N))/every {
 		s.checkpoint()
 	}
-	if err != nil {
-		s.log.Error("re-quantize the learned model", "err", err)
-	} else if next != nil {
-		s.setLearnedScorer(l, next) // OTA hook: unless an OTA switch replaced l
+	if r.Err != nil {
+		s.log.Error("re-quantize", "err", r.Err)
 	}
 }
 
 // checkpoint saves the learner's state through the store; it reports
 // whether one was written.
 func (s *Service) checkpoint() bool {
-	s.learnMu.Lock()
-	l, c := s.learner, s.ckpt
-	if l == nil || c == nil {
-		s.learnMu.Unlock()
-		return false
-	}
-	b, err := l.MarshalBinary()
-	s.learnMu.Unlock()
-	if err == nil {
-		err = c.SaveCheckpoint(b)
-	}
+	ok, err := s.own.Checkpoint()
 	if err != nil {
 		s.log.Error("checkpoint", "err", err)
-		return false
 	}
-	s.m.checkpoints.Inc()
-	return true
+	if ok {
+		s.m.checkpoints.Inc()
+	}
+	return ok
 }
 
 // status is the retained status message (and, with "offline", the will).
 func (s *Service) status(state string) []byte {
-	b := []byte(`{"state":`)
-	b = appendJSONString(b, state)
-	b = append(b, `,"gateway":`...)
-	b = appendJSONString(b, s.cfg.Gateway)
-	b = append(b, `,"model_version":`...)
-	if sv := s.cur.Load(); sv != nil {
-		b = strconv.AppendInt(b, sv.scorer.Version(), 10)
-		b = append(b, `,"scheme":`...)
-		b = appendJSONString(b, sv.scorer.Scheme())
-		b = append(b, `,"features":`...)
-		b = strconv.AppendInt(b, int64(len(sv.schema.features)), 10)
-	} else {
-		b = append(b, "null"...)
+	st := wire.Status{State: state, Gateway: s.cfg.Gateway, Kernels: simd.Kernels(), TS: time.Now().UnixMilli()}
+	if sv := s.own.Current(); sv != nil {
+		v := sv.Scorer.Version()
+		st.ModelVersion, st.Scheme, st.Features = &v, sv.Scorer.Scheme(), len(sv.Schema.Features)
 	}
-	b = append(b, `,"kernels":{`...)
-	first := true
-	for _, op := range simd.Ops() {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = appendJSONString(b, op)
-		b = append(b, ':')
-		b = appendJSONString(b, simd.Kernels()[op])
-	}
-	b = append(b, '}')
-	s.learnMu.Lock()
-	if s.learner != nil {
-		b = append(b, `,"updates":`...)
-		b = strconv.AppendInt(b, s.learner.Updates(), 10)
-		if l := s.learner.Progressive(); !math.IsNaN(l) && !math.IsInf(l, 0) {
-			b = append(b, `,"progressive_loss":`...)
-			b = strconv.AppendFloat(b, l, 'g', 6, 64)
+	if u, l, ok := s.own.Stats(); ok {
+		st.Updates = &u
+		if !math.IsNaN(l) && !math.IsInf(l, 0) {
+			st.ProgressiveLoss = &l
 		}
 	}
-	s.learnMu.Unlock()
-	b = append(b, `,"ts":`...)
-	b = strconv.AppendInt(b, time.Now().UnixMilli(), 10)
-	return append(b, '}')
+	return st.Encode()
 }
 
 // Run builds a service from cfg and runs it until ctx ends.

@@ -1,6 +1,16 @@
-// Package daemon owns linnet's service: configuration, the MQTT client and
-// the embedded broker, payload codecs, the predict/learn pipeline, health
-// and metrics, and systemd notification.
+// Package daemon is linnet's service: its lifecycle and the path of a
+// reading, intake -> workers -> publish -> ordered acknowledgement
+// (daemon.go), plus configuration, the embedded broker, metrics and
+// systemd notification.
+//
+// What it builds on, each in its own package:
+//
+//	daemon/serving        the serving model, its learner and checkpoints (one Owner)
+//	daemon/wire           payload formats: reading decode, prediction/error/status/OTA-result encoding, reasons
+//	daemon/mqttc          MQTT plumbing shared with the clients: options, token waits, bounded publisher
+//	daemon/hooks          the extension API (Hook, Host, Hooks), after mochi-mqtt's
+//	daemon/ota            hook: over-the-air updates, shadow run, guarded rollout
+//	daemon/homeassistant  hook: Home Assistant discovery
 //
 // Lifecycle: New validates the whole Config; Run connects, serves and, when
 // its context ends, shuts down in order (stop intake, drain, checkpoint,
@@ -9,9 +19,7 @@
 // device (readings of one device stay in order); workers decode, predict,
 // publish and learn.
 //
-// Over-the-air model updates (ota.go, rollout.go) run on their own
-// goroutine: the paho route handler keeps the newest model file per OTA
-// topic and returns; checks, the shadow run, the store transaction and the
-// swap happen there, and the guarded rollout is fed by the workers through
-// one non-blocking hook. Push (push.go) is the client side, `linnet push`.
+// Hooks see the service only through hooks.Host; OTA changes the serving
+// model through the serving Owner's methods. The clients of the daemon
+// (linnet send, linnet push) are package client.
 package daemon

@@ -20,6 +20,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/linnet-edge/linnet/daemon/serving"
+	"github.com/linnet-edge/linnet/daemon/wire"
 )
 
 // patience bounds how long a test waits for something that should happen;
@@ -110,32 +113,44 @@ func clientTool(t *testing.T, name string) string {
 
 // mosq is a mosquitto the test starts on a free loopback port.
 type mosq struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	conf string
-	port int
-	cmd  *exec.Cmd
-	log  *os.File
+	t      *testing.T
+	bin    string
+	dir    string
+	conf   string
+	port   int
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
+	log    *os.File
 }
 
 // startMosquitto writes a config (a loopback listener, persistence in the
 // test's directory, then extra lines) and starts the broker.
 func startMosquitto(t *testing.T, extra string) *mosq {
 	t.Helper()
-	m := &mosq{t: t, bin: mosquittoPath(t), dir: t.TempDir(), port: freePort(t)}
+	m := &mosq{t: t, bin: mosquittoPath(t), dir: t.TempDir()}
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
-	// user: as root, mosquitto would switch to its own user, which cannot
-	// write the test directory; as another user the line has no effect.
-	conf := fmt.Sprintf("user %s\nper_listener_settings false\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 100\n", currentUser(), m.dir)
-	if !strings.Contains(extra, "listener ") {
-		conf += fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", m.port)
+	// mosquitto takes a port number, not a listener: a port found free
+	// may be taken before mosquitto binds it, so try again with another.
+	for attempt := 0; ; attempt++ {
+		m.port = freePort(t)
+		// user: as root, mosquitto would switch to its own user, which cannot
+		// write the test directory; as another user the line has no effect.
+		conf := fmt.Sprintf("user %s\nper_listener_settings false\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 100000\nmax_inflight_messages 100\n", currentUser(), m.dir)
+		if !strings.Contains(extra, "listener ") {
+			conf += fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", m.port)
+		}
+		conf += strings.ReplaceAll(extra, "PORT", fmt.Sprint(m.port))
+		if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if m.tryStart() {
+			break
+		}
+		if attempt == 4 {
+			b, _ := os.ReadFile(filepath.Join(m.dir, "mosquitto.log"))
+			t.Fatalf("mosquitto did not start in 5 attempts:\n%s", b)
+		}
 	}
-	conf += strings.ReplaceAll(extra, "PORT", fmt.Sprint(m.port))
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m.start()
 	t.Cleanup(func() {
 		m.stop()
 		if t.Failed() {
@@ -151,6 +166,15 @@ func startMosquitto(t *testing.T, extra string) *mosq {
 
 func (m *mosq) start() {
 	m.t.Helper()
+	if !m.tryStart() {
+		m.t.Fatalf("mosquitto exited at start (port %d taken?)", m.port)
+	}
+}
+
+// tryStart starts mosquitto and waits until it listens; false when it
+// exited first (its port was taken).
+func (m *mosq) tryStart() bool {
+	m.t.Helper()
 	f, err := os.OpenFile(filepath.Join(m.dir, "mosquitto.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		m.t.Fatal(err)
@@ -161,7 +185,25 @@ func (m *mosq) start() {
 	if err := m.cmd.Start(); err != nil {
 		m.t.Fatal(err)
 	}
-	waitPort(m.t, m.addr())
+	exited := make(chan struct{})
+	m.exited = exited
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(exited) }(m.cmd)
+	deadline := time.Now().Add(patience)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", m.addr()); err == nil {
+			c.Close()
+			return true
+		}
+		select {
+		case <-exited:
+			m.cmd = nil
+			f.Close()
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	m.t.Fatalf("nothing listens on %s", m.addr())
+	return false
 }
 
 func (m *mosq) stop() {
@@ -169,7 +211,7 @@ func (m *mosq) stop() {
 		return
 	}
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	_ = m.cmd.Wait()
+	<-m.exited
 	m.cmd = nil
 	m.log.Close()
 }
@@ -197,14 +239,18 @@ type runningDaemon struct {
 
 // startDaemon runs a service in-process with sc and waits until it is
 // subscribed.
-func startDaemon(t *testing.T, cfg *Config, sc Scorer) *runningDaemon {
+func startDaemon(t *testing.T, cfg *Config, sc serving.Scorer, meta ...serving.Meta) *runningDaemon {
 	t.Helper()
 	s, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sc != nil {
-		s.SetScorer(sc)
+		var m serving.Meta
+		if len(meta) > 0 {
+			m = meta[0]
+		}
+		s.SetModel(sc, m)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &runningDaemon{s: s, cancel: cancel, done: make(chan error, 1)}
@@ -335,8 +381,8 @@ func (d *runningDaemon) counts() string {
 	m := d.s.m
 	s := fmt.Sprintf("in=%v predictions=%v pub_errors=%v reconnects=%v inflight=%v retries=%v queue=%v",
 		testutil.ToFloat64(m.in), testutil.ToFloat64(m.predictions), testutil.ToFloat64(m.pubErrors),
-		testutil.ToFloat64(m.reconnects), d.s.pub.inflight.Load(), d.s.pub.retries.Load(), d.s.queueDepth())
-	for _, r := range Reasons {
+		testutil.ToFloat64(m.reconnects), d.s.pub.Inflight(), d.s.pub.Retries(), d.s.queueDepth())
+	for _, r := range wire.Reasons {
 		if v := testutil.ToFloat64(m.rejected.WithLabelValues(r)); v > 0 {
 			s += fmt.Sprintf(" %s=%v", r, v)
 		}

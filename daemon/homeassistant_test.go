@@ -13,7 +13,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/linnet-edge/linnet/daemon/homeassistant"
+	"github.com/linnet-edge/linnet/daemon/serving"
 )
 
 // targetScorer is the fake model with a target name, as a real model has.
@@ -207,7 +209,7 @@ func testHomeAssistantDiscovery(t *testing.T, logistic bool) {
 	fake := newFake()
 	fake.logistic = logistic
 	target := map[bool]string{false: "price_k", true: "churned"}[logistic]
-	d := startDaemon(t, cfg, &targetScorer{fakeScorer: fake, target: target})
+	d := startDaemon(t, cfg, &targetScorer{fakeScorer: fake, target: target}, serving.Meta{Target: target})
 
 	c := orderedClient(t, m.url())
 	live := collectHA(t, c, "homeassistant/#")
@@ -265,7 +267,7 @@ func testHomeAssistantDiscovery(t *testing.T, logistic bool) {
 	if n := len(perTopic(msgs)); n != len(all) {
 		t.Errorf("%d distinct discovery topics for %d devices", n, len(all))
 	}
-	announced := func() float64 { return testutil.ToFloat64(d.s.hass.announced) }
+	announced := func() float64 { return gathered(t, d, "linnet_homeassistant_announcements_total") }
 	waitMetric(t, "linnet_homeassistant_announcements_total", announced, float64(len(all)))
 
 	// A subscriber that comes later gets each config once, retained.
@@ -330,9 +332,11 @@ func perDeviceByTopic(byDevice map[string]haMsg) map[string]haMsg {
 func TestHomeAssistantDisabled(t *testing.T) {
 	m := startMosquitto(t, "")
 	cfg := testConfig(t, m.url())
-	d := startDaemon(t, cfg, &targetScorer{fakeScorer: newFake(), target: "price_k"})
-	if d.s.hass != nil {
-		t.Fatal("announcer built with homeassistant.enabled = false")
+	d := startDaemon(t, cfg, &targetScorer{fakeScorer: newFake(), target: "price_k"}, serving.Meta{Target: "price_k"})
+	for _, h := range d.s.hooks.All() {
+		if h.ID() == "homeassistant" {
+			t.Fatal("announcer built with homeassistant.enabled = false")
+		}
 	}
 	if mf, err := d.s.m.reg.Gather(); err == nil {
 		for _, f := range mf {
@@ -372,26 +376,6 @@ func TestHomeAssistantDisabled(t *testing.T) {
 	}
 }
 
-// TestHomeAssistantIDs: ids keep [a-zA-Z0-9_-]; a changed id carries a
-// hash of the original, so two devices never share a sensor.
-func TestHomeAssistantIDs(t *testing.T) {
-	ok := regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-	seen := map[string]string{}
-	for _, in := range []string{"dev-1", "Kitchen_3", "a.b", "a_b", "a b", "é", "", "x$y"} {
-		got := haID(in)
-		if !ok.MatchString(got) {
-			t.Errorf("haID(%q) = %q: characters outside [a-zA-Z0-9_-]", in, got)
-		}
-		if prev, dup := seen[got]; dup {
-			t.Errorf("haID(%q) = haID(%q) = %q", in, prev, got)
-		}
-		seen[got] = in
-	}
-	if got := haID("dev-1"); got != "dev-1" {
-		t.Errorf("haID(dev-1) = %q: a valid id is kept as is", got)
-	}
-}
-
 // TestHomeAssistantConfig: the section loads from TOML and the
 // environment, and Validate reports its problems with the others.
 func TestHomeAssistantConfig(t *testing.T) {
@@ -427,7 +411,7 @@ func TestHomeAssistantConfig(t *testing.T) {
 
 	c = Default()
 	c.Gateway = "gw"
-	c.HomeAssistant = HomeAssistantConfig{Enabled: true, Prefix: "ha/#", BirthTopic: "linnet/status/features", MaxDevices: 0}
+	c.HomeAssistant = homeassistant.Config{Enabled: true, Prefix: "ha/#", BirthTopic: "linnet/status/features", MaxDevices: 0}
 	err = c.Validate()
 	var ce *ConfigError
 	if !errors.As(err, &ce) {
@@ -445,60 +429,18 @@ func TestHomeAssistantConfig(t *testing.T) {
 	}
 }
 
-// TestHomeAssistantBound: past max_devices, new devices are neither
-// remembered nor queued, and are counted; a model of another target or
-// kind asks for every device to be announced again.
-func TestHomeAssistantBound(t *testing.T) {
-	cfg := testConfig(t, "tcp://127.0.0.1:1")
-	cfg.HomeAssistant.Enabled = true
-	cfg.HomeAssistant.MaxDevices = 3
-	s, err := New(cfg, testLogger(t))
+// A hook's route acknowledges its messages (auto-ack is off), in their
+// turn.
+func TestHookRouteAcks(t *testing.T) {
+	s, err := New(testConfig(t, "tcp://127.0.0.1:1"), testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := s.hass
-	sv := newServing(&targetScorer{fakeScorer: newFake(), target: "price_k"})
-	for i := 0; i < 5; i++ {
-		for range 2 {
-			h.seen(fmt.Sprintf("dev-%d", i), sv)
-		}
-	}
-	if got := len(h.queue); got != 3 {
-		t.Errorf("queued %d devices, want 3", got)
-	}
-	if got := h.nKnown.Load(); got != 3 {
-		t.Errorf("remember %d devices, want 3", got)
-	}
-	if got := testutil.ToFloat64(h.ignored); got != 4 {
-		t.Errorf("unannounced predictions %v, want 4 (2 devices x 2)", got)
-	}
-	if len(h.again) != 0 {
-		t.Error("re-announcement asked without a model change")
-	}
-	// A re-quantized copy of the same model: nothing to re-announce.
-	h.seen("dev-0", newServing(&targetScorer{fakeScorer: newFake(), target: "price_k"}))
-	if len(h.again) != 0 {
-		t.Error("re-announcement asked for the same target and kind")
-	}
-	// Home Assistant's will ("offline") asks for nothing; its birth does.
-	will := &fakeMsg{payload: []byte("offline")}
-	h.onBirth(nil, will)
-	if len(h.again) != 0 {
-		t.Error("re-announcement asked on offline")
-	}
-	if !will.acked {
-		t.Error("birth-topic message not acknowledged (auto-ack is off)")
-	}
-	h.onBirth(nil, &fakeMsg{payload: []byte("online")})
-	if len(h.again) != 1 {
-		t.Error("no re-announcement asked on online")
-	}
-	<-h.again
-	lf := newFake()
-	lf.logistic = true
-	h.seen("dev-0", newServing(&targetScorer{fakeScorer: lf, target: "price_k"}))
-	if len(h.again) != 1 {
-		t.Error("no re-announcement after the model became logistic")
+	var got string
+	m := &fakeMsg{payload: []byte("online")}
+	host{s}.routed(func(_ string, p []byte, _ bool) { got = string(p) })(nil, m)
+	if got != "online" || !m.acked {
+		t.Errorf("handler got %q, acknowledged %v", got, m.acked)
 	}
 }
 
@@ -514,3 +456,44 @@ func (m *fakeMsg) Topic() string     { return "homeassistant/status" }
 func (m *fakeMsg) MessageID() uint16 { return 1 }
 func (m *fakeMsg) Payload() []byte   { return m.payload }
 func (m *fakeMsg) Ack()              { m.acked = true }
+
+// gathered reads one unlabelled metric from the daemon's registry.
+func gathered(t *testing.T, d *runningDaemon, name string) float64 {
+	t.Helper()
+	mf, err := d.s.m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mf {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			m := f.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// gatheredLabel reads one labelled sample from the daemon's registry.
+func gatheredLabel(t *testing.T, d *runningDaemon, name, label, value string) float64 {
+	t.Helper()
+	mf, err := d.s.m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mf {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

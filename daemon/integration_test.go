@@ -19,6 +19,9 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/linnet-edge/linnet/client"
+	"github.com/linnet-edge/linnet/daemon/wire"
 )
 
 // testRows makes n readings of the fake model's three features.
@@ -108,7 +111,7 @@ func TestMosquittoPubSub(t *testing.T) {
 func TestEmbeddedBrokerPayloads(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.MQTT.Broker = ""
-	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.MQTT.Embedded = "127.0.0.1:0" // the daemon binds it: no port probing
 	cfg.Subscriptions = []Subscription{
 		{Topic: "linnet/+/features", Format: "json"},
 		{Topic: "linnet/+/csv", Format: "csv"},
@@ -116,7 +119,7 @@ func TestEmbeddedBrokerPayloads(t *testing.T) {
 	}
 	fake := newFake()
 	d := startDaemon(t, cfg, fake)
-	if d.s.BrokerURL() != "tcp://"+cfg.MQTT.Embedded {
+	if u := d.s.BrokerURL(); !strings.HasPrefix(u, "tcp://127.0.0.1:") || strings.HasSuffix(u, ":0") {
 		t.Fatalf("broker %s", d.s.BrokerURL())
 	}
 	c := testClient(t, d.s.BrokerURL(), "tester", true)
@@ -208,25 +211,25 @@ func TestHostileFlood(t *testing.T) {
 		reason  string
 		payload []byte
 	}{
-		{ReasonMalformed, []byte(`{"features":[1,2,3`)},
-		{ReasonMalformed, []byte("\x00\xff\xfe garbage")},
-		{ReasonMalformed, []byte(`[]`)},
-		{ReasonMalformed, []byte(`{"features":"1,2,3"}`)},
-		{ReasonMalformed, []byte(`{}`)},
-		{ReasonFeatureCount, []byte(`{"id":1,"features":[1,2]}`)},
-		{ReasonFeatureCount, []byte(`{"features":[1,2,3,4]}`)},
-		{ReasonFeatureNames, []byte(`{"features":{"a":1,"b":2,"zz":3}}`)},
-		{ReasonFeatureNames, []byte(`{"features":{"a":1,"b":2}}`)},
-		{ReasonNonFinite, []byte(`{"features":[1e39,0,0]}`)},
-		{ReasonNonFinite, []byte(`{"features":[1e400,0,0]}`)},
-		{ReasonNonFinite, []byte(`{"features":[3e38,-3e38,3e38]}`)}, // finite in, infinite out
-		{ReasonBadID, []byte(`{"id":{"x":1},"features":[1,2,3]}`)},
-		{ReasonBadID, []byte(`{"id":"` + strings.Repeat("x", 200) + `","features":[1,2,3]}`)},
-		{ReasonBadLabel, []byte(`{"features":[1,2,3],"label":"yes"}`)},
-		{ReasonBatchSize, []byte(`{"batch":[]}`)},
-		{ReasonBatchSize, []byte(`{"batch":[` + strings.Repeat(`{"features":[1,2,3]},`, 8) + `{"features":[1,2,3]}]}`)},
-		{ReasonMalformed, []byte(`{"batch":[{"batch":[]}]}`)},
-		{ReasonOversize, bytes.Repeat([]byte(" "), 5000)},
+		{wire.ReasonMalformed, []byte(`{"features":[1,2,3`)},
+		{wire.ReasonMalformed, []byte("\x00\xff\xfe garbage")},
+		{wire.ReasonMalformed, []byte(`[]`)},
+		{wire.ReasonMalformed, []byte(`{"features":"1,2,3"}`)},
+		{wire.ReasonMalformed, []byte(`{}`)},
+		{wire.ReasonFeatureCount, []byte(`{"id":1,"features":[1,2]}`)},
+		{wire.ReasonFeatureCount, []byte(`{"features":[1,2,3,4]}`)},
+		{wire.ReasonFeatureNames, []byte(`{"features":{"a":1,"b":2,"zz":3}}`)},
+		{wire.ReasonMissing, []byte(`{"features":{"a":1,"b":2}}`)}, // a named feature absent (issue 11: missing, not feature_names)
+		{wire.ReasonNonFinite, []byte(`{"features":[1e39,0,0]}`)},
+		{wire.ReasonNonFinite, []byte(`{"features":[1e400,0,0]}`)},
+		{wire.ReasonNonFinite, []byte(`{"features":[3e38,-3e38,3e38]}`)}, // finite in, infinite out
+		{wire.ReasonBadID, []byte(`{"id":{"x":1},"features":[1,2,3]}`)},
+		{wire.ReasonBadID, []byte(`{"id":"` + strings.Repeat("x", 200) + `","features":[1,2,3]}`)},
+		{wire.ReasonBadLabel, []byte(`{"features":[1,2,3],"label":"yes"}`)},
+		{wire.ReasonBatchSize, []byte(`{"batch":[]}`)},
+		{wire.ReasonBatchSize, []byte(`{"batch":[` + strings.Repeat(`{"features":[1,2,3]},`, 8) + `{"features":[1,2,3]}]}`)},
+		{wire.ReasonMalformed, []byte(`{"batch":[{"batch":[]}]}`)},
+		{wire.ReasonOversize, bytes.Repeat([]byte(" "), 5000)},
 	}
 	// Random bytes and mutated valid readings: counted, whatever reason.
 	r := rand.New(rand.NewPCG(3, 4))
@@ -264,7 +267,7 @@ func TestHostileFlood(t *testing.T) {
 		want[cs.reason] += rounds
 	}
 	var total float64
-	for _, reason := range Reasons {
+	for _, reason := range wire.Reasons {
 		got := testutil.ToFloat64(d.s.m.rejected.WithLabelValues(reason))
 		total += got
 		if got < want[reason] {
@@ -481,7 +484,7 @@ func TestStatusOnlineOffline(t *testing.T) {
 func TestHotSwap(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.MQTT.Broker = ""
-	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.MQTT.Embedded = "127.0.0.1:0" // the daemon binds it: no port probing
 	v7 := newFake()
 	v8 := &fakeScorer{version: 8, names: v7.names, w: []float32{-1, 0.5, 3}, bias: -2}
 	d := startDaemon(t, cfg, v7)
@@ -552,7 +555,7 @@ func TestQueueFullPolicy(t *testing.T) {
 	// all acknowledged) and the status still flows.
 	const dropped = n - 4 - 1
 	errs.waitAll(t, dropped)
-	if got := testutil.ToFloat64(d.s.m.rejected.WithLabelValues(ReasonQueueFull)); got != dropped {
+	if got := testutil.ToFloat64(d.s.m.rejected.WithLabelValues(wire.ReasonQueueFull)); got != dropped {
 		t.Errorf("queue_full %v, want %d", got, dropped)
 	}
 	if got := d.s.queueDepth(); got != 4 {
@@ -562,7 +565,7 @@ func TestQueueFullPolicy(t *testing.T) {
 	preds.waitAll(t, n-dropped)
 	errs.mu.Lock()
 	for _, e := range errs.all {
-		if e["reason"] != ReasonQueueFull {
+		if e["reason"] != wire.ReasonQueueFull {
 			t.Errorf("error %v", e)
 		}
 	}
@@ -574,7 +577,7 @@ func TestQueueFullPolicy(t *testing.T) {
 func TestEmbeddedDemoModel(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.MQTT.Broker = ""
-	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.MQTT.Embedded = "127.0.0.1:0" // the daemon binds it: no port probing
 	d := startDaemon(t, cfg, nil)
 	c := testClient(t, d.s.BrokerURL(), "demo", true)
 	col := collect(t, c, "linnet/+/prediction")
@@ -595,7 +598,7 @@ func TestEmbeddedDemoModel(t *testing.T) {
 func TestSend(t *testing.T) {
 	cfg := testConfig(t, "")
 	cfg.MQTT.Broker = ""
-	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.MQTT.Embedded = "127.0.0.1:0" // the daemon binds it: no port probing
 	d := startDaemon(t, cfg, newFake())
 	dir := t.TempDir()
 	var csv bytes.Buffer
@@ -609,13 +612,13 @@ func TestSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, batch := range []int{1, 50} {
-		sc := DefaultSendConfig()
+		sc := client.DefaultSendConfig()
 		sc.MQTT.Broker = d.s.BrokerURL()
 		sc.Data, sc.Target, sc.Batch, sc.Rate = path, "y", batch, 0
 		if batch > 1 {
 			sc.Rate = 2000
 		}
-		r, err := Send(context.Background(), sc)
+		r, err := client.Send(context.Background(), sc)
 		if err != nil {
 			t.Fatalf("batch %d: %v", batch, err)
 		}
@@ -654,10 +657,10 @@ func TestInflightBound(t *testing.T) {
 	}
 	close(bs.release)
 	// The worker publishes until the bound, then waits for a slot.
-	for d.s.pub.inflight.Load() < 5 {
+	for d.s.pub.Inflight() < 5 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got, q := d.s.pub.inflight.Load(), d.s.queueDepth(); got != 5 || q < n-7 {
+	if got, q := d.s.pub.Inflight(), d.s.queueDepth(); got != 5 || q < n-7 {
 		t.Errorf("in flight %d (bound 5), queued %v", got, q)
 	}
 	m.start()

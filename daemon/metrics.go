@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/linnet-edge/linnet/daemon/wire"
 )
 
 // metrics are per Service (its own registry), so tests can run several
@@ -57,7 +59,7 @@ func newMetrics(queueDepth, queueCap, inflight, retries func() float64) *metrics
 		m.reconnects, m.connected, m.subackFail, m.pubErrors, m.errDropped, m.checkpoints, m.swaps} {
 		f(c)
 	}
-	for _, r := range Reasons {
+	for _, r := range wire.Reasons {
 		m.rejected.WithLabelValues(r)
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_depth", Help: "Messages waiting for a worker."}, queueDepth))

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/linnet-edge/linnet/client"
+	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -20,8 +22,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
@@ -123,11 +125,11 @@ func (r *results) count() int {
 
 func activeVersion(t *testing.T, d *runningDaemon) (stored, serving int64) {
 	t.Helper()
-	v, err := d.s.ota.st.ActiveVersion()
+	v, err := d.s.store.ActiveVersion()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v, d.s.cur.Load().scorer.Version()
+	return v, d.s.own.Current().Version()
 }
 
 func assertActive(t *testing.T, d *runningDaemon, want int64) {
@@ -188,14 +190,14 @@ func TestOTAApplyMidStream(t *testing.T) {
 		}
 	}()
 	preds.waitIDs(t, 300)
-	rep, err := Push(context.Background(), PushOptions{Broker: m.url(), Key: otaKey, Model: lnm(t, v2, nil),
+	rep, err := client.Push(context.Background(), client.PushOptions{MQTT: mqttc.Conn{Broker: m.url()}, Key: otaKey, Model: lnm(t, v2, nil),
 		Gateway: "gw-test", Timeout: patience})
 	close(pushed)
 	wg.Wait()
-	if err != nil || len(rep.Results) != 1 || !rep.Results[0].Accepted || rep.Results[0].Reason != OTAApplied || rep.Results[0].Active != 200 {
+	if err != nil || len(rep.Results) != 1 || !rep.Results[0].Accepted || rep.Results[0].Reason != wire.OTAApplied || rep.Results[0].Active != 200 {
 		t.Fatalf("push: %v %+v", err, rep)
 	}
-	res.expect(t, 200, true, OTAApplied)
+	res.expect(t, 200, true, wire.OTAApplied)
 	assertActive(t, d, 200)
 
 	preds.waitIDs(t, sent)
@@ -230,7 +232,7 @@ func TestOTAApplyMidStream(t *testing.T) {
 		t.Errorf("%d devices switched from 100 to 200, want 3", switched)
 	}
 	t.Logf("%d readings, each answered once; the switch happened with readings in flight", sent)
-	h, _ := d.s.ota.st.History()
+	h, _ := d.s.store.History()
 	if e := h[len(h)-1]; e.Action != store.ActionActivate || e.Version != 200 || e.Previous != 100 || e.Source != store.SourceOTA {
 		t.Errorf("last history event %+v", e)
 	}
@@ -266,22 +268,22 @@ func TestOTARejections(t *testing.T) {
 		file   []byte
 		reason string
 	}{
-		{"bit-flipped", flip, OTACorrupt},
-		{"signature bit-flipped", sigFlip, OTABadSignature},
-		{"unsigned", lnm(t, linModel(200, []float32{1, 1, 1}, 0), nil), OTAUnsigned},
-		{"unknown key", lnm(t, linModel(200, []float32{1, 1, 1}, 0), otherKey), OTAUntrustedKey},
-		{"older version", lnm(t, linModel(50, trueW, trueBias), otaKey), OTANotNewer},
-		{"same version, other bytes", lnm(t, linModel(100, []float32{1, 1, 1}, 0), otaKey), OTANotNewer},
-		{"oversize", lnm(t, linModel(200, []float32{1}, 0, wide...), otaKey), OTAOversize},
-		{"wrong schema", lnm(t, linModel(200, trueW, 0, "a", "b", "d"), otaKey), OTASchema},
-		{"truncated", good[:len(good)/2], OTAMalformed},
-		{"not a model", []byte("PK\x03\x04 a zip file"), OTAMalformed},
-		{"absurd outputs", lnm(t, linModel(200, []float32{1e6, 1e6, 1e6}, 0), otaKey), OTAShadow},
-		{"infinite outputs", lnm(t, linModel(200, []float32{3e38, 3e38, 3e38}, 0), otaKey), OTAShadow},
+		{"bit-flipped", flip, wire.OTACorrupt},
+		{"signature bit-flipped", sigFlip, wire.OTABadSignature},
+		{"unsigned", lnm(t, linModel(200, []float32{1, 1, 1}, 0), nil), wire.OTAUnsigned},
+		{"unknown key", lnm(t, linModel(200, []float32{1, 1, 1}, 0), otherKey), wire.OTAUntrustedKey},
+		{"older version", lnm(t, linModel(50, trueW, trueBias), otaKey), wire.OTANotNewer},
+		{"same version, other bytes", lnm(t, linModel(100, []float32{1, 1, 1}, 0), otaKey), wire.OTANotNewer},
+		{"oversize", lnm(t, linModel(200, []float32{1}, 0, wide...), otaKey), wire.OTAOversize},
+		{"wrong schema", lnm(t, linModel(200, trueW, 0, "a", "b", "d"), otaKey), wire.OTASchema},
+		{"truncated", good[:len(good)/2], wire.OTAMalformed},
+		{"not a model", []byte("PK\x03\x04 a zip file"), wire.OTAMalformed},
+		{"absurd outputs", lnm(t, linModel(200, []float32{1e6, 1e6, 1e6}, 0), otaKey), wire.OTAShadow},
+		{"infinite outputs", lnm(t, linModel(200, []float32{3e38, 3e38, 3e38}, 0), otaKey), wire.OTAShadow},
 		{"unsigned rollback", func() []byte {
 			b, _ := model.MarkRollback(lnm(t, linModel(50, trueW, trueBias), nil))
 			return b
-		}(), OTAUnsigned},
+		}(), wire.OTAUnsigned},
 	}
 	for _, cs := range cases {
 		otaPublish(t, c, "linnet/gw-test/ota/model", cs.file)
@@ -295,10 +297,10 @@ func TestOTARejections(t *testing.T) {
 	// The active model's own file: nothing to do.
 	v1, _ := os.ReadFile(cfg.Model)
 	otaPublish(t, c, "linnet/ota/model", v1)
-	res.expect(t, 100, false, OTAAlreadyActive)
+	res.expect(t, 100, false, wire.OTAAlreadyActive)
 
 	// Every refusal is in the history and the metrics.
-	h, _ := d.s.ota.st.History()
+	h, _ := d.s.store.History()
 	rejects := 0
 	for _, e := range h {
 		if e.Action == store.ActionReject {
@@ -308,14 +310,14 @@ func TestOTARejections(t *testing.T) {
 	if rejects != len(cases) {
 		t.Errorf("%d reject events in the history, want %d", rejects, len(cases))
 	}
-	if got := testutil.ToFloat64(d.s.ota.results.WithLabelValues(OTAShadow)); got != 2 {
+	if got := gatheredLabel(t, d, "linnet_ota_results_total", "reason", wire.OTAShadow); got != 2 {
 		t.Errorf("shadow refusals counted %v", got)
 	}
 	// Unsigned models are accepted only when the config says so; a
 	// downgrade even then only as a signed rollback; the state was not
 	// harmed by the refusals.
 	otaPublish(t, c, "linnet/gw-test/ota/model", good)
-	res.expect(t, 200, true, OTAApplied)
+	res.expect(t, 200, true, wire.OTAApplied)
 	assertActive(t, d, 200)
 	rb, err := model.MarkRollback(v1)
 	if err != nil {
@@ -323,17 +325,17 @@ func TestOTARejections(t *testing.T) {
 	}
 	rb, _ = model.Sign(rb, otherKey)
 	otaPublish(t, c, "linnet/gw-test/ota/model", rb)
-	res.expect(t, 100, false, OTAUntrustedKey)
+	res.expect(t, 100, false, wire.OTAUntrustedKey)
 	rb, _ = model.Sign(rb, otaKey)
 	otaPublish(t, c, "linnet/gw-test/ota/model", rb)
-	r := res.expect(t, 100, true, OTAApplied)
+	r := res.expect(t, 100, true, wire.OTAApplied)
 	if r["rollback"] != true {
 		t.Errorf("rollback not flagged: %v", r)
 	}
 	assertActive(t, d, 100)
 	// The version it rolled back from does not come back.
 	otaPublish(t, c, "linnet/ota/model", good)
-	res.expect(t, 200, false, OTAWithdrawn)
+	res.expect(t, 200, false, wire.OTAWithdrawn)
 	assertActive(t, d, 100)
 }
 
@@ -346,11 +348,11 @@ func TestOTAUnsignedAllowed(t *testing.T) {
 	res := watchResults(t, c)
 	rb, _ := model.MarkRollback(lnm(t, linModel(50, trueW, trueBias), nil))
 	otaPublish(t, c, "linnet/gw-test/ota/model", rb)
-	res.expect(t, 50, false, OTARollbackUnsigned)
+	res.expect(t, 50, false, wire.OTARollbackUnsigned)
 	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, trueW, trueBias), otherKey))
-	res.expect(t, 300, false, OTAUntrustedKey)
+	res.expect(t, 300, false, wire.OTAUntrustedKey)
 	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, trueW, trueBias), nil))
-	res.expect(t, 300, true, OTAApplied)
+	res.expect(t, 300, true, wire.OTAApplied)
 	assertActive(t, d, 300)
 }
 
@@ -359,7 +361,7 @@ func TestOTAUnsignedAllowed(t *testing.T) {
 // and is not applied a second time.
 func TestOTARetainedLateGateway(t *testing.T) {
 	m := startMosquitto(t, "")
-	rep, err := Push(context.Background(), PushOptions{Broker: m.url(), Key: otaKey,
+	rep, err := client.Push(context.Background(), client.PushOptions{MQTT: mqttc.Conn{Broker: m.url()}, Key: otaKey,
 		Model: lnm(t, linModel(200, trueW, 1), nil), Timeout: 100 * time.Millisecond})
 	if err != nil || rep.Topic != "linnet/ota/model" || len(rep.Results) != 0 {
 		t.Fatalf("fleet push with nobody listening: %v %+v", err, rep)
@@ -369,12 +371,12 @@ func TestOTARetainedLateGateway(t *testing.T) {
 
 	cfg := otaConfig(t, m.url())
 	d := startDaemon(t, cfg, nil)
-	res.expect(t, 200, true, OTAApplied)
+	res.expect(t, 200, true, wire.OTAApplied)
 	assertActive(t, d, 200)
 	d.stop(t)
 
 	d2 := startDaemon(t, cfg, nil) // same data dir, same --model v1
-	r := res.expect(t, 200, false, OTAAlreadyActive)
+	r := res.expect(t, 200, false, wire.OTAAlreadyActive)
 	assertActive(t, d2, 200)
 	t.Logf("after restart: %v", r["detail"])
 
@@ -384,16 +386,16 @@ func TestOTARetainedLateGateway(t *testing.T) {
 	preds := collect(t, c, "linnet/+/prediction")
 	publish(t, c, "linnet/dev/features", readingJSON(1, []float32{1, 2, 3}, false))
 	preds.waitID(t, "1")
-	_, err = Push(context.Background(), PushOptions{Broker: m.url(), Key: otaKey,
+	_, err = client.Push(context.Background(), client.PushOptions{MQTT: mqttc.Conn{Broker: m.url()}, Key: otaKey,
 		Model: lnm(t, linModel(200, trueW, 1), nil), Gateway: "gw-test", Timeout: patience})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.expect(t, 200, false, OTAAlreadyActive)
+	res.expect(t, 200, false, wire.OTAAlreadyActive)
 	if n := res.count(); n != 3 {
 		t.Errorf("%d results, want 3 (applied, already_active after the restart, already_active for the live push)", n)
 	}
-	h, _ := d2.s.ota.st.History()
+	h, _ := d2.s.store.History()
 	applies := 0
 	for _, e := range h {
 		if e.Action == store.ActionActivate && e.Version == 200 {
@@ -437,22 +439,22 @@ func TestOTAGuardRollback(t *testing.T) {
 	// Worse: the weights 30% off, inside the shadow run's range.
 	worse := lnm(t, linModel(200, []float32{0.65, -1.3, 2.6}, trueBias), otaKey)
 	otaPublish(t, c, "linnet/ota/model", worse)
-	res.expect(t, 200, true, OTAApplied)
+	res.expect(t, 200, true, wire.OTAApplied)
 	assertActive(t, d, 200)
 	sendLabelled(250)
-	r := res.expect(t, 200, false, OTARolledBack)
+	r := res.expect(t, 200, false, wire.OTARolledBack)
 	t.Logf("rolled back: %v", r["detail"])
 	if r["active"] != 100.0 {
 		t.Errorf("active after rollback %v", r["active"])
 	}
 	assertActive(t, d, 100)
-	h, _ := d.s.ota.st.History()
+	h, _ := d.s.store.History()
 	if e := h[len(h)-1]; e.Action != store.ActionRollback || e.Version != 100 || e.Previous != 200 || e.Source != store.SourceRollback || e.Reason == "" {
 		t.Errorf("last history event %+v", e)
 	}
 	// The retained message brings it again (a live push here): refused.
 	otaPublish(t, c, "linnet/ota/model", worse)
-	res.expect(t, 200, false, OTAWithdrawn)
+	res.expect(t, 200, false, wire.OTAWithdrawn)
 
 	// Serving goes on with version 100 and its learner.
 	sendLabelled(10)
@@ -464,11 +466,11 @@ func TestOTAGuardRollback(t *testing.T) {
 
 	// As good as the current one: the guard lets it stay.
 	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(300, trueW, trueBias), otaKey))
-	res.expect(t, 300, true, OTAApplied)
+	res.expect(t, 300, true, wire.OTAApplied)
 	sendLabelled(250)
-	res.expect(t, 300, true, OTAGuardPassed)
+	res.expect(t, 300, true, wire.OTAGuardPassed)
 	assertActive(t, d, 300)
-	if got := testutil.ToFloat64(d.s.ota.results.WithLabelValues(OTARolledBack)); got != 1 {
+	if got := gatheredLabel(t, d, "linnet_ota_results_total", "reason", wire.OTARolledBack); got != 1 {
 		t.Errorf("rollbacks counted: %v", got)
 	}
 }
@@ -535,7 +537,7 @@ func TestOTASigkillDuringApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "push", "--broker", m.url(), "--key", keyPath, "--model", v2, "--timeout", "1ms", "--json").Output()
-	var rep PushReport
+	var rep client.PushReport
 	if err != nil || json.Unmarshal(out, &rep) != nil || rep.Topic != "linnet/ota/model" || rep.Version != 200 || rep.Signer != model.KeyID(pub) {
 		t.Fatalf("linnet push: %v %s", err, out)
 	}
@@ -588,7 +590,7 @@ func TestOTASigkillDuringApply(t *testing.T) {
 	cal := start(t.TempDir())
 	waitOnline(0)
 	tOn := time.Since(t0)
-	res.expect(t, 200, true, OTAApplied)
+	res.expect(t, 200, true, wire.OTAApplied)
 	span := time.Since(t0)
 	apply := max(span-tOn, time.Millisecond)
 	cal.Process.Kill()
@@ -712,14 +714,14 @@ func TestOTAGuardResumesAndSchemaChange(t *testing.T) {
 	}
 	sendLabelled(20)
 	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(200, []float32{0.7, -1.2, 2.5}, trueBias), otaKey))
-	res.expect(t, 200, true, OTAApplied)
+	res.expect(t, 200, true, wire.OTAApplied)
 	sendLabelled(60) // not a whole window
 	d.stop(t)
 
 	d = startDaemon(t, cfg, nil)
-	res.expect(t, 200, false, OTAAlreadyActive) // the retained copy
+	res.expect(t, 200, false, wire.OTAAlreadyActive) // the retained copy
 	sendLabelled(100)
-	r := res.expect(t, 200, false, OTARolledBack)
+	r := res.expect(t, 200, false, wire.OTARolledBack)
 	if !bytes.Contains(fmt.Append(nil, r["detail"]), []byte("over 100 labelled")) {
 		t.Errorf("the window did not start again: %v", r["detail"])
 	}
@@ -730,11 +732,11 @@ func TestOTAGuardResumesAndSchemaChange(t *testing.T) {
 	// refusal without it is in TestOTARejections).
 	cfg.OTA.AllowSchemaChange = true
 	d = startDaemon(t, cfg, nil)
-	res.expect(t, 200, false, OTAWithdrawn) // the retained copy, after a restart too
+	res.expect(t, 200, false, wire.OTAWithdrawn) // the retained copy, after a restart too
 	otaPublish(t, c, "linnet/gw-test/ota/model", lnm(t, linModel(300, []float32{1, 2}, 0, "a", "z"), otaKey))
-	res.expect(t, 300, true, OTAApplied)
+	res.expect(t, 300, true, wire.OTAApplied)
 	assertActive(t, d, 300)
-	if d.s.ota.guard.p.Load() != nil {
+	if d.s.ota.Guarding() {
 		t.Error("guard armed across a schema change")
 	}
 	publish(t, c, "linnet/r/features", []byte(`{"id":"z","features":{"a":1,"z":2}}`))
@@ -751,7 +753,7 @@ func TestOTASlowShadowRunDoesNotBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
-	s.ota.shadowStarted = func() { close(entered); <-release }
+	s.ota.ShadowStarted = func() { close(entered); <-release }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -784,7 +786,7 @@ func TestOTASlowShadowRunDoesNotBlock(t *testing.T) {
 	}
 	preds.mu.Unlock()
 	close(release)
-	res.expect(t, 200, true, OTAApplied)
+	res.expect(t, 200, true, wire.OTAApplied)
 	publish(t, c, "linnet/slow/features", readingJSON(1000, rows[0], false))
 	preds.waitID(t, "1000")
 	preds.mu.Lock()
@@ -804,80 +806,8 @@ func TestOTAFirstModel(t *testing.T) {
 	res := watchResults(t, c)
 	preds := collect(t, c, "linnet/+/prediction")
 	otaPublish(t, c, "linnet/ota/model", lnm(t, linModel(100, trueW, trueBias), otaKey))
-	res.expect(t, 100, true, OTAApplied)
+	res.expect(t, 100, true, wire.OTAApplied)
 	assertActive(t, d, 100)
 	publish(t, c, "linnet/first/features", readingJSON(1, []float32{1, 2, 3}, false))
 	preds.waitID(t, "1")
-}
-
-func TestRecentReadings(t *testing.T) {
-	r := recent{limit: 4}
-	sc := newSchema([]string{"a", "b"}, false)
-	mk := func(vs ...float32) []reading {
-		rs := make([]reading, len(vs))
-		for i, v := range vs {
-			rs[i].x = []float32{v, -v}
-		}
-		return rs
-	}
-	r.add(sc, mk(1, 2, 3))
-	r.add(sc, mk(4, 5, 6, 7, 8, 9)) // wraps; only the newest 4 stay
-	names, rows := r.snapshot()
-	got := map[float32]bool{}
-	for _, x := range rows {
-		got[x[0]] = true
-	}
-	if len(names) != 2 || len(rows) != 4 || !got[6] || !got[7] || !got[8] || !got[9] {
-		t.Errorf("rows %v", rows)
-	}
-	rows[0][0] = 100 // a copy
-	if _, again := r.snapshot(); again[0][0] == 100 {
-		t.Error("snapshot shares memory")
-	}
-	// Another schema starts over; the same names under a new pointer do not.
-	r.add(newSchema([]string{"a", "b"}, false), mk(10))
-	if _, rows := r.snapshot(); len(rows) != 4 {
-		t.Errorf("same names: %d rows", len(rows))
-	}
-	r.add(newSchema([]string{"a", "c"}, false), mk(11))
-	if names, rows := r.snapshot(); len(rows) != 1 || names[1] != "c" {
-		t.Errorf("new schema: %v %v", names, rows)
-	}
-}
-
-func BenchmarkObserve(b *testing.B) {
-	s := &Service{cfg: Default(), ota: &otaManager{cfg: defaultOTA()}}
-	s.ota.rec.limit = 256
-	sv := newServing(newFake())
-	rs := []reading{{x: []float32{1, 2, 3}}}
-	preds := []float32{0}
-	b.ReportAllocs()
-	for b.Loop() {
-		s.observe(sv, rs, preds)
-	}
-}
-
-func TestRecordBudget(t *testing.T) {
-	b := budget{capacity: 3, every: time.Second}
-	t0 := time.Unix(1000, 0)
-	got := 0
-	for i := 0; i < 10; i++ {
-		if b.take(t0) {
-			got++
-		}
-	}
-	if got != 3 {
-		t.Errorf("burst %d, want 3", got)
-	}
-	if b.take(t0.Add(999*time.Millisecond)) || !b.take(t0.Add(time.Second)) || b.take(t0.Add(1500*time.Millisecond)) {
-		t.Error("refill not one per second")
-	}
-	for i := 0; i < 3; i++ {
-		if !b.take(t0.Add(time.Hour)) {
-			t.Fatal("not refilled to capacity")
-		}
-	}
-	if b.take(t0.Add(time.Hour)) {
-		t.Error("refilled beyond capacity")
-	}
 }

@@ -90,12 +90,22 @@ type daemonProc struct {
 
 func startProc(t *testing.T, configPath string) *daemonProc {
 	t.Helper()
+	p, err := startProcErr(t, configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startProcErr is startProc for any goroutine: it reports instead of
+// failing the test.
+func startProcErr(t *testing.T, configPath string) (*daemonProc, error) {
 	port := freePort(t)
 	p := &daemonProc{metrics: fmt.Sprintf("127.0.0.1:%d", port), log: &bytes.Buffer{}}
 	p.cmd = exec.Command(linnetBinary(t), "run", "--config", configPath, "--metrics", p.metrics)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
@@ -111,13 +121,12 @@ func startProc(t *testing.T, configPath string) *daemonProc {
 		if resp, err := http.Get("http://" + p.metrics + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return p, nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("daemon not healthy:\n%s", p.log)
-	return nil
+	return nil, fmt.Errorf("daemon not healthy")
 }
 
 // metric reads one unlabelled sample from the daemon's /metrics.

@@ -2,17 +2,16 @@ package daemon
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linnet-edge/linnet/daemon/mqttc"
 )
 
 func TestConfigLayers(t *testing.T) {
@@ -102,129 +101,15 @@ func TestTopics(t *testing.T) {
 		{"a/+", "a", false},
 		{"a/+/+", "a/b/c", true},
 	} {
-		if got := matchTopic(c.filter, c.topic); got != c.want {
+		if got := mqttc.Match(c.filter, c.topic); got != c.want {
 			t.Errorf("match(%q, %q) = %v", c.filter, c.topic, got)
 		}
 	}
-	if d, ok := levelAt("plant/p1/line/l2/raw", 3); !ok || d != "l2" {
+	if d, ok := mqttc.Level("plant/p1/line/l2/raw", 3); !ok || d != "l2" {
 		t.Errorf("levelAt %q %v", d, ok)
 	}
-	if _, ok := levelAt("a/b", 3); ok {
+	if _, ok := mqttc.Level("a/b", 3); ok {
 		t.Error("levelAt past the end")
-	}
-}
-
-func TestDecode(t *testing.T) {
-	s := newSchema([]string{"a", "b", "c"}, false)
-	cls := newSchema([]string{"a", "b", "c"}, true)
-	raw := func(v ...float32) []byte {
-		b := make([]byte, 4*len(v))
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-		}
-		return b
-	}
-	for _, c := range []struct {
-		name, format string
-		payload      []byte
-		sc           *schema
-		want         [][]float32 // nil: rejected
-		reason       string
-		label        bool
-		batch        bool
-	}{
-		{"positional", "json", []byte(`{"features":[1,2,3]}`), s, [][]float32{{1, 2, 3}}, "", false, false},
-		{"named", "json", []byte(`{"features":{"c":3,"b":2,"a":1},"label":4,"id":"x"}`), s, [][]float32{{1, 2, 3}}, "", true, false},
-		{"batch", "json", []byte(`{"batch":[{"features":[1,2,3]},{"features":{"a":4,"b":5,"c":6}}]}`), s, [][]float32{{1, 2, 3}, {4, 5, 6}}, "", false, true},
-		{"csv", "csv", []byte("1, 2,3\r\n"), s, [][]float32{{1, 2, 3}}, "", false, false},
-		{"csv label", "csv", []byte("1,2,3,0.5"), s, [][]float32{{1, 2, 3}}, "", true, false},
-		{"csv lines", "csv", []byte("1,2,3\n4,5,6\n"), s, [][]float32{{1, 2, 3}, {4, 5, 6}}, "", false, true},
-		{"raw", "raw", raw(1, 2, 3), s, [][]float32{{1, 2, 3}}, "", false, false},
-		{"raw label", "raw", raw(1, 2, 3, 1), cls, [][]float32{{1, 2, 3}}, "", true, false},
-		{"raw short", "raw", raw(1, 2), s, nil, ReasonFeatureCount, false, false},
-		{"raw odd", "raw", []byte{1, 2, 3}, s, nil, ReasonMalformed, false, false},
-		{"raw nan", "raw", raw(1, float32(math.NaN()), 3), s, nil, ReasonNonFinite, false, false},
-		{"raw inf label", "raw", raw(1, 2, 3, float32(math.Inf(1))), s, nil, ReasonBadLabel, false, false},
-		{"class label", "json", []byte(`{"features":[1,2,3],"label":0.5}`), cls, nil, ReasonBadLabel, false, false},
-		{"csv nan", "csv", []byte("1,NaN,3"), s, nil, ReasonNonFinite, false, false},
-		{"csv huge", "csv", []byte("1,1e39,3"), s, nil, ReasonNonFinite, false, false},
-		{"csv text", "csv", []byte("1,x,3"), s, nil, ReasonMalformed, false, false},
-		{"csv count", "csv", []byte("1,2"), s, nil, ReasonFeatureCount, false, false},
-		{"json names", "json", []byte(`{"features":{"a":1,"b":2,"d":3}}`), s, nil, ReasonFeatureNames, false, false},
-		{"json null", "json", []byte(`{"features":null}`), s, nil, ReasonMalformed, false, false},
-		{"json nulls", "json", []byte(`{"features":[1,null,3]}`), s, [][]float32{{1, 0, 3}}, "", false, false},
-		{"json id", "json", []byte(`{"id":[1],"features":[1,2,3]}`), s, nil, ReasonBadID, false, false},
-		{"json ts", "json", []byte(`{"ts":true,"features":[1,2,3]}`), s, nil, ReasonBadID, false, false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			rs, batch, rj := decode(c.format, c.payload, c.sc, 16)
-			if c.want == nil {
-				if rj == nil || rj.reason != c.reason {
-					t.Fatalf("got %v, want reason %s", rj, c.reason)
-				}
-				return
-			}
-			if rj != nil {
-				t.Fatal(rj)
-			}
-			if batch != c.batch || len(rs) != len(c.want) {
-				t.Fatalf("batch %v, %d readings", batch, len(rs))
-			}
-			for i := range rs {
-				if fmt.Sprint(rs[i].x) != fmt.Sprint(c.want[i]) || rs[i].hasLabel != c.label {
-					t.Errorf("reading %d: %v label %v", i, rs[i].x, rs[i].hasLabel)
-				}
-			}
-		})
-	}
-}
-
-// FuzzDecode: no payload panics the decoder, and what it accepts is finite
-// and of the model's width.
-func FuzzDecode(f *testing.F) {
-	for _, seed := range []string{`{"features":[1,2,3]}`, `{"features":{"a":1,"b":2,"c":3},"label":1,"id":"x","ts":5}`,
-		`{"batch":[{"features":[1,2,3]}]}`, "1,2,3\n4,5,6", "\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40"} {
-		f.Add([]byte(seed))
-	}
-	s := newSchema([]string{"a", "b", "c"}, true)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, format := range []string{"json", "csv", "raw"} {
-			rs, _, rj := decode(format, b, s, 64)
-			if rj != nil {
-				if rj.reason == "" || !json.Valid(appendJSONString(nil, rj.detail)) {
-					t.Fatalf("bad reject %+v", rj)
-				}
-				continue
-			}
-			for _, r := range rs {
-				if len(r.x) != 3 {
-					t.Fatalf("width %d", len(r.x))
-				}
-				for _, v := range r.x {
-					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						t.Fatalf("non-finite accepted from %q", b)
-					}
-				}
-				if r.hasLabel && r.label != 0 && r.label != 1 {
-					t.Fatalf("classifier label %v accepted", r.label)
-				}
-				if r.id != nil && !json.Valid(r.id) {
-					t.Fatalf("id %q", r.id)
-				}
-			}
-		}
-	})
-}
-
-func TestAppendJSONString(t *testing.T) {
-	for _, s := range []string{"plain", "quote\"back\\slash", "ctl\x00\x1f\n\t", "bad\xffutf8", "ünï"} {
-		var got string
-		if err := json.Unmarshal(appendJSONString(nil, s), &got); err != nil {
-			t.Errorf("%q: %v", s, err)
-		}
-		if want := strings.ToValidUTF8(s, "\ufffd"); got != want {
-			t.Errorf("%q round-tripped to %q", s, got)
-		}
 	}
 }
 
@@ -242,7 +127,7 @@ func TestSystemdNotify(t *testing.T) {
 	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
 	cfg := testConfig(t, "")
 	cfg.MQTT.Broker = ""
-	cfg.MQTT.Embedded = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.MQTT.Embedded = "127.0.0.1:0" // the daemon binds it: no port probing
 	d := startDaemon(t, cfg, newFake())
 	var got []string
 	buf := make([]byte, 512)
@@ -265,41 +150,4 @@ func TestSystemdNotify(t *testing.T) {
 	d.stop(t)
 	read("STOPPING=1")
 	_ = context.Background
-}
-
-// FuzzFastReading: what the fast JSON path accepts, encoding/json decodes
-// to the same reading.
-func FuzzFastReading(f *testing.F) {
-	for _, seed := range []string{`{"features":[1,2,3]}`, `{"id":7,"ts":"2024","features":{"a":1,"b":-2.5e3,"c":0},"label":1}`,
-		` { "features" : [ 1 , 2 , 3 ] , "id" : "x" } `, `{"features":[1,2,3],"features":[1,2,3]}`, `{"ID":1,"features":[1,2,3]}`,
-		`{"features":[01,2,3]}`, `{"features":[1e400,2,3]}`, `{"features":{"a":1,"a":2,"b":3}}`, `{"id":"\u0041","features":[1,2,3]}`} {
-		f.Add([]byte(seed))
-	}
-	s := newSchema([]string{"a", "b", "c"}, true)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		fast, ok := fastReading(b, s)
-		if !ok {
-			return
-		}
-		var top jsonReading
-		if err := json.Unmarshal(b, &top); err != nil {
-			t.Fatalf("fast path accepted %q, encoding/json: %v", b, err)
-		}
-		if top.Batch != nil {
-			t.Fatalf("fast path accepted a batch %q", b)
-		}
-		slow, rj := jsonToReading(&top, s)
-		if rj != nil {
-			t.Fatalf("fast path accepted %q, slow path rejects: %v", b, rj)
-		}
-		if string(fast.id) != string(slow.id) || string(fast.ts) != string(slow.ts) || fast.hasLabel != slow.hasLabel ||
-			math.Float32bits(fast.label) != math.Float32bits(slow.label) || fmt.Sprint(fast.x) != fmt.Sprint(slow.x) {
-			t.Fatalf("%q: fast %+v, slow %+v", b, fast, slow)
-		}
-		for i := range fast.x {
-			if math.Float32bits(fast.x[i]) != math.Float32bits(slow.x[i]) {
-				t.Fatalf("%q: feature %d fast %v slow %v", b, i, fast.x[i], slow.x[i])
-			}
-		}
-	})
 }

@@ -6,7 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/linnet-edge/linnet/daemon"
+	"github.com/linnet-edge/linnet/client"
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 )
 
@@ -14,11 +15,12 @@ func init() { commands = append(commands, newPushCmd) }
 
 func newPushCmd(e *env) *cobra.Command {
 	var (
-		o                        daemon.PushOptions
+		o                        client.PushOptions
 		broker, key, file, gw    string
 		timeout                  time.Duration
 		asJSON                   bool
 		fleetT, gatewayT, result string
+		statusT                  string
 	)
 	c := &cobra.Command{
 		Use:   "push --broker URL --key KEY --model M.lnm [--gateway ID]",
@@ -27,10 +29,13 @@ func newPushCmd(e *env) *cobra.Command {
 publishes it retained (a gateway that connects later still gets it) on
 linnet/ota/model, or on linnet/<ID>/ota/model with --gateway, and prints the
 results gateways publish on linnet/<gateway>/ota/result for this version.
-A gateway push waits for that gateway's result; a fleet push waits for
---expect results or until --timeout. It exits non-zero when a gateway
-refused the model (already_active is not a refusal) or, with --gateway, when
-no result came. --rollback marks the file as a signed rollback, which
+Before publishing it reads the gateways' retained status messages: a fleet
+push waits (at most --timeout) for a result from every gateway online, or
+from --expect gateways; a push to a --gateway nobody knows fails at once,
+naming the known ones, and one to an offline gateway is published (it applies
+when the gateway connects) without waiting. It exits non-zero when a gateway
+refused the model (already_active is not a refusal), when an awaited gateway
+did not answer, or when the gateway pushed to is offline. --rollback marks the file as a signed rollback, which
 gateways accept although its version is older than their active one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,24 +47,24 @@ gateways accept although its version is older than their active one.`,
 			if err != nil {
 				return err
 			}
-			o.Broker, o.Key, o.Model, o.Gateway, o.Timeout = broker, priv, b, gw, timeout
-			o.FleetTopic, o.GatewayTopic, o.ResultTopic = fleetT, gatewayT, result
+			o.MQTT.Broker, o.Key, o.Model, o.Gateway, o.Timeout = broker, priv, b, gw, timeout
+			o.FleetTopic, o.GatewayTopic, o.ResultTopic, o.StatusTopic = fleetT, gatewayT, result, statusT
 			if !asJSON {
-				o.OnResult = func(r daemon.PushResult) {
+				o.OnResult = func(r wire.OTAResult) {
 					verdict := "refused"
 					switch {
 					case r.Accepted:
 						verdict = "accepted"
-					case r.Reason == daemon.OTAAlreadyActive:
+					case r.Reason == wire.OTAAlreadyActive:
 						verdict = "unchanged"
 					}
 					fmt.Fprintf(e.stdout, "%s: version %d %s (%s), active %d: %s\n", r.Gateway, *r.Version, verdict, r.Reason, r.Active, r.Detail)
 				}
 			}
-			rep, err := daemon.Push(cmd.Context(), o)
+			rep, err := client.Push(cmd.Context(), o)
 			if rep != nil && asJSON {
 				if rep.Results == nil {
-					rep.Results = []daemon.PushResult{}
+					rep.Results = []wire.OTAResult{}
 				}
 				if werr := writeJSON(e.stdout, rep); werr != nil && err == nil {
 					err = werr
@@ -70,7 +75,7 @@ gateways accept although its version is older than their active one.`,
 			}
 			refused := 0
 			for _, r := range rep.Results {
-				if !r.Accepted && r.Reason != daemon.OTAAlreadyActive {
+				if !r.Accepted && r.Reason != wire.OTAAlreadyActive {
 					refused++
 				}
 			}
@@ -78,7 +83,7 @@ gateways accept although its version is older than their active one.`,
 				return fmt.Errorf("%d of %d results refused version %d", refused, len(rep.Results), rep.Version)
 			}
 			if !asJSON && len(rep.Results) == 0 {
-				fmt.Fprintf(e.stdout, "published version %d on %s; no result within %v\n", rep.Version, rep.Topic, timeout)
+				fmt.Fprintf(e.stdout, "published version %d on %s; no gateway online to answer (offline: %v)\n", rep.Version, rep.Topic, rep.Offline)
 			}
 			return nil
 		},
@@ -95,6 +100,13 @@ gateways accept although its version is older than their active one.`,
 	f.StringVar(&fleetT, "fleet-topic", "", "fleet topic, if the gateways use another (default linnet/ota/model)")
 	f.StringVar(&gatewayT, "gateway-topic", "", "gateway topic template (default linnet/{gateway}/ota/model)")
 	f.StringVar(&result, "result-topic", "", "result topic template (default linnet/{gateway}/ota/result)")
+	f.StringVar(&statusT, "status-topic", "", "status topic template the gateways are found on (default linnet/{gateway}/status)")
+	f.DurationVar(&o.Discover, "discover", 2*time.Second, "how long to listen for the gateways' retained status before publishing")
+	f.StringVar(&o.MQTT.Username, "username", "", "MQTT user name")
+	f.StringVar(&o.MQTT.PasswordFile, "password-file", "", "file holding the MQTT password")
+	f.StringVar(&o.MQTT.CAFile, "ca", "", "CA certificate (PEM) for ssl:// brokers")
+	f.StringVar(&o.MQTT.CertFile, "client-cert", "", "client certificate (PEM)")
+	f.StringVar(&o.MQTT.KeyFile, "client-key", "", "client key (PEM)")
 	for _, n := range []string{"broker", "key", "model"} {
 		c.MarkFlagRequired(n)
 	}

@@ -1,6 +1,5 @@
-package daemon
-
-// Home Assistant MQTT discovery (homeassistant.enabled, off by default).
+// Package homeassistant is the Home Assistant MQTT discovery hook
+// (homeassistant.enabled, off by default).
 //
 // Each device whose prediction linnet publishes becomes a sensor in Home
 // Assistant: the first time a device's prediction is published, linnet
@@ -13,23 +12,28 @@ package daemon
 // a new device to a bounded queue (a blocked handler stalls the client:
 // no pings, no acknowledgements), the birth handler only raises a flag, and one announcer
 // goroutine publishes through the service's bounded publisher.
+package homeassistant
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
+	"hash/fnv"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/linnet-edge/linnet/daemon/hooks"
+	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/serving"
 )
 
-// HomeAssistantConfig is the [homeassistant] section: MQTT discovery.
-type HomeAssistantConfig struct {
+// Config is the [homeassistant] section: MQTT discovery.
+type Config struct {
 	Enabled bool `toml:"enabled"`
 	// Prefix is Home Assistant's discovery prefix (its MQTT integration's
 	// "discovery prefix" setting).
@@ -40,21 +44,6 @@ type HomeAssistantConfig struct {
 	// MaxDevices bounds the devices remembered (and announced); devices
 	// seen past it are not announced and are counted.
 	MaxDevices int `toml:"max_devices"`
-}
-
-// SoftwareVersion is the sw_version announced to Home Assistant. Empty
-// means the main module's version from the build information. The linker
-// can set it: -X github.com/linnet-edge/linnet/daemon.SoftwareVersion=...
-var SoftwareVersion string
-
-func softwareVersion() string {
-	if SoftwareVersion != "" {
-		return SoftwareVersion
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
 }
 
 // hassQueue bounds the new devices waiting for their first announcement.
@@ -68,10 +57,11 @@ type hassModel struct {
 	logistic bool
 }
 
-// hass announces devices to Home Assistant. nil when disabled; its methods
-// accept a nil receiver, so the hooks in the service need no check.
-type hass struct {
-	s      *Service
+// Hook announces devices to Home Assistant.
+type Hook struct {
+	hooks.Base
+	host   hooks.Host
+	log    *slog.Logger
 	prefix string
 	birth  string
 	max    int64
@@ -83,7 +73,7 @@ type hass struct {
 
 	queue   chan string   // new devices, to announce once
 	again   chan struct{} // 1 slot: announce every known device
-	lastSV  atomic.Pointer[serving]
+	lastSV  atomic.Pointer[serving.Model]
 	model   atomic.Pointer[hassModel] // of lastSV: a change re-announces
 	warned  atomic.Bool
 	version string
@@ -92,31 +82,47 @@ type hass struct {
 	ignored   prometheus.Counter
 }
 
-func newHass(s *Service) *hass {
-	c := &s.cfg.HomeAssistant
-	if !c.Enabled {
-		return nil
-	}
-	h := &hass{s: s, prefix: strings.TrimSuffix(c.Prefix, "/"), birth: c.BirthTopic, max: int64(c.MaxDevices),
-		gw: haID(s.cfg.Gateway), queue: make(chan string, hassQueue), again: make(chan struct{}, 1), version: softwareVersion()}
+// New returns the hook for c (enabled or not: the daemon adds it only
+// when c.Enabled).
+func New(c Config) *Hook {
+	return &Hook{prefix: strings.TrimSuffix(c.Prefix, "/"), birth: c.BirthTopic, max: int64(c.MaxDevices),
+		queue: make(chan string, hassQueue), again: make(chan struct{}, 1)}
+}
+
+func (h *Hook) ID() string { return "homeassistant" }
+
+func (h *Hook) Provides(e byte) bool { return e == hooks.OnConnect || e == hooks.OnServed }
+
+// Init registers the metrics and the birth route (before Connect, so a
+// birth message queued in a persistent session is not handed to the
+// readings' handler).
+func (h *Hook) Init(host hooks.Host) error {
+	h.host, h.log = host, host.Log().With("component", "homeassistant")
+	h.gw, h.version = haID(host.Gateway()), host.Version()
 	h.announced = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_homeassistant_announcements_total",
 		Help: "Home Assistant discovery configs published (a device's first prediction, then every known device on Home Assistant's birth message)."})
 	h.ignored = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_homeassistant_unannounced_total",
 		Help: "Predictions of devices not announced to Home Assistant because homeassistant.max_devices devices are known."})
-	s.m.reg.MustRegister(h.announced, h.ignored, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_homeassistant_devices",
+	if err := host.Registry().Register(h.announced); err != nil {
+		return err
+	}
+	if err := host.Registry().Register(h.ignored); err != nil {
+		return err
+	}
+	if err := host.Registry().Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_homeassistant_devices",
 		Help: "Devices known to the Home Assistant announcer (bounded by homeassistant.max_devices)."},
-		func() float64 { return float64(h.nKnown.Load()) }))
-	return h
+		func() float64 { return float64(h.nKnown.Load()) })); err != nil {
+		return err
+	}
+	host.Route(h.birth, h.onBirth)
+	return nil
 }
 
-// seen is called by a worker after it published a prediction of device
+// OnServed is called by a worker after it published a prediction of device
 // with sv. It never blocks: a new device is queued for its announcement.
 // When the serving model's target or kind changed (an OTA update), every
 // known device is announced again, since the configs describe the model.
-func (h *hass) seen(device string, sv *serving) {
-	if h == nil {
-		return
-	}
+func (h *Hook) OnServed(device string, sv *serving.Model) {
 	if h.lastSV.Load() != sv {
 		h.lastSV.Store(sv)
 		m := modelOf(sv)
@@ -136,7 +142,7 @@ func (h *hass) seen(device string, sv *serving) {
 		h.mu.Unlock()
 		h.ignored.Inc()
 		if !h.warned.Swap(true) {
-			h.s.log.Warn("homeassistant.max_devices reached: new devices are not announced", "max_devices", h.max)
+			h.log.Warn("homeassistant.max_devices reached: new devices are not announced", "max_devices", h.max)
 		}
 		return
 	}
@@ -153,58 +159,36 @@ func (h *hass) seen(device string, sv *serving) {
 
 // announceAll asks the announcer to publish every known device's config
 // again; requests made while one waits are merged.
-func (h *hass) announceAll() {
+func (h *Hook) announceAll() {
 	select {
 	case h.again <- struct{}{}:
 	default:
 	}
 }
 
-// onBirth is paho's handler for the birth topic: it only raises the flag.
-func (h *hass) onBirth(_ paho.Client, msg paho.Message) {
-	defer msg.Ack() // the client acknowledges nothing by itself (SetAutoAckDisabled)
-	if strings.TrimSpace(string(msg.Payload())) == "online" {
+// onBirth is the birth topic's route: it only raises the flag.
+func (h *Hook) onBirth(_ string, payload []byte, _ bool) {
+	if strings.TrimSpace(string(payload)) == "online" {
 		h.announceAll()
 	}
 }
 
-// route registers the birth handler on the client before Connect, so a
-// birth message queued in a persistent session is not handed to the
-// readings' handler (paho hands queued messages to the default handler on connect).
-func (h *hass) route(c paho.Client) {
-	if h == nil {
-		return
-	}
-	c.AddRoute(h.birth, h.onBirth)
-}
-
-// subscribe subscribes the birth topic on every connection. A refusal is
-// logged and counted, not fatal: predictions are served without it.
-func (h *hass) subscribe(c paho.Client) {
-	if h == nil {
-		return
-	}
-	s := h.s
-	if err := subscribe(s.runCtx, c, map[string]byte{h.birth: 1}, s.cfg.MQTT.OpTimeout); err != nil {
-		s.m.subackFail.Inc()
-		s.log.Warn("homeassistant: birth topic not subscribed; sensors are announced only on a device's first prediction",
+// OnConnect subscribes the birth topic on every connection. A refusal is
+// logged, not fatal: predictions are served without it.
+func (h *Hook) OnConnect(ctx context.Context) {
+	if err := h.host.Subscribe(ctx, map[string]byte{h.birth: 1}); err != nil {
+		h.log.Warn("birth topic not subscribed; sensors are announced only on a device's first prediction",
 			"topic", h.birth, "err", err)
 	}
 }
 
-// start runs the announcer; the returned function stops it and waits. It
-// must be called before the publisher's token channel closes.
-func (h *hass) start() (stop func()) {
-	if h == nil {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); h.run(ctx) }()
-	return func() { cancel(); <-done }
+// Run is the announcer, until ctx ends.
+func (h *Hook) Run(ctx context.Context) error {
+	h.run(ctx)
+	return nil
 }
 
-func (h *hass) run(ctx context.Context) {
+func (h *Hook) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -224,28 +208,25 @@ func (h *hass) run(ctx context.Context) {
 	}
 }
 
-func (h *hass) announce(ctx context.Context, device string) {
-	sv := h.s.cur.Load()
+func (h *Hook) announce(ctx context.Context, device string) {
+	sv := h.host.Current()
 	if sv == nil {
 		return // no model: no prediction to describe
 	}
 	topic, payload := h.config(device, modelOf(sv))
-	if err := h.s.pub.publish(ctx, topic, true, payload); err != nil {
+	if err := h.host.Publish(ctx, topic, true, payload); err != nil {
 		return // shutting down
 	}
 	h.announced.Inc()
 }
 
-func modelOf(sv *serving) hassModel {
-	m := hassModel{target: "prediction", logistic: sv.scorer.Logistic()}
-	if t, ok := sv.scorer.(interface{ Target() string }); ok && t.Target() != "" {
-		m.target = t.Target()
+func modelOf(sv *serving.Model) hassModel {
+	m := hassModel{target: "prediction", logistic: sv.Scorer.Logistic()}
+	if sv.Meta.Target != "" {
+		m.target = sv.Meta.Target
 	}
 	return m
 }
-
-// Target is the model's target name, announced as the device's model.
-func (s *modelScorer) Target() string { return s.m.Target }
 
 type haAvailability struct {
 	Topic        string `json:"topic"`
@@ -282,17 +263,17 @@ type haSensor struct {
 // config is device's discovery topic and payload. A logistic model's
 // sensor takes the whole prediction message as attributes, the class
 // among them.
-func (h *hass) config(device string, m hassModel) (string, []byte) {
-	s := h.s
+func (h *Hook) config(device string, m hassModel) (string, []byte) {
 	node := "linnet_" + h.gw + "_" + haID(device)
-	predTopic := s.topic(s.cfg.Topics.Prediction, device)
+	t := h.host.Topics()
+	predTopic := h.host.Topic(t.Prediction, device)
 	c := haSensor{
 		Name:          "Prediction",
 		UniqueID:      node + "_prediction",
 		StateTopic:    predTopic,
 		ValueTemplate: "{{ value_json.prediction }}",
 		StateClass:    "measurement",
-		Availability: []haAvailability{{Topic: s.topic(s.cfg.Topics.Status, ""), Template: "{{ value_json.state }}",
+		Availability: []haAvailability{{Topic: h.host.Topic(t.Status, ""), Template: "{{ value_json.state }}",
 			Available: "online", NotAvailable: "offline"}},
 		Device: haDevice{Identifiers: []string{node}, Name: device, Manufacturer: "linnet", Model: m.target, SWVersion: h.version},
 		Origin: haOrigin{Name: "linnet", SWVersion: h.version},
@@ -326,15 +307,16 @@ func haID(s string) string {
 	}
 	if changed {
 		b = append(b, '_')
-		b = strconv.AppendUint(b, uint64(hashString(s)), 16)
+		h := fnv.New32a()
+		h.Write([]byte(s))
+		b = strconv.AppendUint(b, uint64(h.Sum32()), 16)
 	}
 	return string(b)
 }
 
-// validateHomeAssistant checks the [homeassistant] section (only when
-// enabled: a disabled section may hold anything).
-func (c *Config) validateHomeAssistant(bad func(string, ...any)) {
-	h := &c.HomeAssistant
+// Validate checks the section (only when enabled: a disabled section may
+// hold anything); readings are the input subscriptions' filters.
+func (h *Config) Validate(bad func(string, ...any), readings []string) {
 	if !h.Enabled {
 		return
 	}
@@ -344,9 +326,9 @@ func (c *Config) validateHomeAssistant(bad func(string, ...any)) {
 	if t := h.BirthTopic; t == "" || strings.ContainsAny(t, "+#") {
 		bad("homeassistant.birth_topic %q: want a topic name without wildcards", t)
 	} else {
-		for i, sb := range c.Subscriptions {
-			if matchTopic(sb.Topic, t) {
-				bad("homeassistant.birth_topic %q: also matches subscriptions[%d].topic %q", t, i, sb.Topic)
+		for i, f := range readings {
+			if mqttc.Match(f, t) {
+				bad("homeassistant.birth_topic %q: also matches subscriptions[%d].topic %q", t, i, f)
 			}
 		}
 	}

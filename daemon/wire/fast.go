@@ -1,4 +1,4 @@
-package daemon
+package wire
 
 import (
 	"strconv"
@@ -13,7 +13,7 @@ import (
 // ok == false and the caller decodes with encoding/json, which then gives
 // the same reading or the rejection. FuzzFastReading checks that whatever
 // it accepts, encoding/json decodes to the same reading.
-func fastReading(b []byte, s *schema) (r reading, ok bool) {
+func fastReading(b []byte, s *Schema) (r Reading, ok bool) {
 	p := fastParser{b: b}
 	p.ws()
 	if !p.eat('{') {
@@ -44,12 +44,12 @@ func fastReading(b []byte, s *schema) (r reading, ok bool) {
 				if !ok || haveID || len(raw) > 128 {
 					return r, false
 				}
-				haveID, r.id = true, raw
+				haveID, r.ID = true, raw
 			} else {
 				if !ok || haveTS || len(raw) > 64 {
 					return r, false
 				}
-				haveTS, r.ts = true, raw
+				haveTS, r.TS = true, raw
 			}
 		case "label":
 			v, ok := p.num()
@@ -60,7 +60,7 @@ func fastReading(b []byte, s *schema) (r reading, ok bool) {
 			if rj != nil {
 				return r, false
 			}
-			haveLabel, r.label, r.hasLabel = true, y, true
+			haveLabel, r.Label, r.HasLabel = true, y, true
 		case "features":
 			if haveFeatures || !p.features(&r, s) {
 				return r, false
@@ -162,9 +162,9 @@ func (p *fastParser) num() (float64, bool) {
 	return v, err == nil
 }
 
-func (p *fastParser) features(r *reading, s *schema) bool {
-	n := len(s.features)
-	r.x = make([]float32, n)
+func (p *fastParser) features(r *Reading, s *Schema) bool {
+	n := len(s.Features)
+	r.X = make([]float32, n)
 	if p.eat('[') {
 		p.ws()
 		if p.eat(']') {
@@ -180,7 +180,7 @@ func (p *fastParser) features(r *reading, s *schema) bool {
 			if !ok {
 				return false
 			}
-			r.x[k] = x
+			r.X[k] = x
 			p.ws()
 			if p.eat(',') {
 				continue
@@ -226,12 +226,63 @@ func (p *fastParser) features(r *reading, s *schema) bool {
 		if !ok {
 			return false
 		}
-		r.x[i], set[i] = x, true
+		r.X[i], set[i] = x, true
 		count++
 		p.ws()
 		if p.eat(',') {
 			continue
 		}
 		return p.eat('}') && count == n
+	}
+}
+
+// ScanID returns the raw "id" of a message that is one flat object of
+// plain strings and numbers (a single prediction or an error report),
+// whatever the order of its keys, without encoding/json: a load generator
+// reading thousands of answers a second needs nothing else. ok is false
+// for anything else (a batch, escapes, no id): decode it with
+// encoding/json then.
+func ScanID(b []byte) (id []byte, ok bool) {
+	p := fastParser{b: b}
+	p.ws()
+	if !p.eat('{') {
+		return nil, false
+	}
+	for {
+		p.ws()
+		key, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return nil, false
+		}
+		p.ws()
+		start := p.i
+		if p.i < len(b) && b[p.i] == '"' {
+			_, ok = p.str()
+		} else {
+			_, ok = p.num()
+		}
+		if !ok {
+			return nil, false
+		}
+		// encoding/json matches keys without regard to case.
+		if len(key) == 2 && (key[0]|0x20) == 'i' && (key[1]|0x20) == 'd' {
+			if id != nil {
+				return nil, false
+			}
+			id = b[start:p.i]
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		if !p.eat('}') {
+			return nil, false
+		}
+		p.ws()
+		return id, id != nil && p.i == len(b)
 	}
 }

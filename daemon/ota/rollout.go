@@ -1,4 +1,4 @@
-package daemon
+package ota
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/linnet-edge/linnet/daemon/serving"
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
@@ -24,23 +26,23 @@ type recent struct {
 	limit int
 
 	mu     sync.Mutex
-	schema *schema // the rows' schema; compared by pointer first (cheap)
+	schema *wire.Schema // the rows' schema; compared by pointer first (cheap)
 	names  []string
 	rows   [][]float32
 	next   int
 	size   int // capacity for this schema's width
 }
 
-func (r *recent) add(sc *schema, rs []reading) {
+func (r *recent) add(sc *wire.Schema, rs []wire.Reading) {
 	if r.limit == 0 {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if sc != r.schema {
-		if r.schema == nil || !slices.Equal(sc.features, r.names) {
-			r.names, r.rows, r.next = sc.features, r.rows[:0], 0
-			r.size = min(r.limit, max(1, maxShadowValues/max(1, len(sc.features))))
+		if r.schema == nil || !slices.Equal(sc.Features, r.names) {
+			r.names, r.rows, r.next = sc.Features, r.rows[:0], 0
+			r.size = min(r.limit, max(1, maxShadowValues/max(1, len(sc.Features))))
 		}
 		r.schema = sc
 	}
@@ -49,10 +51,10 @@ func (r *recent) add(sc *schema, rs []reading) {
 	}
 	for i := range rs {
 		if len(r.rows) < r.size {
-			r.rows = append(r.rows, slices.Clone(rs[i].x))
+			r.rows = append(r.rows, slices.Clone(rs[i].X))
 			continue
 		}
-		copy(r.rows[r.next], rs[i].x)
+		copy(r.rows[r.next], rs[i].X)
 		r.next = (r.next + 1) % r.size
 	}
 }
@@ -75,9 +77,9 @@ func (r *recent) snapshot() ([]string, [][]float32) {
 // readings, k is ota.shadow_tolerance and s = max(hi - lo, (max |lo|,|hi|)
 // / 10, 1e-6). With no reading yet, or readings that lack some of m's
 // features (a schema change), there is nothing to run and m passes.
-func (o *otaManager) shadowRun(m *model.Model) string {
-	if o.shadowStarted != nil {
-		o.shadowStarted()
+func (o *OTA) shadowRun(m *model.Model) string {
+	if o.ShadowStarted != nil {
+		o.ShadowStarted()
 	}
 	names, rows := o.rec.snapshot()
 	if len(rows) == 0 {
@@ -97,9 +99,9 @@ func (o *otaManager) shadowRun(m *model.Model) string {
 		idx[j] = i
 	}
 	cand := model.NewPredictor(m)
-	var cur Scorer
-	if sv := o.s.cur.Load(); sv != nil && slices.Equal(sv.schema.features, names) && !sv.scorer.Logistic() && m.Loss != model.Logistic {
-		cur = sv.scorer
+	var cur serving.Scorer
+	if sv := o.host.Owner().Current(); sv != nil && slices.Equal(sv.Schema.Features, names) && !sv.Scorer.Logistic() && m.Loss != model.Logistic {
+		cur = sv.Scorer
 	}
 	x := make([]float32, len(idx))
 	preds := make([]float32, len(rows))
@@ -139,8 +141,7 @@ func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(floa
 // readings served by version are scored by both.
 type guard struct {
 	version, prev int64
-	prevScorer    Scorer
-	prevLearner   Learner // nil after a restart: the store's checkpoint is used
+	prevState     serving.State // its Learner is nil after a restart: the store's checkpoint is used
 	loss          func(pred, label float32) float64
 	window        int
 	margin        float64
@@ -151,9 +152,8 @@ type guard struct {
 	done           bool
 }
 
-func newGuard(version, prev int64, prevScorer Scorer, prevLearner Learner, window int, margin float64, next Scorer) *guard {
-	return &guard{version: version, prev: prev, prevScorer: prevScorer, prevLearner: prevLearner,
-		loss: lossFunc(next), window: window, margin: margin}
+func newGuard(version, prev int64, prevState serving.State, next serving.Meta, window int, margin float64) *guard {
+	return &guard{version: version, prev: prev, prevState: prevState, loss: lossFunc(next), window: window, margin: margin}
 }
 
 type guardSlot struct{ p atomic.Pointer[guard] }
@@ -162,14 +162,9 @@ func (g *guardSlot) set(x *guard) { g.p.Store(x) }
 
 // lossFunc is the loss both models are compared with: the new model's own
 // (squared, Huber with its delta, or log loss).
-func lossFunc(sc Scorer) func(p, y float32) float64 {
-	kind, delta := model.Squared, float32(0)
-	if ms, ok := sc.(*modelScorer); ok {
-		kind, delta = ms.m.Loss, ms.m.Delta
-	} else if sc.Logistic() {
-		kind = model.Logistic
-	}
-	switch kind {
+func lossFunc(m serving.Meta) func(p, y float32) float64 {
+	delta := m.Delta
+	switch m.Loss {
 	case model.Logistic:
 		return func(p, y float32) float64 {
 			q := math.Min(math.Max(float64(p), 1e-15), 1-1e-15)
@@ -193,27 +188,24 @@ func lossFunc(sc Scorer) func(p, y float32) float64 {
 	return func(p, y float32) float64 { r := float64(p - y); return r * r }
 }
 
-// observe is the workers' hook, called once per message after predicting:
-// it keeps the readings for the next shadow run and feeds the guard. It
-// takes one short lock per message and never waits for the OTA goroutine.
-func (s *Service) observe(sv *serving, rs []reading, preds []float32) {
-	o := s.ota
-	if o == nil || !o.cfg.Enabled {
-		return
-	}
-	o.rec.add(sv.schema, rs)
+// OnPredicted is called by the workers once per message after
+// predicting: it keeps the readings for the next shadow run and feeds the
+// guard. It takes one short lock per message and never waits for the OTA
+// goroutine.
+func (o *OTA) OnPredicted(sv *serving.Model, rs []wire.Reading, preds []float32) {
+	o.rec.add(sv.Schema, rs)
 	g := o.guard.p.Load()
-	if g == nil || sv.scorer.Version() != g.version {
+	if g == nil || sv.Scorer.Version() != g.version {
 		return
 	}
 	var sn, so float64
 	n := 0
 	for i := range rs {
-		if !rs[i].hasLabel {
+		if !rs[i].HasLabel {
 			continue
 		}
-		sn += g.loss(preds[i], rs[i].label)
-		so += g.loss(g.prevScorer.Predict(rs[i].x), rs[i].label)
+		sn += g.loss(preds[i], rs[i].Label)
+		so += g.loss(g.prevState.Model.Scorer.Predict(rs[i].X), rs[i].Label)
 		n++
 	}
 	if n == 0 {
@@ -241,7 +233,7 @@ func (s *Service) observe(sv *serving, rs []reading, preds []float32) {
 
 // finishGuard rolls back or keeps the guarded version, on the OTA
 // goroutine.
-func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
+func (o *OTA) finishGuard(ctx context.Context, g *guard) {
 	if o.guard.p.Load() != g {
 		return // superseded by a later switch
 	}
@@ -250,13 +242,13 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 	n, mn, mo := g.n, g.sumNew/float64(g.n), g.sumOld/float64(g.n)
 	g.mu.Unlock()
 	v := g.version
-	res := otaResult{Version: &v}
+	res := wire.OTAResult{Version: &v}
 	if !(mn > mo*(1+g.margin)+1e-12) {
 		why := fmt.Sprintf("guard passed: mean loss %.6g vs %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
 		if err := o.st.Record(store.Event{Action: store.ActionKeep, Version: v, Previous: g.prev, Source: store.SourceOTA, Reason: why}); err != nil {
 			o.log.Error("record the guard verdict", "err", err)
 		}
-		o.finish(ctx, res, OTAGuardPassed, why, nil)
+		o.finish(ctx, res, wire.OTAGuardPassed, why, nil)
 		return
 	}
 	why := fmt.Sprintf("mean loss %.6g is worse than %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
@@ -266,27 +258,23 @@ func (o *otaManager) finishGuard(ctx context.Context, g *guard) {
 			return
 		}
 		o.log.Error("automatic rollback", "version", v, "err", err)
-		o.finish(ctx, res, OTAStore, "automatic rollback failed: "+err.Error(), nil)
+		o.finish(ctx, res, wire.OTAStore, "automatic rollback failed: "+err.Error(), nil)
 		return
 	}
-	if g.prevLearner != nil && target == g.prev {
-		s := o.s
-		s.learnMu.Lock()
-		s.SetScorer(g.prevScorer)
-		s.learner, s.ckpt, s.sinceQ = g.prevLearner, versionedCheckpoint{o.st, target}, 0
-		s.learnMu.Unlock()
+	if g.prevState.Learner != nil && target == g.prev {
+		o.host.Owner().Restore(g.prevState, o.st, target)
 	} else if m, _, err := o.st.Active(); err == nil {
-		o.serve(m, target)
+		o.host.Owner().Install(m, o.st)
 	} else {
 		o.log.Error("load the rolled-back model", "version", target, "err", err)
 	}
 	o.log.Warn("model rolled back", "version", v, "to", target, "reason", why)
-	o.finish(ctx, res, OTARolledBack, why, nil)
+	o.finish(ctx, res, wire.OTARolledBack, why, nil)
 }
 
 // resumeGuard restarts the guard after a restart when the last change was
 // an OTA switch that no verdict closed yet (the window starts again).
-func (o *otaManager) resumeGuard() {
+func (o *OTA) resumeGuard() {
 	if o.cfg.GuardWindow == 0 {
 		return
 	}
@@ -313,7 +301,9 @@ func (o *otaManager) resumeGuard() {
 			if err != nil || !slices.Equal(pm.Features, cur.Features) {
 				return
 			}
-			o.guard.set(newGuard(e.Version, e.Previous, NewScorer(pm), nil, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(cur)))
+			prev := serving.State{Model: serving.NewModel(serving.NewScorer(pm), serving.Meta{Target: pm.Target, Loss: pm.Loss, Delta: pm.Delta})}
+			next := serving.Meta{Target: cur.Target, Loss: cur.Loss, Delta: cur.Delta}
+			o.guard.set(newGuard(e.Version, e.Previous, prev, next, o.cfg.GuardWindow, o.cfg.GuardMargin))
 			o.log.Info("guarded rollout resumed", "version", e.Version, "previous", e.Previous)
 			return
 		case store.ActionRollback, store.ActionKeep:

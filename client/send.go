@@ -1,8 +1,8 @@
-package daemon
+package client
 
 import (
+	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,47 +17,55 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 )
 
 // SendConfig drives Send, the demo client and load generator.
 type SendConfig struct {
-	MQTT       MQTTConfig // broker, credentials, TLS, QoS, timeouts
-	Data       string     // CSV file with a header
-	Target     string     // column left out of the features (sent as the label with Learn)
-	Learn      bool       // send the target as "label"
-	Device     string     // the topic's device level
-	Features   string     // input topic template, {device} replaced
-	Prediction string     // prediction topic filter, {device} replaced
-	Errors     string     // errors topic filter
-	Rate       float64    // readings per second; 0 sends as fast as the window allows
-	Batch      int        // readings per message; 1 sends single readings
-	Positional bool       // features as an array in file order instead of by name
-	Window     int        // readings sent and not yet answered, at most
+	MQTT       mqttc.Conn // broker, credentials, TLS, timeouts
+	QoS        int
+	Data       string  // CSV file with a header
+	Target     string  // column left out of the features (sent as the label with Learn)
+	Learn      bool    // send the target as "label"
+	Device     string  // the topic's device level
+	Features   string  // input topic template, {device} replaced
+	Prediction string  // prediction topic filter, {device} replaced
+	Errors     string  // errors topic filter
+	Rate       float64 // readings per second; 0 sends as fast as the window allows
+	Batch      int     // readings per message; 1 sends single readings
+	Positional bool    // features as an array in file order instead of by name
+	Window     int     // readings sent and not yet answered, at most
 	Wait       time.Duration
+	// Out, if set, receives every answer: a CSV file (id,prediction,
+	// model_version,reason) when its name ends in .csv, JSON lines
+	// otherwise.
+	Out string
 }
 
 // DefaultSendConfig returns the settings linnet send starts from. The
 // window stays under mosquitto's default max_queued_messages (1000), past
 // which a stock broker drops messages silently.
 func DefaultSendConfig() SendConfig {
-	d := Default()
-	return SendConfig{MQTT: d.MQTT, Device: "send", Features: "linnet/{device}/features",
+	return SendConfig{MQTT: defaultConn(), QoS: 1, Device: "send", Features: "linnet/{device}/features",
 		Prediction: "linnet/{device}/prediction", Errors: "linnet/+/errors", Batch: 1, Window: 500, Wait: 30 * time.Second}
 }
 
 // SendReport is linnet send --json: a stable contract.
 type SendReport struct {
-	Sent        int       `json:"sent"`     // readings
-	Messages    int       `json:"messages"` // MQTT messages (batches count once)
-	Predictions int       `json:"predictions"`
-	Rejected    int       `json:"rejected"` // answered on the errors topic
-	Missing     int       `json:"missing"`
-	Duplicates  int       `json:"duplicates"`
-	Seconds     float64   `json:"seconds"`
-	SentPerSec  float64   `json:"sent_per_sec"`
-	PredPerSec  float64   `json:"predictions_per_sec"`
-	Latency     Latencies `json:"latency_ms"`
+	Sent        int `json:"sent"`     // readings
+	Messages    int `json:"messages"` // MQTT messages (batches count once)
+	Predictions int `json:"predictions"`
+	Rejected    int `json:"rejected"` // answered on the errors topic
+	// Reasons counts the rejections by reason (see package wire).
+	Reasons    map[string]int `json:"reasons"`
+	Missing    int            `json:"missing"` // sent and never answered
+	Duplicates int            `json:"duplicates"`
+	Seconds    float64        `json:"seconds"`
+	SentPerSec float64        `json:"sent_per_sec"`
+	PredPerSec float64        `json:"predictions_per_sec"`
+	Latency    Latencies      `json:"latency_ms"`
 }
 
 // Latencies are send-to-prediction times in milliseconds.
@@ -97,11 +105,16 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 	n := len(rows)
 	sentAt := make([]int64, n) // unix ns, written before publishing
 	gotAt := make([]int64, n)
+	var ans []answer // with Out: every answer by id
+	if cfg.Out != "" {
+		ans = make([]answer, n)
+	}
 	var mu sync.Mutex
 	var preds, rejected, dups, answered int
+	reasons := map[string]int{}
 	answers := make(chan struct{}, cfg.Window)
 	done := make(chan struct{})
-	finish := func(id int, now int64, rej bool) {
+	finish := func(id int, now int64, a answer) {
 		if id < 0 || id >= n {
 			return
 		}
@@ -111,8 +124,12 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 		}
 		gotAt[id] = now
 		answered++
-		if rej {
+		if ans != nil {
+			ans[id] = a
+		}
+		if a.reason != "" {
 			rejected++
+			reasons[a.reason]++
 		} else {
 			preds++
 		}
@@ -124,103 +141,84 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 			close(done)
 		}
 	}
-	type idOnly struct {
-		ID    json.RawMessage `json:"id"`
-		Batch []struct {
-			ID json.RawMessage `json:"id"`
-		} `json:"batch"`
-	}
 	onPred := func(_ paho.Client, m paho.Message) {
 		now := time.Now().UnixNano()
-		// The daemon writes a single prediction's id first: read it without
-		// a JSON decode, which would cost the load generator more CPU than
-		// the daemon spends on the reading.
-		if id, ok := leadingID(m.Payload()); ok {
-			mu.Lock()
-			finish(id, now, false)
-			mu.Unlock()
-			return
+		if ans == nil {
+			// Only the id is needed: read it without a full JSON decode,
+			// which would cost the load generator more CPU than the daemon
+			// spends on the reading.
+			if id, ok := wire.ScanID(m.Payload()); ok {
+				n, ok := wire.IntID(id)
+				if !ok {
+					return
+				}
+				mu.Lock()
+				finish(n, now, answer{})
+				mu.Unlock()
+				return
+			}
 		}
-		var v idOnly
-		if json.Unmarshal(m.Payload(), &v) != nil {
+		var p wire.Prediction
+		if json.Unmarshal(m.Payload(), &p) != nil {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if v.Batch != nil {
-			for _, b := range v.Batch {
-				finish(parseID(b.ID), now, false)
+		if p.Batch != nil {
+			for _, b := range p.Batch {
+				if id, ok := wire.IntID(b.ID); ok {
+					finish(id, now, answer{pred: b.Prediction, version: p.ModelVersion})
+				}
 			}
 			return
 		}
-		finish(parseID(v.ID), now, false)
+		if id, ok := wire.IntID(p.ID); ok {
+			finish(id, now, answer{pred: p.Prediction, version: p.ModelVersion})
+		}
 	}
 	onErr := func(_ paho.Client, m paho.Message) {
 		now := time.Now().UnixNano()
-		var v struct {
-			Topic string          `json:"topic"`
-			ID    json.RawMessage `json:"id"`
+		var e wire.Error
+		if json.Unmarshal(m.Payload(), &e) != nil {
+			return
 		}
-		if json.Unmarshal(m.Payload(), &v) != nil || v.ID == nil {
+		id, ok := wire.IntID(e.ID)
+		if !ok || e.Reason == "" {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		finish(parseID(v.ID), now, true)
+		finish(id, now, answer{reason: e.Reason})
 	}
 
 	m := cfg.MQTT
 	if m.ClientID == "" {
-		// Unique per run: a one-shot client reusing an id can lose its
-		// subscriptions to the cleanup of the previous session with it.
-		var r [4]byte
-		_, _ = rand.Read(r[:])
-		m.ClientID = fmt.Sprintf("linnet-send-%d-%x", os.Getpid(), r)
+		m.ClientID = mqttc.UniqueID("linnet-send")
 	}
-	o := paho.NewClientOptions().AddBroker(brokerURL(m.Broker)).SetClientID(m.ClientID).SetCleanSession(true).
-		SetOrderMatters(false).SetKeepAlive(m.KeepAlive).SetConnectTimeout(m.ConnectTimeout).SetWriteTimeout(m.OpTimeout).
-		SetAutoReconnect(true).SetMaxReconnectInterval(time.Second).SetCustomOpenConnectionFn(openConn)
-	if m.Username != "" {
-		o.SetUsername(m.Username)
-		if m.PasswordFile != "" {
-			pw, err := readPassword(m.PasswordFile)
-			if err != nil {
-				return nil, err
-			}
-			o.SetPassword(pw)
-		}
-	}
-	if tc, err := tlsConfig(&m); err != nil {
+	o, err := mqttc.Options(m)
+	if err != nil {
 		return nil, err
-	} else if tc != nil {
-		o.SetTLSConfig(tc)
 	}
+	o.SetCleanSession(true).SetOrderMatters(false).SetAutoReconnect(true).SetMaxReconnectInterval(time.Second)
 	c := paho.NewClient(o)
-	if err := waitToken(ctx, c.Connect(), m.ConnectTimeout); err != nil {
+	if err := mqttc.Wait(ctx, c.Connect(), m.ConnectTimeout); err != nil {
 		return nil, fmt.Errorf("send: connect %s: %w", m.Broker, err)
 	}
-	defer func() {
-		dc := make(chan struct{})
-		go func() { c.Disconnect(250); close(dc) }()
-		select {
-		case <-dc:
-		case <-time.After(m.DisconnectTimeout):
-		}
-	}()
+	defer mqttc.Disconnect(c, time.Second)
 	predTopic := strings.ReplaceAll(cfg.Prediction, "{device}", cfg.Device)
-	t := c.SubscribeMultiple(map[string]byte{predTopic: byte(m.QoS), cfg.Errors: byte(m.QoS)}, nil)
-	if err := waitToken(ctx, t, m.OpTimeout); err != nil {
+	t := c.SubscribeMultiple(map[string]byte{predTopic: byte(cfg.QoS), cfg.Errors: byte(cfg.QoS)}, nil)
+	if err := mqttc.Wait(ctx, t, m.OpTimeout); err != nil {
 		return nil, fmt.Errorf("send: subscribe: %w", err)
 	}
 	c.AddRoute(predTopic, onPred)
 	c.AddRoute(cfg.Errors, onErr)
 
 	topic := strings.ReplaceAll(cfg.Features, "{device}", cfg.Device)
-	pub := newPublisher(c, byte(m.QoS), cfg.Window, m.OpTimeout, func(error) {})
+	pub := mqttc.NewPublisher(c, byte(cfg.QoS), cfg.Window, m.OpTimeout, func(error) {})
 	ackCtx, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
 	acked := make(chan struct{})
-	go func() { pub.ack(ackCtx); close(acked) }()
+	go func() { pub.Run(ackCtx); close(acked) }()
 
 	start := time.Now()
 	inflight := 0 // readings sent and not answered, approximated from the answer count
@@ -266,7 +264,7 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 		mu.Lock()
 		sentReadings += perMsg[i]
 		mu.Unlock()
-		if err := pub.publish(ctx, topic, false, p); err != nil {
+		if err := pub.Publish(ctx, topic, false, p, nil); err != nil {
 			break
 		}
 	}
@@ -281,13 +279,19 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 		case <-ctx.Done():
 		}
 	}
-	close(pub.tokens)
+	pub.Close()
 	ackCancel()
 	<-acked
 
 	mu.Lock()
 	defer mu.Unlock()
-	r := &SendReport{Sent: allSent, Messages: len(payloads), Predictions: preds, Rejected: rejected, Duplicates: dups, Missing: allSent - answered}
+	r := &SendReport{Sent: allSent, Messages: len(payloads), Predictions: preds, Rejected: rejected, Reasons: reasons,
+		Duplicates: dups, Missing: allSent - answered}
+	if cfg.Out != "" {
+		if err := writeAnswers(cfg.Out, gotAt, ans); err != nil {
+			return r, err
+		}
+	}
 	var lat []float64
 	var last int64
 	for i := 0; i < allSent; i++ {
@@ -323,12 +327,53 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 	return r, ctx.Err()
 }
 
-func parseID(b json.RawMessage) int {
-	id, err := strconv.Atoi(string(b))
+// answer is what came back for one reading.
+type answer struct {
+	pred    float64
+	version int64
+	reason  string // rejected: the errors topic's reason
+}
+
+// writeAnswers writes every answered reading, by id: CSV when path ends in
+// .csv, JSON lines otherwise.
+func writeAnswers(path string, gotAt []int64, ans []answer) error {
+	f, err := os.Create(path)
 	if err != nil {
-		return -1
+		return fmt.Errorf("send --out: %w", err)
 	}
-	return id
+	w := bufio.NewWriter(f)
+	csv := strings.HasSuffix(strings.ToLower(path), ".csv")
+	if csv {
+		w.WriteString("id,prediction,model_version,reason\n")
+	}
+	var b []byte
+	for id, a := range ans {
+		if gotAt[id] == 0 {
+			continue
+		}
+		b = b[:0]
+		switch {
+		case csv && a.reason != "":
+			b = fmt.Appendf(b, "%d,,,%s\n", id, a.reason)
+		case csv:
+			b = fmt.Appendf(b, "%d,%s,%d,\n", id, strconv.FormatFloat(a.pred, 'g', -1, 64), a.version)
+		case a.reason != "":
+			b = fmt.Appendf(b, `{"id":%d,"reason":`, id)
+			b = wire.AppendString(b, a.reason)
+			b = append(b, "}\n"...)
+		default:
+			b = fmt.Appendf(b, `{"id":%d,"prediction":%s,"model_version":%d}`+"\n", id, strconv.FormatFloat(a.pred, 'g', -1, 64), a.version)
+		}
+		w.Write(b)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("send --out: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("send --out: %w", err)
+	}
+	return nil
 }
 
 func readSendRows(path, target string) ([]string, []sendRow, error) {
@@ -375,7 +420,7 @@ func encodeSend(cfg *SendConfig, names []string, rows []sendRow) ([][]byte, []in
 				if k > 0 {
 					b = append(b, ',')
 				}
-				b = appendFloat32(b, v)
+				b = wire.AppendFloat32(b, v)
 			}
 			b = append(b, ']')
 		} else {
@@ -384,15 +429,15 @@ func encodeSend(cfg *SendConfig, names []string, rows []sendRow) ([][]byte, []in
 				if k > 0 {
 					b = append(b, ',')
 				}
-				b = appendJSONString(b, names[k])
+				b = wire.AppendString(b, names[k])
 				b = append(b, ':')
-				b = appendFloat32(b, v)
+				b = wire.AppendFloat32(b, v)
 			}
 			b = append(b, '}')
 		}
 		if cfg.Learn {
 			b = append(b, `,"label":`...)
-			b = appendFloat32(b, rows[i].label)
+			b = wire.AppendFloat32(b, rows[i].label)
 		}
 		return append(b, '}')
 	}
@@ -417,18 +462,7 @@ func encodeSend(cfg *SendConfig, names []string, rows []sendRow) ([][]byte, []in
 	return payloads, per
 }
 
-// leadingID reads N from a payload starting with {"id":N, .
-func leadingID(b []byte) (int, bool) {
-	const prefix = `{"id":`
-	if len(b) < len(prefix)+2 || string(b[:len(prefix)]) != prefix {
-		return 0, false
-	}
-	n, i := 0, len(prefix)
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9' && i < len(prefix)+9; i++ {
-		n = n*10 + int(b[i]-'0')
-	}
-	if i == len(prefix) || i >= len(b) || b[i] != ',' {
-		return 0, false
-	}
-	return n, true
+// defaultConn is how a client reaches a broker unless told otherwise.
+func defaultConn() mqttc.Conn {
+	return mqttc.Conn{Broker: "tcp://127.0.0.1:1883", KeepAlive: 30 * time.Second, ConnectTimeout: 10 * time.Second, OpTimeout: 10 * time.Second}
 }

@@ -1,10 +1,12 @@
-package daemon
+// Package ota is the over-the-air update hook: signed model files on MQTT,
+// checked, shadow-run, installed through the serving Owner, and watched by
+// a guarded rollout.
+package ota
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,9 +15,10 @@ import (
 	"sync"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linnet-edge/linnet/daemon/hooks"
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
@@ -75,35 +78,9 @@ import (
 // ota.guard_margin (relative), the store rolls back (store.Withdraw) and the
 // previous model serves again.
 
-// Result reasons: the "reason" of an ota/result message and the label of
-// linnet_ota_results_total.
-const (
-	OTAApplied          = "applied"           // stored, activated and serving
-	OTAAlreadyActive    = "already_active"    // the active model's own file again
-	OTAOversize         = "oversize"          // larger than ota.max_bytes
-	OTAMalformed        = "malformed"         // not a .lnm file, truncated, inconsistent
-	OTACorrupt          = "corrupt"           // CRC-32C mismatch: damaged or altered
-	OTAUnsigned         = "unsigned"          // no signature and ota.allow_unsigned is off
-	OTAUntrustedKey     = "untrusted_key"     // signed by a key not among --trust
-	OTABadSignature     = "bad_signature"     // a trusted key's id, but the signature fails
-	OTANotNewer         = "not_newer"         // version not above the active one
-	OTARollbackUnsigned = "rollback_unsigned" // older version flagged rollback without a verified signature
-	OTAWithdrawn        = "withdrawn"         // this version was rolled back before
-	OTASchema           = "schema"            // features or kind differ from the serving model
-	OTAShadow           = "shadow"            // the shadow run found NaN/Inf or absurd outputs
-	OTAStore            = "store"             // the store refused it (e.g. the version exists with other bytes)
-	OTARolledBack       = "rolled_back"       // guarded rollout: worse than the previous model, rolled back
-	OTAGuardPassed      = "guard_passed"      // guarded rollout: the new model stays
-)
-
-// OTAReasons lists every result reason, for metrics initialisation.
-var OTAReasons = []string{OTAApplied, OTAAlreadyActive, OTAOversize, OTAMalformed, OTACorrupt, OTAUnsigned,
-	OTAUntrustedKey, OTABadSignature, OTANotNewer, OTARollbackUnsigned, OTAWithdrawn, OTASchema, OTAShadow,
-	OTAStore, OTARolledBack, OTAGuardPassed}
-
-// OTAConfig is the over-the-air update section ([ota]). Topics accept
+// Config is the over-the-air update section ([ota]). Topics accept
 // {gateway}.
-type OTAConfig struct {
+type Config struct {
 	Enabled      bool   `toml:"enabled"`
 	FleetTopic   string `toml:"fleet_topic"`
 	GatewayTopic string `toml:"gateway_topic"`
@@ -127,12 +104,13 @@ type OTAConfig struct {
 	GuardMargin float64 `toml:"guard_margin"`
 }
 
-func defaultOTA() OTAConfig {
-	return OTAConfig{
+// Default is the section when nothing is set.
+func Default() Config {
+	return Config{
 		Enabled:         true,
-		FleetTopic:      "linnet/ota/model",
-		GatewayTopic:    "linnet/{gateway}/ota/model",
-		ResultTopic:     "linnet/{gateway}/ota/result",
+		FleetTopic:      wire.DefaultFleetTopic,
+		GatewayTopic:    wire.DefaultGatewayTopic,
+		ResultTopic:     wire.DefaultResultTopic,
 		MaxBytes:        4 << 20,
 		ShadowReadings:  256,
 		ShadowTolerance: 10,
@@ -141,7 +119,8 @@ func defaultOTA() OTAConfig {
 	}
 }
 
-func (o *OTAConfig) validate(bad func(string, ...any)) {
+// Validate reports the section's problems through bad.
+func (o *Config) Validate(bad func(string, ...any)) {
 	if !o.Enabled {
 		return
 	}
@@ -180,23 +159,12 @@ type otaMsg struct {
 	retained bool // delivered from the broker's retained store (at subscribe)
 }
 
-// otaResult is one decision, as published.
-type otaResult struct {
-	Version  *int64 `json:"version"` // null when the file did not decode
-	Accepted bool   `json:"accepted"`
-	Reason   string `json:"reason"`
-	Detail   string `json:"detail,omitempty"`
-	Gateway  string `json:"gateway"`
-	Topic    string `json:"topic,omitempty"`
-	Active   int64  `json:"active"` // the active version after the decision
-	Rollback bool   `json:"rollback,omitempty"`
-	TS       int64  `json:"ts"`
-}
-
-type otaManager struct {
-	s   *Service
-	cfg OTAConfig
-	log *slog.Logger
+// OTA is the hook.
+type OTA struct {
+	hooks.Base
+	host hooks.Host
+	cfg  Config
+	log  *slog.Logger
 
 	keys       []ed25519.PublicKey
 	st         *store.Store
@@ -214,87 +182,71 @@ type otaManager struct {
 	guard   guardSlot
 	verdict chan *guard
 
-	done chan struct{}
-
-	// shadowStarted, when set (tests), is called as the shadow run starts:
+	// ShadowStarted, when set (tests), is called as the shadow run starts:
 	// a test blocks there to show that predictions go on meanwhile.
-	shadowStarted func()
+	ShadowStarted func()
 }
 
-func newOTA(s *Service) *otaManager {
-	o := &otaManager{
-		s: s, cfg: s.cfg.OTA, log: s.base.With("component", "ota"),
-		pending: map[string]otaMsg{}, wake: make(chan struct{}, 1),
-		seen: map[[32]byte]int64{}, verdict: make(chan *guard, 1),
+// New returns the hook for c (the daemon adds it only when c.Enabled).
+func New(c Config) *OTA {
+	o := &OTA{cfg: c, pending: map[string]otaMsg{}, wake: make(chan struct{}, 1),
+		seen: map[[32]byte]int64{}, verdict: make(chan *guard, 1)}
+	o.rec.limit = c.ShadowReadings
+	o.recBudget = budget{capacity: 20, every: 6 * time.Second}
+	return o
+}
+
+func (o *OTA) ID() string { return "ota" }
+
+func (o *OTA) Provides(e byte) bool { return e == hooks.OnPredicted }
+
+// Filters are the OTA subscriptions: never under $share, since every
+// instance of a share group must get every model.
+func (o *OTA) Filters() map[string]byte {
+	return map[string]byte{
+		o.host.Topic(o.cfg.FleetTopic, ""):   1,
+		o.host.Topic(o.cfg.GatewayTopic, ""): 1,
 	}
-	o.rec.limit = o.cfg.ShadowReadings
+}
+
+// Init registers the metrics and the routes (before Connect: a persistent
+// session may deliver before Subscribe returns), and resumes a guarded
+// rollout a restart interrupted.
+func (o *OTA) Init(h hooks.Host) error {
+	o.host, o.log, o.st, o.keys = h, h.Log().With("component", "ota"), h.Store(), h.Trust()
 	o.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_ota_results_total",
 		Help: "Over-the-air model decisions, by reason (applied, rejections, automatic rollbacks)."}, []string{"reason"})
 	o.unrecorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_ota_unrecorded_total",
 		Help: "OTA refusals published and counted but not written to the store's history (rate limit: each record is a commit, two fsyncs)."})
-	o.recBudget = budget{capacity: 20, every: 6 * time.Second}
-	s.m.reg.MustRegister(o.results, o.unrecorded)
-	for _, r := range OTAReasons {
-		o.results.WithLabelValues(r)
-	}
-	return o
-}
-
-// filters are the OTA subscriptions: never under $share, since every
-// instance of a share group must get every model.
-func (o *otaManager) filters() map[string]byte {
-	if o == nil || !o.cfg.Enabled {
-		return nil
-	}
-	return map[string]byte{
-		o.s.topic(o.cfg.FleetTopic, ""):   1,
-		o.s.topic(o.cfg.GatewayTopic, ""): 1,
-	}
-}
-
-// start registers the routes (before Connect: a persistent session may
-// deliver before Subscribe returns) and starts the OTA goroutine, which
-// runs until ctx ends; wait waits for it.
-func (o *otaManager) start(ctx context.Context, c paho.Client, st *store.Store) error {
-	o.done = make(chan struct{})
-	if !o.cfg.Enabled {
-		close(o.done)
-		return nil
-	}
-	for _, k := range o.s.cfg.Trust {
-		pub, err := model.ReadPublicKey(k)
-		if err != nil {
-			return fmt.Errorf("trust %q: %w", k, err)
+	for _, c := range []prometheus.Collector{o.results, o.unrecorded} {
+		if err := h.Registry().Register(c); err != nil {
+			return err
 		}
-		o.keys = append(o.keys, pub)
+	}
+	for _, r := range wire.OTAReasons {
+		o.results.WithLabelValues(r)
 	}
 	if len(o.keys) == 0 && !o.cfg.AllowUnsigned {
 		o.log.Warn("no trusted keys (--trust) and ota.allow_unsigned is off: every OTA model will be refused")
 	}
-	o.st = st
-	for f := range o.filters() {
-		c.AddRoute(f, o.handle)
+	for f := range o.Filters() {
+		h.Route(f, o.handle)
 	}
 	o.resumeGuard()
-	go func() { defer close(o.done); o.run(ctx) }()
 	return nil
 }
 
-func (o *otaManager) wait() {
-	if o != nil && o.done != nil {
-		<-o.done
-	}
-}
+// Guarding reports whether a guarded rollout is watching the serving
+// model.
+func (o *OTA) Guarding() bool { return o.guard.p.Load() != nil }
 
 // handle is paho's route handler: it never blocks and keeps at most one
 // message per topic (the newest: a retained model replaces the previous).
-func (o *otaManager) handle(_ paho.Client, msg paho.Message) {
-	defer msg.Ack()
-	p := msg.Payload()
+func (o *OTA) handle(topic string, p []byte, retained bool) {
 	if len(p) == 0 {
 		return // a cleared retained message
 	}
-	m := otaMsg{topic: msg.Topic(), size: len(p), retained: msg.Retained()}
+	m := otaMsg{topic: topic, size: len(p), retained: retained}
 	if len(p) <= o.cfg.MaxBytes {
 		m.payload = p
 	}
@@ -307,8 +259,14 @@ func (o *otaManager) handle(_ paho.Client, msg paho.Message) {
 	}
 }
 
-func (o *otaManager) run(ctx context.Context) {
-	gw := o.s.topic(o.cfg.GatewayTopic, "")
+// Run decides the models that arrive, one at a time, until ctx ends.
+func (o *OTA) Run(ctx context.Context) error {
+	o.run(ctx)
+	return nil
+}
+
+func (o *OTA) run(ctx context.Context) {
+	gw := o.host.Topic(o.cfg.GatewayTopic, "")
 	for {
 		select {
 		case <-ctx.Done():
@@ -350,10 +308,10 @@ type candidate struct {
 	rollback bool
 }
 
-func (o *otaManager) process(ctx context.Context, msg otaMsg) {
-	res := otaResult{Topic: msg.topic}
+func (o *OTA) process(ctx context.Context, msg otaMsg) {
+	res := wire.OTAResult{Topic: msg.topic}
 	if msg.payload == nil {
-		o.finish(ctx, res, OTAOversize, fmt.Sprintf("%d bytes, ota.max_bytes is %d", msg.size, o.cfg.MaxBytes), nil)
+		o.finish(ctx, res, wire.OTAOversize, fmt.Sprintf("%d bytes, ota.max_bytes is %d", msg.size, o.cfg.MaxBytes), nil)
 		return
 	}
 	sum := sha256.Sum256(msg.payload)
@@ -379,13 +337,13 @@ func (o *otaManager) process(ctx context.Context, msg otaMsg) {
 
 // check runs steps 2 to 6. It returns the decoded candidate when the file
 // decoded, and a reason when it is refused (or already active).
-func (o *otaManager) check(file []byte, active int64) (*candidate, string, string) {
+func (o *OTA) check(file []byte, active int64) (*candidate, string, string) {
 	m, err := model.Decode(file)
 	if err != nil {
 		if errors.Is(err, model.ErrChecksum) {
-			return nil, OTACorrupt, err.Error()
+			return nil, wire.OTACorrupt, err.Error()
 		}
-		return nil, OTAMalformed, err.Error()
+		return nil, wire.OTAMalformed, err.Error()
 	}
 	c := &candidate{m: m, file: file, rollback: model.IsRollback(file)}
 	verified := false
@@ -395,121 +353,82 @@ func (o *otaManager) check(file []byte, active int64) (*candidate, string, strin
 		case err == nil:
 			verified = true
 		case errors.Is(err, model.ErrUntrustedKey):
-			return c, OTAUntrustedKey, fmt.Sprintf("signed by key %s, not among the %d trusted", model.SignerID(file), len(o.keys))
+			return c, wire.OTAUntrustedKey, fmt.Sprintf("signed by key %s, not among the %d trusted", model.SignerID(file), len(o.keys))
 		case errors.Is(err, model.ErrBadSignature):
-			return c, OTABadSignature, err.Error()
+			return c, wire.OTABadSignature, err.Error()
 		default:
-			return c, OTAMalformed, err.Error()
+			return c, wire.OTAMalformed, err.Error()
 		}
 	} else if !o.cfg.AllowUnsigned {
-		return c, OTAUnsigned, "the file has no signature and ota.allow_unsigned is off"
+		return c, wire.OTAUnsigned, "the file has no signature and ota.allow_unsigned is off"
 	}
 
 	v := m.Version
 	switch {
 	case v <= 0:
-		return c, OTAMalformed, fmt.Sprintf("model version %d is not positive", v)
+		return c, wire.OTAMalformed, fmt.Sprintf("model version %d is not positive", v)
 	case v == active:
 		if cur, err := o.st.Get(v); err == nil && string(cur) == string(file) {
-			return c, OTAAlreadyActive, fmt.Sprintf("version %d is already active", v)
+			return c, wire.OTAAlreadyActive, fmt.Sprintf("version %d is already active", v)
 		}
-		return c, OTANotNewer, fmt.Sprintf("version %d is the active version, with other bytes", v)
+		return c, wire.OTANotNewer, fmt.Sprintf("version %d is the active version, with other bytes", v)
 	case v < active && !c.rollback:
-		return c, OTANotNewer, fmt.Sprintf("version %d is not newer than the active %d (a downgrade must be a signed rollback)", v, active)
+		return c, wire.OTANotNewer, fmt.Sprintf("version %d is not newer than the active %d (a downgrade must be a signed rollback)", v, active)
 	case v < active && !verified:
-		return c, OTARollbackUnsigned, fmt.Sprintf("rollback to %d: a rollback must carry a signature by a trusted key", v)
+		return c, wire.OTARollbackUnsigned, fmt.Sprintf("rollback to %d: a rollback must carry a signature by a trusted key", v)
 	case v > active:
 		if w, err := o.st.Withdrawn(v); err != nil {
-			return c, OTAStore, err.Error()
+			return c, wire.OTAStore, err.Error()
 		} else if w {
-			return c, OTAWithdrawn, fmt.Sprintf("version %d was rolled back on this gateway; publish a new version", v)
+			return c, wire.OTAWithdrawn, fmt.Sprintf("version %d was rolled back on this gateway; publish a new version", v)
 		}
 	}
 
-	if sv := o.s.cur.Load(); sv != nil && !o.cfg.AllowSchemaChange {
+	if sv := o.host.Owner().Current(); sv != nil && !o.cfg.AllowSchemaChange {
 		logistic := m.Loss == model.Logistic
-		if !slices.Equal(m.Features, sv.schema.features) || logistic != sv.schema.logistic {
-			return c, OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
-				clipList(m.Features), logistic, clipList(sv.schema.features), sv.schema.logistic)
+		if !slices.Equal(m.Features, sv.Schema.Features) || logistic != sv.Schema.Logistic {
+			return c, wire.OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
+				clipList(m.Features), logistic, clipList(sv.Schema.Features), sv.Schema.Logistic)
 		}
 	}
 	if reason := o.shadowRun(m); reason != "" {
-		return c, OTAShadow, reason
+		return c, wire.OTAShadow, reason
 	}
 	return c, "", ""
 }
 
 // apply stores and activates c in one store transaction, then swaps the
 // serving model and the learner.
-func (o *otaManager) apply(c *candidate, active int64) (string, string) {
-	s := o.s
+func (o *OTA) apply(c *candidate, active int64) (string, string) {
 	// Keep the outgoing learner's state under its own version, so a
 	// rollback resumes it.
-	s.learnMu.Lock()
-	oldL := s.learner
-	var state []byte
-	if oldL != nil {
-		state, _ = oldL.MarshalBinary()
+	if _, err := o.host.Owner().Checkpoint(); err != nil {
+		o.log.Warn("checkpoint before the switch", "err", err)
 	}
-	s.learnMu.Unlock()
-	if state != nil && active != 0 {
-		if err := o.st.SaveCheckpointFor(active, state); err != nil && !errors.Is(err, store.ErrNotActive) {
-			o.log.Warn("checkpoint before the switch", "err", err)
-		}
-	}
-	prevServing := s.cur.Load()
-
 	v := c.m.Version
 	why := fmt.Sprintf("ota: version %d over %d", v, active)
 	if c.rollback {
 		why = fmt.Sprintf("ota: signed rollback to %d from %d", v, active)
 	}
 	if _, err := o.st.Install(c.file, store.SourceOTA, why, c.rollback); err != nil {
-		return OTAStore, err.Error()
+		return wire.OTAStore, err.Error()
 	}
-	o.serve(c.m, v)
-	if prevServing != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
-		slices.Equal(prevServing.schema.features, c.m.Features) && prevServing.schema.logistic == (c.m.Loss == model.Logistic) {
-		o.guard.set(newGuard(v, active, prevServing.scorer, oldL, o.cfg.GuardWindow, o.cfg.GuardMargin, NewScorer(c.m)))
+	prev := o.host.Owner().Install(c.m, o.st)
+	if pm := prev.Model; pm != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
+		slices.Equal(pm.Schema.Features, c.m.Features) && pm.Schema.Logistic == (c.m.Loss == model.Logistic) {
+		o.guard.set(newGuard(v, active, prev, o.host.Owner().Current().Meta, o.cfg.GuardWindow, o.cfg.GuardMargin))
 	} else {
 		o.guard.set(nil)
 	}
 	o.log.Info("model applied", "version", v, "previous", active, "rollback", c.rollback, "scheme", c.m.Scheme)
-	return OTAApplied, why
-}
-
-// serve swaps in m (the now active version v) and a learner for it,
-// resumed from v's checkpoint when it has one.
-func (o *otaManager) serve(m *model.Model, v int64) {
-	s := o.s
-	var l Learner
-	if s.cfg.Learning.Enabled {
-		l = NewLearner(m)
-		if st, err := o.st.LoadCheckpoint(); err == nil {
-			if ml, ok := l.(*modelLearner); ok && ml.l.UnmarshalBinary(st) != nil {
-				l = NewLearner(m)
-			}
-		}
-	}
-	sc := NewScorer(m)
-	if l != nil && l.Updates() > 0 {
-		if q, err := l.Serving(); err == nil {
-			sc = q
-		}
-	}
-	s.learnMu.Lock()
-	s.SetScorer(sc)
-	if l != nil {
-		s.learner, s.ckpt, s.sinceQ = l, versionedCheckpoint{o.st, v}, 0
-	}
-	s.learnMu.Unlock()
+	return wire.OTAApplied, why
 }
 
 // finish publishes, counts and records one decision.
-func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail string, sum *[32]byte) {
+func (o *OTA) finish(ctx context.Context, res wire.OTAResult, reason, detail string, sum *[32]byte) {
 	res.Reason, res.Detail = reason, detail
-	res.Accepted = reason == OTAApplied || reason == OTAGuardPassed
-	res.Gateway = o.s.cfg.Gateway
+	res.Accepted = reason == wire.OTAApplied || reason == wire.OTAGuardPassed
+	res.Gateway = o.host.Gateway()
 	res.Active, _ = o.st.ActiveVersion()
 	res.TS = time.Now().UnixMilli()
 	o.results.WithLabelValues(reason).Inc()
@@ -518,7 +437,7 @@ func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail s
 		v = *res.Version
 	}
 	switch {
-	case reason == OTAApplied || reason == OTARolledBack || reason == OTAAlreadyActive || reason == OTAGuardPassed:
+	case reason == wire.OTAApplied || reason == wire.OTARolledBack || reason == wire.OTAAlreadyActive || reason == wire.OTAGuardPassed:
 		// The store recorded the change itself, or nothing changed.
 	case !o.recBudget.take(time.Now()):
 		// A flood of bad files must not turn into a flood of commits
@@ -530,7 +449,7 @@ func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail s
 			o.log.Error("record the decision", "err", err)
 		}
 	}
-	if sum != nil && reason != OTAStore {
+	if sum != nil && reason != wire.OTAStore {
 		// Keyed with the active version after the decision: when the
 		// active version changes (a later model, a rollback), the payload
 		// is decided again.
@@ -540,46 +459,18 @@ func (o *otaManager) finish(ctx context.Context, res otaResult, reason, detail s
 		o.seen[*sum] = res.Active
 	}
 	lv := slog.LevelWarn
-	if res.Accepted || reason == OTAAlreadyActive {
+	if res.Accepted || reason == wire.OTAAlreadyActive {
 		lv = slog.LevelInfo
 	}
 	o.log.Log(ctx, lv, "ota decision", "version", v, "reason", reason, "detail", detail, "topic", res.Topic, "active", res.Active)
-	b, _ := json.Marshal(res)
-	c := o.s.client
-	if err := waitToken(ctx, c.Publish(o.s.topic(o.cfg.ResultTopic, ""), 1, false, b), o.s.cfg.MQTT.OpTimeout); err != nil {
+	b := res.Encode()
+	if err := o.host.Publish(ctx, o.host.Topic(o.cfg.ResultTopic, ""), false, b); err != nil {
 		o.log.Warn("publish the OTA result", "err", err)
 	}
-	if reason == OTAApplied || reason == OTARolledBack {
-		if err := waitToken(ctx, c.Publish(o.s.topic(o.s.cfg.Topics.Status, ""), 1, true, o.s.status("online")), o.s.cfg.MQTT.OpTimeout); err != nil {
+	if reason == wire.OTAApplied || reason == wire.OTARolledBack {
+		if err := o.host.PublishStatus(ctx); err != nil {
 			o.log.Warn("publish status", "err", err)
 		}
-	}
-}
-
-// versionedCheckpoint saves a learner's state only while its model version
-// is the active one: a learner replaced by an OTA switch never writes over
-// its successor's checkpoint.
-type versionedCheckpoint struct {
-	st *store.Store
-	v  int64
-}
-
-func (c versionedCheckpoint) SaveCheckpoint(b []byte) error {
-	if err := c.st.SaveCheckpointFor(c.v, b); err != nil && !errors.Is(err, store.ErrNotActive) {
-		return err
-	}
-	return nil
-}
-
-func (c versionedCheckpoint) LoadCheckpoint() ([]byte, error) { return c.st.LoadCheckpoint() }
-
-// setLearnedScorer swaps in a re-quantized copy from learner l, unless an
-// OTA switch replaced l meanwhile (the copy would bring the old model back).
-func (s *Service) setLearnedScorer(l Learner, sc Scorer) {
-	s.learnMu.Lock()
-	defer s.learnMu.Unlock()
-	if s.learner == l {
-		s.SetScorer(sc)
 	}
 }
 
@@ -595,17 +486,6 @@ func clipList(names []string) string {
 		return fmt.Sprintf("%d features [%s ...]", len(names), strings.Join(names[:8], " "))
 	}
 	return fmt.Sprintf("%d features [%s]", len(names), strings.Join(names, " "))
-}
-
-// maxPacket is the embedded broker's packet limit: the largest payload the
-// daemon accepts (a reading or an OTA model) plus room for the topic and
-// headers.
-func (s *Service) maxPacket() int {
-	n := s.cfg.Payload.MaxBytes
-	if s.cfg.OTA.Enabled {
-		n = max(n, s.cfg.OTA.MaxBytes)
-	}
-	return n + 64<<10
 }
 
 // budget is a token bucket: capacity records at once, then one per every.

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linnet-edge/linnet/daemon"
+	"github.com/linnet-edge/linnet/model"
+)
+
+// startGateway runs a daemon in-process on the embedded broker (port 0)
+// serving m, and returns its broker URL.
+func startGateway(t *testing.T, gateway, modelPath string) string {
+	t.Helper()
+	cfg := daemon.Default()
+	cfg.Gateway, cfg.DataDir, cfg.Model = gateway, t.TempDir(), modelPath
+	cfg.MQTT.Embedded, cfg.Metrics.Listen = "127.0.0.1:0", ""
+	cfg.Learning.Enabled = false
+	s, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway not ready")
+	}
+	return s.BrokerURL()
+}
+
+// v1Model is a model with features the rows below fit, as a file.
+func v1Model(t *testing.T, dir string) (string, *model.Model) {
+	t.Helper()
+	m, _, err := model.ReadFile(filepath.Join("..", "..", "model", "testdata", "v1-f32.lnm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "m.lnm")
+	b, _ := m.MarshalBinary()
+	if err := model.WriteFile(p, b); err != nil {
+		t.Fatal(err)
+	}
+	return p, m
+}
+
+// linnet send tells the truth: rejected readings make it exit non-zero
+// with the reasons and their counts, and --out writes every answer.
+func TestSendTruth(t *testing.T) {
+	dir := t.TempDir()
+	mp, m := v1Model(t, dir)
+	url := startGateway(t, "gw-send", mp)
+	var csv strings.Builder
+	csv.WriteString(strings.Join(m.Features, ",") + "\n")
+	row := func(cell func(i int) string) {
+		cells := make([]string, len(m.Features))
+		for i := range cells {
+			cells[i] = cell(i)
+		}
+		csv.WriteString(strings.Join(cells, ",") + "\n")
+	}
+	for k := 0; k < 20; k++ {
+		row(func(i int) string { return fmt.Sprint(k + i) })
+	}
+	// Finite features whose prediction is not: rejected as non_finite.
+	row(func(int) string { return "3e38" })
+	row(func(int) string { return "-3e38" })
+	data := filepath.Join(dir, "rows.csv")
+	if err := os.WriteFile(data, []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{filepath.Join(dir, "answers.csv"), filepath.Join(dir, "answers.jsonl")} {
+		stdout, err := linnet(t, "send", "--broker", url, "--data", data, "--positional", "--out", out)
+		if err == nil {
+			t.Fatalf("send exited 0 with rejected readings:\n%s", stdout)
+		}
+		if !strings.Contains(err.Error(), "2 of 22 readings rejected") || !strings.Contains(stdout, "rejected: non_finite 2") {
+			t.Errorf("error %v, output:\n%s", err, stdout)
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		lines, rejected := 0, 0
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasSuffix(out, ".csv") {
+				if lines == 0 && line != "id,prediction,model_version,reason" {
+					t.Errorf("header %q", line)
+				}
+				if strings.HasSuffix(line, ",non_finite") {
+					rejected++
+				}
+			} else {
+				var v map[string]any
+				if err := json.Unmarshal([]byte(line), &v); err != nil {
+					t.Fatalf("%s: %q: %v", out, line, err)
+				}
+				if v["reason"] == "non_finite" {
+					rejected++
+				} else if v["model_version"] != float64(m.Version) {
+					t.Errorf("answer %v", v)
+				}
+			}
+			lines++
+		}
+		f.Close()
+		want := 22
+		if strings.HasSuffix(out, ".csv") {
+			want++
+		}
+		if lines != want || rejected != 2 {
+			t.Errorf("%s: %d lines, %d rejections", out, lines, rejected)
+		}
+	}
+}
+
+// linnet push waits only for the gateways online by their retained
+// status, and fails at once for a gateway nobody knows, naming the known.
+func TestPushTruth(t *testing.T) {
+	dir := t.TempDir()
+	mp, m := v1Model(t, dir)
+	url := startGateway(t, "gw-push", mp)
+	key := filepath.Join(dir, "KEY")
+	if _, err := linnet(t, "keygen", "--out", key); err != nil {
+		t.Fatal(err)
+	}
+	m.Version++
+	b, _ := m.MarshalBinary()
+	next := filepath.Join(dir, "m2.lnm")
+	if err := model.WriteFile(next, b); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := linnet(t, "push", "--broker", url, "--key", key, "--model", next, "--gateway", "nope", "--timeout", "10m")
+	if err == nil || !strings.Contains(err.Error(), "unknown gateway") || !strings.Contains(err.Error(), "gw-push") {
+		t.Fatalf("push to an unknown gateway: %v\n%s", err, out)
+	}
+
+	// A fleet push: the one online gateway answers (it does not trust the
+	// key: untrusted_key), and push stops there, long before --timeout.
+	out, err = linnet(t, "push", "--broker", url, "--key", key, "--model", next, "--timeout", "10m", "--json")
+	var rep struct {
+		Online  []string `json:"online"`
+		Waited  []string `json:"waited"`
+		Results []struct {
+			Gateway string `json:"gateway"`
+			Reason  string `json:"reason"`
+		} `json:"results"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+		t.Fatalf("%v: %s", jerr, out)
+	}
+	if err == nil || len(rep.Online) != 1 || rep.Online[0] != "gw-push" || len(rep.Waited) != 1 ||
+		len(rep.Results) != 1 || rep.Results[0].Reason != "untrusted_key" {
+		t.Errorf("fleet push: %v %+v", err, rep)
+	}
+}

@@ -1,0 +1,56 @@
+package serving
+
+import (
+	"fmt"
+
+	"github.com/linnet-edge/linnet/model"
+)
+
+// modelScorer serves a decoded model through its Predictor (immutable and
+// safe for concurrent use).
+type modelScorer struct {
+	m *model.Model
+	p *model.Predictor
+}
+
+// NewScorer wraps m for serving.
+func NewScorer(m *model.Model) Scorer {
+	return &modelScorer{m: m, p: model.NewPredictor(m)}
+}
+
+func (s *modelScorer) Version() int64                   { return s.m.Version }
+func (s *modelScorer) Features() []string               { return s.m.Features }
+func (s *modelScorer) Logistic() bool                   { return s.m.Loss == model.Logistic }
+func (s *modelScorer) Scheme() string                   { return string(s.m.Scheme) }
+func (s *modelScorer) Predict(x []float32) float32      { return s.p.Predict(x) }
+func (s *modelScorer) PredictBatch(dst, rows []float32) { s.p.PredictBatch(dst, rows) }
+
+// modelLearner adapts model.Learner: its serving copy is the snapshot of
+// the float32 master weights quantized to the served model's scheme, under
+// the served model's version (the status message counts the updates).
+type modelLearner struct {
+	l       *model.Learner
+	scheme  model.Scheme
+	version int64
+}
+
+// NewLearner starts online learning from m (its weights and scaling).
+func NewLearner(m *model.Model) Learner {
+	return &modelLearner{l: model.NewLearner(m, model.LearnerConfig{}), scheme: m.Scheme, version: m.Version}
+}
+
+func (a *modelLearner) Learn(x []float32, y float32) (float32, float64) { return a.l.Learn(x, y) }
+func (a *modelLearner) Progressive() float64                            { return a.l.Progressive() }
+func (a *modelLearner) Updates() int64                                  { return a.l.Updates() }
+func (a *modelLearner) MarshalBinary() ([]byte, error)                  { return a.l.MarshalBinary() }
+func (a *modelLearner) UnmarshalBinary(b []byte) error                  { return a.l.UnmarshalBinary(b) }
+
+func (a *modelLearner) Serving() (Scorer, error) {
+	snap := a.l.Snapshot()
+	snap.Version = a.version
+	q, err := snap.Quantize(a.scheme)
+	if err != nil {
+		return nil, fmt.Errorf("quantize the learned weights: %w", err)
+	}
+	return NewScorer(q), nil
+}

@@ -1,0 +1,245 @@
+package serving
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/linnet-edge/linnet/daemon/wire"
+	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
+)
+
+// Store is what an Owner needs from the model store: the checkpoint of the
+// active version, and saving one under a version.
+type Store interface {
+	LoadCheckpoint() ([]byte, error)
+	SaveCheckpointFor(version int64, state []byte) error
+}
+
+// Config sets up an Owner.
+type Config struct {
+	Learning        bool // learn online from labelled readings
+	RequantizeEvery int  // updates between re-quantized serving copies
+	// OnSwap, if set, is called after every swap of the serving model
+	// (install, restore, re-quantization): metrics and hooks follow it.
+	OnSwap func(*Model)
+	Log    *slog.Logger
+}
+
+// Owner holds the serving model, its learner and its checkpointer. The
+// workers read the model with Current (one atomic load); everything that
+// changes it goes through the methods below, which keep the model and its
+// learner consistent with each other.
+type Owner struct {
+	cfg Config
+	cur atomic.Pointer[Model]
+
+	mu      sync.Mutex // serializes the learner; never held across store I/O
+	learner Learner
+	ckpt    Checkpointer
+	sinceQ  int // updates since the last re-quantization
+}
+
+// New returns an Owner with nothing to serve yet.
+func New(cfg Config) *Owner {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RequantizeEvery < 1 {
+		cfg.RequantizeEvery = 1
+	}
+	return &Owner{cfg: cfg}
+}
+
+// Current is the serving model, nil before the first one.
+func (o *Owner) Current() *Model { return o.cur.Load() }
+
+func (o *Owner) swap(m *Model) {
+	o.cur.Store(m)
+	if o.cfg.OnSwap != nil {
+		o.cfg.OnSwap(m)
+	}
+}
+
+// Serve swaps in sc without a learner change: a model given from outside
+// (tests, an embedding program).
+func (o *Owner) Serve(sc Scorer, meta Meta) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.swap(NewModel(sc, meta))
+}
+
+// SetLearner enables online learning with l (built on the serving model),
+// checkpointed through c (may be nil).
+func (o *Owner) SetLearner(l Learner, c Checkpointer) {
+	o.mu.Lock()
+	o.learner, o.ckpt, o.sinceQ = l, c, 0
+	o.mu.Unlock()
+}
+
+// State is a serving model with its learner, kept by the guarded rollout
+// to restore if the model that replaced it does worse.
+type State struct {
+	Model   *Model
+	Learner Learner // nil without learning
+}
+
+// State returns what is served now.
+func (o *Owner) State() State {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return State{Model: o.cur.Load(), Learner: o.learner}
+}
+
+// Install serves m, the store's active version, with a learner resumed
+// from the store's checkpoint of that version when it has one (and serving
+// the learned weights then). It returns what was served before. Start-up,
+// an OTA switch and a rollback without a kept state all come here.
+func (o *Owner) Install(m *model.Model, st Store) State {
+	meta := metaOf(m)
+	next := NewModel(NewScorer(m), meta)
+	var l Learner
+	if o.cfg.Learning {
+		l = NewLearner(m)
+		state, err := st.LoadCheckpoint()
+		switch {
+		case err == nil:
+			if err := l.UnmarshalBinary(state); err != nil {
+				o.cfg.Log.Error("checkpoint unreadable; learning starts from the model", "version", m.Version, "err", err)
+				l = NewLearner(m)
+			} else if l.Updates() > 0 {
+				o.cfg.Log.Info("learning resumed from checkpoint", "version", m.Version, "updates", l.Updates(), "progressive_loss", l.Progressive())
+				if sc, err := l.Serving(); err == nil {
+					next = NewModel(sc, meta)
+				} else {
+					o.cfg.Log.Error("serve the checkpointed weights", "err", err)
+				}
+			}
+		case errors.Is(err, store.ErrNoCheckpoint):
+		default:
+			o.cfg.Log.Error("load checkpoint; learning starts from the model", "err", err)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	prev := State{Model: o.cur.Load(), Learner: o.learner}
+	o.swap(next)
+	if l != nil {
+		o.learner, o.ckpt, o.sinceQ = l, versioned{st, m.Version}, 0
+	}
+	return prev
+}
+
+// Restore serves a kept state again (the guarded rollout's verdict), its
+// learner checkpointed under version from now on.
+func (o *Owner) Restore(s State, st Store, version int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.swap(s.Model)
+	if s.Learner != nil {
+		o.learner, o.ckpt, o.sinceQ = s.Learner, versioned{st, version}, 0
+	}
+}
+
+// Learned is what one Learn call did.
+type Learned struct {
+	N           int     // updates made
+	Updates     int64   // the learner's total
+	Progressive float64 // its running loss
+	Err         error   // re-quantization failed (learning went on)
+}
+
+// Learn feeds the labelled readings of rs to the learner (predict, then
+// learn) and swaps in a re-quantized serving copy every RequantizeEvery
+// updates. Without a learner or labels it does nothing.
+func (o *Owner) Learn(rs []wire.Reading) Learned {
+	var r Learned
+	if !o.cfg.Learning {
+		return r
+	}
+	labelled := false
+	for i := range rs {
+		if rs[i].HasLabel {
+			labelled = true
+			break
+		}
+	}
+	if !labelled {
+		return r
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	l := o.learner
+	if l == nil {
+		return r
+	}
+	for i := range rs {
+		if rs[i].HasLabel {
+			l.Learn(rs[i].X, rs[i].Label)
+			r.N++
+		}
+	}
+	o.sinceQ += r.N
+	if o.sinceQ >= o.cfg.RequantizeEvery {
+		o.sinceQ = 0
+		if sc, err := l.Serving(); err != nil {
+			r.Err = fmt.Errorf("re-quantize the learned model: %w", err)
+		} else {
+			meta := Meta{}
+			if cur := o.cur.Load(); cur != nil {
+				meta = cur.Meta
+			}
+			o.swap(NewModel(sc, meta))
+		}
+	}
+	r.Updates, r.Progressive = l.Updates(), l.Progressive()
+	return r
+}
+
+// Stats are the learner's counters; ok is false without a learner.
+func (o *Owner) Stats() (updates int64, progressive float64, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.learner == nil {
+		return 0, 0, false
+	}
+	return o.learner.Updates(), o.learner.Progressive(), true
+}
+
+// Checkpoint saves the learner's state; it reports whether one was
+// written. The state is taken under the lock, written after it.
+func (o *Owner) Checkpoint() (bool, error) {
+	o.mu.Lock()
+	l, c := o.learner, o.ckpt
+	if l == nil || c == nil {
+		o.mu.Unlock()
+		return false, nil
+	}
+	b, err := l.MarshalBinary()
+	o.mu.Unlock()
+	if err == nil {
+		err = c.SaveCheckpoint(b)
+	}
+	if err != nil {
+		return false, fmt.Errorf("checkpoint: %w", err)
+	}
+	return true, nil
+}
+
+// versioned saves a learner's state only while its model version is the
+// active one: a learner replaced by an OTA switch never writes over its
+// successor's checkpoint.
+type versioned struct {
+	st Store
+	v  int64
+}
+
+func (c versioned) SaveCheckpoint(b []byte) error {
+	if err := c.st.SaveCheckpointFor(c.v, b); err != nil && !errors.Is(err, store.ErrNotActive) {
+		return err
+	}
+	return nil
+}

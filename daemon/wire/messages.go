@@ -1,0 +1,91 @@
+package wire
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// Status is the retained status message of a gateway (and, with state
+// "offline", its will).
+type Status struct {
+	State           string            `json:"state"` // online or offline
+	Gateway         string            `json:"gateway"`
+	ModelVersion    *int64            `json:"model_version"` // null: no model
+	Scheme          string            `json:"scheme,omitempty"`
+	Features        int               `json:"features,omitempty"`
+	Kernels         map[string]string `json:"kernels"`
+	Updates         *int64            `json:"updates,omitempty"` // online learning on
+	ProgressiveLoss *float64          `json:"progressive_loss,omitempty"`
+	TS              int64             `json:"ts"`
+}
+
+// Encode is the status message's payload.
+func (s *Status) Encode() []byte {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("wire: status: " + err.Error()) // strings, ints and finite floats only
+	}
+	return b
+}
+
+// OTAResult is one over-the-air decision, published on the gateway's
+// OTA result topic.
+type OTAResult struct {
+	Version  *int64 `json:"version"` // null when the file did not decode
+	Accepted bool   `json:"accepted"`
+	Reason   string `json:"reason"`
+	Detail   string `json:"detail,omitempty"`
+	Gateway  string `json:"gateway"`
+	Topic    string `json:"topic,omitempty"`
+	Active   int64  `json:"active"` // the active version after the decision
+	Rollback bool   `json:"rollback,omitempty"`
+	TS       int64  `json:"ts"`
+}
+
+// Encode is the result message's payload.
+func (r *OTAResult) Encode() []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic("wire: ota result: " + err.Error())
+	}
+	return b
+}
+
+// Prediction is a prediction message as a client reads it; a batch
+// answer has Batch set and per-reading fields inside it.
+type Prediction struct {
+	ID           json.RawMessage `json:"id"`
+	Device       string          `json:"device"`
+	Prediction   float64         `json:"prediction"`
+	Class        *int            `json:"class"`
+	ModelVersion int64           `json:"model_version"`
+	TS           json.RawMessage `json:"ts"`
+	Batch        []Prediction    `json:"batch"`
+}
+
+// Error is an errors-topic message as a client reads it.
+type Error struct {
+	Topic  string          `json:"topic"`
+	ID     json.RawMessage `json:"id"`
+	Reason string          `json:"reason"`
+	Detail string          `json:"detail"`
+	TS     int64           `json:"ts"`
+}
+
+// IntID reads an id sent as a number or a decimal string; ok is false for
+// anything else (no id, another kind of string).
+func IntID(id json.RawMessage) (int, bool) {
+	if len(id) == 0 {
+		return 0, false
+	}
+	if id[0] == '"' {
+		var s string
+		if json.Unmarshal(id, &s) != nil {
+			return 0, false
+		}
+		n, err := strconv.Atoi(s)
+		return n, err == nil
+	}
+	n, err := strconv.Atoi(string(id))
+	return n, err == nil
+}
