@@ -11,7 +11,8 @@ export CGO_ENABLED := 0
 FUZZTIME ?= 10s
 FUZZ := ./simd/:FuzzDotQ8 ./simd/:FuzzDotQ4 ./simd/:FuzzQuantizeQ8 \
         ./model/:FuzzDecode ./model/:FuzzCSV ./model/:FuzzTable ./model/:FuzzEncode ./model/:FuzzLearnerState \
-        ./daemon/:FuzzDecode ./daemon/:FuzzFastReading ./model/onnx/:FuzzImport
+        ./model/:FuzzOpenRollback ./model/onnx/:FuzzImport \
+        ./daemon/wire/:FuzzDecode ./daemon/wire/:FuzzFastReading ./daemon/wire/:FuzzPublished ./daemon/wire/:FuzzScanID
 
 # Packages whose tests also run under qemu (arm64 on two CPUs, armv7).
 QEMU_PKGS := ./simd/ ./model/ ./store/
