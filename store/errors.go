@@ -67,3 +67,13 @@ var (
 	// no checkpoint.
 	ErrNoCheckpoint = errors.New("store: no checkpoint for the active model")
 )
+
+// Errors of model names.
+var (
+	// ErrBadName is returned for a model name that is not
+	// [a-z0-9][a-z0-9_-]{0,62}.
+	ErrBadName = errors.New("store: bad model name")
+	// ErrUnknownModel is returned by reads of a model the store does not
+	// hold (nothing was ever stored under its name).
+	ErrUnknownModel = errors.New("store: no such model")
+)
