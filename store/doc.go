@@ -26,6 +26,12 @@
 // Every rule (no downgrade, withdrawn versions, rollback replay, retention)
 // holds per model, and no call on one model changes another.
 //
+// Per-device learner states (model.Devices) are kept per model too
+// (devices.go): hvac.SaveDevices(batch) writes a batch in one transaction
+// (model.DeviceConfig.Evict and the checkpoint of Devices.Dirty),
+// hvac.LoadDevice is model.DeviceConfig.Load, and Devices, Device,
+// ResetDevice and PruneDevices serve `linnet models devices`.
+//
 // List, History, Prune and Verify serve `linnet models`. Errors are the
 // sentinels of errors.go (errors.Is); model check failures wrap both
 // ErrRejected and the model package's error (model.ErrChecksum,

@@ -77,3 +77,12 @@ var (
 	// hold (nothing was ever stored under its name).
 	ErrUnknownModel = errors.New("store: no such model")
 )
+
+// Errors of device states.
+var (
+	// ErrNoDevice is returned when a device has no stored learner state.
+	ErrNoDevice = errors.New("store: no state for this device")
+	// ErrBadDevice is returned for a device id that is empty or longer
+	// than MaxDeviceID.
+	ErrBadDevice = errors.New("store: bad device id")
+)

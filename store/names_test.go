@@ -305,7 +305,7 @@ func TestRecordCoversEveryModel(t *testing.T) {
 
 // TestRepairEveryModel: a damaged file is rebuilt model by model: a bad
 // version of the default model costs that version, hvac keeps everything
-// (versions, active, withdrawn, checkpoint).
+// (versions, active, withdrawn, checkpoint, device states).
 func TestRepairEveryModel(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s, _, hv := twoModels(t, path, Options{})
@@ -316,6 +316,9 @@ func TestRepairEveryModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := hv.SaveCheckpoint([]byte("hvac state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := hv.SaveDevices([]model.DeviceSnapshot{{Device: "d1", Version: 12, Updates: 3, State: []byte("w")}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -340,6 +343,9 @@ func TestRepairEveryModel(t *testing.T) {
 	}
 	if st, _ := hv.LoadCheckpoint(); string(st) != "hvac state" {
 		t.Errorf("hvac checkpoint %q", st)
+	}
+	if d, err := hv.Device("d1"); err != nil || d.Updates != 3 || string(d.State) != "w" {
+		t.Errorf("device %+v %v", d, err)
 	}
 	if a, _ := s.ActiveVersion(); a != 2 {
 		t.Errorf("default active %d", a)
