@@ -319,13 +319,21 @@ func (v *Devices) Learn(device string, x []float32, y float32) (float32, error) 
 	// Recursive least squares (weighted by curv for a logistic model):
 	// g = P x, gain = g / (1/curv + x'g), u += gain r, P -= gain g'.
 	// P is the inverse of Prior*I plus the device's x x' so far, packed.
-	g := v.g
+	g, xs := v.g, v.xs
+	clear(g)
+	k := 0 // walks the packed upper triangle row by row
 	for i := range d1 {
-		var s float64
-		for j := range d1 {
-			s += float64(p[packed(i, j, d1)]) * v.xs[j]
+		xi := xs[i]
+		g[i] += float64(p[k]) * xi
+		k++
+		gi := g[i]
+		for j := i + 1; j < d1; j++ {
+			pij := float64(p[k])
+			gi += pij * xs[j]
+			g[j] += pij * xi
+			k++
 		}
-		g[i] = s
+		g[i] = gi
 	}
 	var q float64
 	for i, s := range v.xs {
@@ -343,9 +351,12 @@ func (v *Devices) Learn(device string, x []float32, y float32) (float32, error) 
 			u[i] = nu
 		}
 	}
+	k = 0
 	for i := range d1 {
+		gi := g[i] / den
 		for j := i; j < d1; j++ {
-			p[packed(i, j, d1)] -= float32(g[i] * g[j] / den)
+			p[k] -= float32(gi * g[j])
+			k++
 		}
 	}
 	dv.n++

@@ -386,9 +386,24 @@ func BenchmarkDevicesLearn(b *testing.B) {
 	f := newFleetCase(1000, 32, 1)
 	devs, _ := NewDevices(f.m, DeviceConfig{})
 	x, y := f.reading(0)
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = strconv.Itoa(i)
+	}
 	i := 0
 	for b.Loop() {
-		devs.Learn(strconv.Itoa(i%1000), x, float32(y))
+		devs.Learn(names[i%1000], x, float32(y))
 		i++
+	}
+}
+
+// BenchmarkSharedLearn is BenchmarkDevicesLearn's baseline: one labelled
+// reading of the same 32-feature model through the shared Learner.
+func BenchmarkSharedLearn(b *testing.B) {
+	f := newFleetCase(1000, 32, 1)
+	l := NewLearner(f.m, LearnerConfig{})
+	x, y := f.reading(0)
+	for b.Loop() {
+		l.Learn(x, float32(y))
 	}
 }
