@@ -77,3 +77,11 @@ func (s *Store) LoadCheckpoint() ([]byte, error) { return s.Default().LoadCheckp
 
 // Checkpoint is Model.Checkpoint on the default model.
 func (s *Store) Checkpoint() ([]byte, time.Time, error) { return s.Default().Checkpoint() }
+
+// SaveRecent is Model.SaveRecent on the default model.
+func (s *Store) SaveRecent(names []string, rows [][]float32) error {
+	return s.Default().SaveRecent(names, rows)
+}
+
+// Recent is Model.Recent on the default model.
+func (s *Store) Recent() ([]string, [][]float32, error) { return s.Default().Recent() }
