@@ -160,7 +160,11 @@ func (h *Model) Devices() ([]DeviceInfo, error) {
 		var page []DeviceInfo
 		more := false
 		err := h.view(func(tx mtx) error {
-			c := tx.Bucket(bucketDevices).Cursor()
+			b := tx.Bucket(bucketDevices)
+			if b == nil {
+				return nil // a read-only store of a build before device states
+			}
+			c := b.Cursor()
 			k, v := c.First()
 			if after != nil {
 				k, v = c.Seek(after)

@@ -96,6 +96,17 @@ func TestSingleModelStores(t *testing.T) {
 				t.Errorf("checkpoint of 2: %q %v", st, err)
 			}
 			s.Close()
+			// A read-only open (the CLI) of the untouched file lists no
+			// device states rather than failing.
+			ro := copyGolden(t, golden)
+			r, err := Open(ro, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if list, err := r.Default().Devices(); err != nil || len(list) != 0 {
+				t.Errorf("devices of a single-model store: %v %v", list, err)
+			}
+			r.Close()
 			rec, err := os.ReadFile(path + RecordSuffix)
 			if err != nil || binary.LittleEndian.Uint16(rec[4:]) != stateFormat {
 				t.Errorf("record format %x %v, want the single-model format", rec[4:6], err)

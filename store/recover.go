@@ -193,11 +193,14 @@ func (s *Store) reconcile(rec *record) error {
 			next.Consumed = union(union(c.Consumed, a.Consumed, maxConsumed), r.Consumed, maxConsumed)
 			var lost int64
 			if why != nil {
-				rep := s.report.of(name)
-				rep.LostVersions = missing(a.Versions, c.Versions)
+				lostVersions := missing(a.Versions, c.Versions)
 				if a.Active != 0 && !slices.Contains(c.Versions, a.Active) {
-					rep.LostActive, lost = a.Active, a.Active
+					lost = a.Active
 					next.Active = s.newestAbove(t, a.Active, next.Withdrawn)
+				}
+				if name == DefaultModel || len(lostVersions) > 0 || lost != 0 {
+					rep := s.report.of(name)
+					rep.LostVersions, rep.LostActive = lostVersions, lost
 				}
 			}
 			if err := applyState(t, &next); err != nil {
@@ -547,10 +550,13 @@ func (s *Store) restoreVersions(name string, auth *state, sm *salvagedModel) err
 			h.Put(sm.models[v], SourceRecovery)
 		}
 	}
-	rep := s.report.of(name)
-	rep.LostVersions = missing(auth.Versions, slices.Collect(maps.Keys(sm.models)))
-	slices.Sort(rep.LostVersions)
-	rep.LostCheckpoints = sm.badCkpt
+	lostVersions := missing(auth.Versions, slices.Collect(maps.Keys(sm.models)))
+	if name == DefaultModel || len(lostVersions) > 0 || len(sm.badCkpt) > 0 {
+		rep := s.report.of(name)
+		rep.LostVersions = lostVersions
+		slices.Sort(rep.LostVersions)
+		rep.LostCheckpoints = sm.badCkpt
+	}
 	return nil
 }
 
@@ -561,10 +567,11 @@ func (s *Store) restoreState(tx mtx, auth *state, sm *salvagedModel, cause error
 	if err := tx.ensure(); err != nil {
 		return err
 	}
-	rep := s.report.of(tx.name)
+	var lostActive int64
 	next := *auth
 	if _, ok := sm.models[auth.Active]; !ok && auth.Active != 0 {
-		rep.LostActive = auth.Active
+		lostActive = auth.Active
+		s.report.of(tx.name).LostActive = lostActive
 		next.Active = s.newestAbove(tx, auth.Active, auth.Withdrawn)
 	} else if auth.Active == 0 {
 		// Nothing was active (or nothing says so): the newest good
@@ -574,7 +581,7 @@ func (s *Store) restoreState(tx mtx, auth *state, sm *salvagedModel, cause error
 	if err := applyState(tx, &next); err != nil {
 		return err
 	}
-	if lost := max(rep.LostActive, auth.Lost); lost > next.Active {
+	if lost := max(lostActive, auth.Lost); lost > next.Active {
 		if err := s.setLost(tx.Tx, tx.name, lost); err != nil {
 			return err
 		}
@@ -616,10 +623,13 @@ func (s *Store) restoreState(tx mtx, auth *state, sm *salvagedModel, cause error
 		return err
 	}
 	kept := min(auth.HistorySeq, uint64(s.opts.MaxHistory))
+	lostHistory := sm.badHistory
 	if n := uint64(len(sm.history)); kept > n {
-		rep.LostHistory = int(kept - n)
+		lostHistory = max(lostHistory, int(kept-n))
 	}
-	rep.LostHistory = max(rep.LostHistory, sm.badHistory)
+	if lostHistory > 0 || tx.name == DefaultModel {
+		s.report.of(tx.name).LostHistory = lostHistory
+	}
 	return s.addEvent(tx, Event{Action: ActionActivate, Version: next.Active, Previous: auth.Active,
 		Source: SourceRecovery, Reason: "store rebuilt after damage: " + cause.Error()})
 }
