@@ -74,7 +74,8 @@ var (
 	// [a-z0-9][a-z0-9_-]{0,62}.
 	ErrBadName = errors.New("store: bad model name")
 	// ErrUnknownModel is returned by reads of a model the store does not
-	// hold (nothing was ever stored under its name).
+	// hold (nothing was ever stored under its name), wrapped together
+	// with ErrNoActive.
 	ErrUnknownModel = errors.New("store: no such model")
 )
 

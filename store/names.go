@@ -113,8 +113,9 @@ type Model struct {
 
 // Model returns the handle of the model called name, which need not exist
 // yet: the first write (Put, Install, InstallRollback, Record, device
-// states) creates it, and reads of a model that does not exist return
-// ErrUnknownModel. A bad name gives ErrBadName.
+// states) creates it, and reads of a model that does not exist return an
+// error wrapping both ErrUnknownModel and ErrNoActive. A bad name gives
+// ErrBadName.
 func (s *Store) Model(name string) (*Model, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
@@ -146,7 +147,9 @@ func (m *Model) view(fn func(mtx) error) error {
 	return m.s.view(func(tx *bolt.Tx) error {
 		t := mtx{tx, m.name}
 		if !t.exists() {
-			return fmt.Errorf("%w: %q", ErrUnknownModel, m.name)
+			// Nothing stored is nothing active: callers that start a model
+			// when ErrNoActive says so need no second case.
+			return fmt.Errorf("%w: %q (%w)", ErrUnknownModel, m.name, ErrNoActive)
 		}
 		return fn(t)
 	})

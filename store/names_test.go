@@ -216,7 +216,7 @@ func TestModelsIndependent(t *testing.T) {
 	}
 	// Reads of a model never stored.
 	pump, _ := s.Model("pump")
-	if _, err := pump.ActiveVersion(); !errors.Is(err, ErrUnknownModel) {
+	if _, err := pump.ActiveVersion(); !errors.Is(err, ErrUnknownModel) || !errors.Is(err, ErrNoActive) {
 		t.Errorf("unknown model: %v", err)
 	}
 	if names, _ := s.Models(); len(names) != 2 {
