@@ -76,7 +76,10 @@ type DeviceConfig struct {
 	Load func(device string) (*DeviceSnapshot, error)
 	// Evict receives batches of changed states evicted from memory, to
 	// write in one transaction; until it returns nil they stay pending
-	// (and Dirty returns them). nil keeps them pending until Dirty.
+	// (and Checkpoint saves them). It runs under Devices' lock, so it
+	// holds learning up for one write per EvictBatch evictions: size
+	// MaxResident to the devices that are active at once. nil keeps them
+	// pending until Checkpoint.
 	Evict func([]DeviceSnapshot) error
 	// EvictBatch is how many evicted states are batched for Evict. Default
 	// 256.
@@ -115,7 +118,7 @@ type device struct {
 // Devices holds the per-device deltas of one model version: up to
 // MaxResident in memory, the least recently used evicted beyond that (a
 // changed one is handed to DeviceConfig.Evict in batches, and kept pending
-// until then). A device's delta is created on its first labelled reading
+// until then; Checkpoint saves the rest). A device's delta is created on its first labelled reading
 // (Learn) and learns only from that device's readings. It is safe for
 // concurrent use; one lock covers every call (each is a few hundred
 // floating-point operations, plus Load on a miss).
@@ -138,6 +141,8 @@ type Devices struct {
 	head     *device // most recently used
 	tail     *device
 	pending  map[string]DeviceSnapshot // evicted and changed, not yet saved
+	inflight map[string]DeviceSnapshot // handed to Checkpoint's save, not yet written
+	ckMu     sync.Mutex                // one Checkpoint at a time
 	refused  int64
 	evictErr error
 	xs, g    []float64 // scratch
@@ -376,6 +381,8 @@ func (v *Devices) get(name string) (*device, error) {
 	var snap *DeviceSnapshot
 	if p, ok := v.pending[name]; ok {
 		snap = &p
+	} else if p, ok := v.inflight[name]; ok {
+		snap = &p // being saved by Checkpoint: newer than the store's copy
 	} else if v.cfg.Load != nil {
 		var err error
 		if snap, err = v.cfg.Load(name); err != nil {
@@ -458,40 +465,53 @@ func (v *Devices) snapshot(dv *device) DeviceSnapshot {
 	return s
 }
 
-// Dirty returns the states that changed since the last Dirty (resident
-// ones, and evicted ones not yet handed to Evict) and marks them saved:
-// the checkpoint batch, to write in one transaction. If that write fails,
-// hand them back with Unsaved.
-func (v *Devices) Dirty() []DeviceSnapshot {
+// Checkpoint hands every state that changed since the last checkpoint
+// (resident ones, and evicted ones not yet handed to Evict) to save, in
+// one batch (the store writes it in one transaction), and returns how many
+// there were. Learning goes on while save runs: the batch is kept aside
+// until save returns, so a device evicted and loaded again meanwhile
+// resumes from its newest state, not the store's older copy. If save
+// fails, every state of the batch stays changed for the next checkpoint.
+// One Checkpoint runs at a time.
+func (v *Devices) Checkpoint(save func([]DeviceSnapshot) error) (int, error) {
+	v.ckMu.Lock()
+	defer v.ckMu.Unlock()
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := make([]DeviceSnapshot, 0, len(v.pending))
+	batch := make([]DeviceSnapshot, 0, len(v.pending))
 	for _, s := range v.pending {
-		out = append(out, s)
+		batch = append(batch, s)
 	}
 	clear(v.pending)
 	for dv := v.head; dv != nil; dv = dv.next {
 		if dv.dirty {
-			out = append(out, v.snapshot(dv))
+			batch = append(batch, v.snapshot(dv))
 			dv.dirty = false
 		}
 	}
-	return out
-}
+	v.inflight = make(map[string]DeviceSnapshot, len(batch))
+	for _, s := range batch {
+		v.inflight[s.Device] = s
+	}
+	v.mu.Unlock()
 
-// Unsaved hands back states Dirty returned that could not be written: the
-// next Dirty returns them again (unless the device learned meanwhile,
-// which makes it dirty anyway).
-func (v *Devices) Unsaved(states []DeviceSnapshot) {
+	var err error
+	if len(batch) > 0 {
+		err = save(batch)
+	}
+
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, s := range states {
-		if dv := v.byName[s.Device]; dv != nil {
-			dv.dirty = true
-		} else if _, ok := v.pending[s.Device]; !ok {
-			v.pending[s.Device] = s
+	if err != nil {
+		for _, s := range batch {
+			if dv := v.byName[s.Device]; dv != nil {
+				dv.dirty = true
+			} else if _, ok := v.pending[s.Device]; !ok && s.Version == v.ver {
+				v.pending[s.Device] = s
+			}
 		}
 	}
+	v.inflight = nil
+	return len(batch), err
 }
 
 // Snapshot returns device's state (resident, pending or loaded) and
@@ -506,9 +526,13 @@ func (v *Devices) Snapshot(device string) (DeviceSnapshot, bool, error) {
 	return v.snapshot(dv), true, nil
 }
 
-// Reset forgets device's delta in memory (the caller resets the store's
-// copy): its predictions are the fleet's again until it learns anew.
+// Reset forgets device's delta in memory (the caller then resets the
+// store's copy): its predictions are the fleet's again until it learns
+// anew. It waits for a Checkpoint in progress, so that checkpoint cannot
+// write the state back after the caller reset the store's.
 func (v *Devices) Reset(device string) {
+	v.ckMu.Lock()
+	defer v.ckMu.Unlock()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if dv := v.byName[device]; dv != nil {
@@ -527,6 +551,8 @@ func (v *Devices) Rebase(m *Model) error {
 	if err != nil {
 		return err
 	}
+	v.ckMu.Lock()
+	defer v.ckMu.Unlock()
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	n.refused = v.refused

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -232,14 +233,24 @@ func TestDevicesLifecycle(t *testing.T) {
 	if snap, ok, err := devs.Snapshot("3"); err != nil || !ok || snap.Updates != 20 || !bytes.Equal(snap.State, s3.State) {
 		t.Errorf("snapshot %+v %v %v", snap, ok, err)
 	}
-	// Dirty drains every changed state once; Unsaved hands them back.
-	dirty := devs.Dirty()
-	if len(dirty) == 0 || len(devs.Dirty()) != 0 {
-		t.Errorf("dirty %d then not empty", len(dirty))
+	// Checkpoint saves every changed state once; a failed save keeps
+	// them changed.
+	failed := errors.New("disk full")
+	n, err := devs.Checkpoint(func([]DeviceSnapshot) error { return failed })
+	if n == 0 || !errors.Is(err, failed) {
+		t.Errorf("failed checkpoint: %d %v", n, err)
 	}
-	devs.Unsaved(dirty)
-	if again := devs.Dirty(); len(again) != len(dirty) {
-		t.Errorf("after Unsaved: %d dirty, want %d", len(again), len(dirty))
+	save := func(b []DeviceSnapshot) error {
+		for _, s := range b {
+			stored[s.Device] = s
+		}
+		return nil
+	}
+	if again, err := devs.Checkpoint(save); again != n || err != nil {
+		t.Errorf("after a failed save: %d saved, want %d (%v)", again, n, err)
+	}
+	if again, _ := devs.Checkpoint(save); again != 0 {
+		t.Errorf("%d saved twice", again)
 	}
 	// Reset forgets the resident copy.
 	devs.Reset("49")
@@ -405,5 +416,64 @@ func BenchmarkSharedLearn(b *testing.B) {
 	x, y := f.reading(0)
 	for b.Loop() {
 		l.Learn(x, float32(y))
+	}
+}
+
+// TestDevicesConcurrent: workers learning and predicting, devices
+// evicted to and loaded from a store, while checkpoints run: no update
+// is lost (run with -race).
+func TestDevicesConcurrent(t *testing.T) {
+	f := newFleetCase(64, 4, 11)
+	var mu sync.Mutex
+	stored := map[string]DeviceSnapshot{}
+	save := func(b []DeviceSnapshot) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range b {
+			stored[s.Device] = s
+		}
+		return nil
+	}
+	load := func(dev string) (*DeviceSnapshot, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s, ok := stored[dev]; ok {
+			return &s, nil
+		}
+		return nil, nil
+	}
+	devs, _ := NewDevices(f.m, DeviceConfig{MaxResident: 16, EvictBatch: 4, Evict: save, Load: load})
+	readings := make([][]float32, 64)
+	labels := make([]float32, 64)
+	for i := range readings {
+		x, y := f.reading(i)
+		readings[i], labels[i] = x, float32(y)
+	}
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			for i := range 500 {
+				dev := (w*16 + i) % 64 // each worker its own 16 devices
+				devs.Learn(strconv.Itoa(dev), readings[dev], labels[dev])
+				devs.Predict(strconv.Itoa(dev), readings[dev])
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range 4 {
+		if _, err := devs.Checkpoint(save); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+	}
+	if _, err := devs.Checkpoint(save); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, s := range stored {
+		total += s.Updates
+	}
+	if total != 2000 || len(stored) != 64 {
+		t.Errorf("%d updates saved across %d devices, want 2000 across 64", total, len(stored))
 	}
 }

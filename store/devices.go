@@ -90,7 +90,7 @@ func deviceInfo(k, v []byte) (DeviceInfo, error) {
 		Saved: time.Unix(0, int64(binary.LittleEndian.Uint64(v[4:]))), Bytes: len(d.State)}, nil
 }
 
-// SaveDevices writes a batch of device states (model.Devices.Dirty, or
+// SaveDevices writes a batch of device states (model.Devices.Checkpoint, or
 // what it evicts) in one transaction: after a crash the store holds every
 // state of the batch or none. States are copied. An empty batch writes
 // nothing.

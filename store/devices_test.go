@@ -95,7 +95,7 @@ func TestDevicesThroughStore(t *testing.T) {
 			devs.Learn(fmt.Sprint(dev), x, float32(10+dev))
 		}
 	}
-	if err := hv.SaveDevices(devs.Dirty()); err != nil {
+	if _, err := devs.Checkpoint(hv.SaveDevices); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]float32{}

@@ -28,7 +28,7 @@
 //
 // Per-device learner states (model.Devices) are kept per model too
 // (devices.go): hvac.SaveDevices(batch) writes a batch in one transaction
-// (model.DeviceConfig.Evict and the checkpoint of Devices.Dirty),
+// (model.DeviceConfig.Evict, and the save function of Devices.Checkpoint),
 // hvac.LoadDevice is model.DeviceConfig.Load, and Devices, Device,
 // ResetDevice and PruneDevices serve `linnet models devices`.
 //
