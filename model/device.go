@@ -562,6 +562,37 @@ func (v *Devices) Rebase(m *Model) error {
 	return nil
 }
 
+// DeviceCorrection is what a device's delta adds to the fleet model's
+// score, in target units (logits for a logistic model): Offset at the
+// fleet's feature means, plus Slopes[i] per raw unit of feature i away
+// from its mean.
+type DeviceCorrection struct {
+	Offset float64            `json:"offset"`
+	Slopes map[string]float64 `json:"slopes"`
+}
+
+// DeviceDelta decodes a device state that belongs to model m (its
+// DeviceSnapshot.Version is m's) into the correction it makes.
+func DeviceDelta(m *Model, state []byte) (DeviceCorrection, error) {
+	v, err := NewDevices(m, DeviceConfig{Margin: -1})
+	if err != nil {
+		return DeviceCorrection{}, err
+	}
+	uv, err := v.decode(state)
+	if err != nil {
+		return DeviceCorrection{}, err
+	}
+	c := DeviceCorrection{Offset: v.ys * float64(uv[v.d]), Slopes: make(map[string]float64, v.d)}
+	for i := range v.d {
+		name := fmt.Sprint(i)
+		if i < len(m.Features) {
+			name = m.Features[i]
+		}
+		c.Slopes[name] = v.ys * float64(uv[i]) * v.inv[i]
+	}
+	return c, nil
+}
+
 // DeviceStats are the counters of a Devices.
 type DeviceStats struct {
 	Resident int   // devices in memory

@@ -316,6 +316,16 @@ func TestDevicesRobust(t *testing.T) {
 		p, _ := devs.Predict("c", x)
 		se += sq(float64(p) - y)
 	}
+	// The exported correction names the offset and the device's slope
+	// (feature 0, per raw unit).
+	snap, _, _ := devs.Snapshot("c")
+	c, err := DeviceDelta(f.m, snap.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(c.Offset-off) > 0.3 || math.Abs(c.Slopes["f0"]-f.slope[0]/float64(f.m.Std[0])) > 0.2 {
+		t.Errorf("correction %+v, want offset %v and f0 slope %v", c, off, f.slope[0]/float64(f.m.Std[0]))
+	}
 	if rmse := math.Sqrt(se / 100); rmse > 2*f.noise {
 		t.Errorf("offset %v: RMSE %v", off, rmse)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
 
@@ -79,6 +80,9 @@ type deviceExport struct {
 	Updates int64     `json:"updates"`
 	Last    time.Time `json:"last_update,omitzero"`
 	State   string    `json:"state"` // base64 of the learner state
+	// Correction is what the state adds to its version's prediction,
+	// when that version is stored.
+	Correction *model.DeviceCorrection `json:"correction,omitempty"`
 }
 
 func modelsDevices(e *env, f *modelsFlags) *cobra.Command {
@@ -144,6 +148,13 @@ func modelsDeviceExport(e *env, f *modelsFlags) *cobra.Command {
 			}
 			x := deviceExport{Model: m.Name(), Device: args[0], Version: d.Version, Updates: d.Updates,
 				Last: d.Last, State: base64.StdEncoding.EncodeToString(d.State)}
+			if file, err := m.Get(d.Version); err == nil {
+				if fm, err := model.Decode(file); err == nil {
+					if c, err := model.DeviceDelta(fm, d.State); err == nil {
+						x.Correction = &c
+					}
+				}
+			}
 			if out == "" {
 				return writeJSON(e.stdout, x)
 			}

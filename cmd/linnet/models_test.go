@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,6 +242,33 @@ func TestModelsByName(t *testing.T) {
 	out, err = linnet(t, "models", "devices", "export", "--db", db, "--name", "hvac", "site/pump-1")
 	if err != nil || !strings.Contains(out, `"state": "AQID"`) || !strings.Contains(out, `"updates": 120`) {
 		t.Errorf("device export: %v %s", err, out)
+	}
+	// A real state of the stored version 3 exports its correction too.
+	s, err = store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hv, _ = s.Model("hvac")
+	_, file, _ := hv.Active()
+	m3, _ := model.Decode(file)
+	devs, _ := model.NewDevices(m3, model.DeviceConfig{Margin: -1})
+	x := slices.Clone(m3.Mean) // at the means, only the offset moves
+	for range 20 {
+		devs.Learn("site/pump-3", x, model.NewPredictor(m3).Predict(x)+5)
+	}
+	_, err = devs.Checkpoint(hv.SaveDevices)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = linnet(t, "models", "devices", "export", "--db", db, "--name", "hvac", "site/pump-3")
+	var ex struct {
+		Correction struct {
+			Offset float64 `json:"offset"`
+		} `json:"correction"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &ex) != nil || ex.Correction.Offset < 4 || ex.Correction.Offset > 5.5 {
+		t.Errorf("export with correction: %v %s", err, out)
 	}
 	if _, err := linnet(t, "models", "devices", "reset", "--db", db, "--name", "hvac", "site/pump-1"); err != nil {
 		t.Fatal(err)
