@@ -181,6 +181,9 @@ func (s *Store) reconcile(rec *record) error {
 			return nil
 		}
 		for _, name := range auth.names(cur) {
+			if auth.Models[name] == nil && name != DefaultModel {
+				continue // the authority says nothing of it: the file's keys stand
+			}
 			a, c, r := auth.model(name), cur.model(name), rec.model(name)
 			t := mtx{tx, name}
 			if !t.exists() {
