@@ -84,6 +84,9 @@ type DeviceConfig struct {
 	// EvictBatch is how many evicted states are batched for Evict. Default
 	// 256.
 	EvictBatch int
+	// CheckpointBatch is the most states one call of Checkpoint's save
+	// gets (one transaction each). Default 1000.
+	CheckpointBatch int
 	// Now is the clock for DeviceSnapshot.Last; nil means time.Now.
 	Now func() time.Time
 }
@@ -167,6 +170,9 @@ func NewDevices(m *Model, cfg DeviceConfig) (*Devices, error) {
 	}
 	if cfg.EvictBatch <= 0 {
 		cfg.EvictBatch = 256
+	}
+	if cfg.CheckpointBatch <= 0 {
+		cfg.CheckpointBatch = 1000
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -467,11 +473,11 @@ func (v *Devices) snapshot(dv *device) DeviceSnapshot {
 
 // Checkpoint hands every state that changed since the last checkpoint
 // (resident ones, and evicted ones not yet handed to Evict) to save, in
-// one batch (the store writes it in one transaction), and returns how many
-// there were. Learning goes on while save runs: the batch is kept aside
+// batches of at most DeviceConfig.CheckpointBatch (the store writes each
+// in one transaction), and returns how many were saved. Learning goes on while save runs: the batch is kept aside
 // until save returns, so a device evicted and loaded again meanwhile
 // resumes from its newest state, not the store's older copy. If save
-// fails, every state of the batch stays changed for the next checkpoint.
+// fails, every state not saved yet stays changed for the next checkpoint.
 // One Checkpoint runs at a time.
 func (v *Devices) Checkpoint(save func([]DeviceSnapshot) error) (int, error) {
 	v.ckMu.Lock()
@@ -494,15 +500,28 @@ func (v *Devices) Checkpoint(save func([]DeviceSnapshot) error) (int, error) {
 	}
 	v.mu.Unlock()
 
+	// Chunks of CheckpointBatch, each saved and released before the next,
+	// bound the store's transaction and let the collector take the
+	// encoded states as they go.
 	var err error
-	if len(batch) > 0 {
-		err = save(batch)
+	done := 0
+	for done < len(batch) && err == nil {
+		chunk := batch[done:min(done+v.cfg.CheckpointBatch, len(batch))]
+		if err = save(chunk); err == nil {
+			v.mu.Lock()
+			for i := range chunk {
+				delete(v.inflight, chunk[i].Device)
+				chunk[i] = DeviceSnapshot{}
+			}
+			v.mu.Unlock()
+			done += len(chunk)
+		}
 	}
 
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err != nil {
-		for _, s := range batch {
+		for _, s := range batch[done:] {
 			if dv := v.byName[s.Device]; dv != nil {
 				dv.dirty = true
 			} else if _, ok := v.pending[s.Device]; !ok && s.Version == v.ver {
@@ -511,7 +530,7 @@ func (v *Devices) Checkpoint(save func([]DeviceSnapshot) error) (int, error) {
 		}
 	}
 	v.inflight = nil
-	return len(batch), err
+	return done, err
 }
 
 // Snapshot returns device's state (resident, pending or loaded) and

@@ -236,8 +236,9 @@ func TestDevicesLifecycle(t *testing.T) {
 	// Checkpoint saves every changed state once; a failed save keeps
 	// them changed.
 	failed := errors.New("disk full")
-	n, err := devs.Checkpoint(func([]DeviceSnapshot) error { return failed })
-	if n == 0 || !errors.Is(err, failed) {
+	tried := 0
+	n, err := devs.Checkpoint(func(b []DeviceSnapshot) error { tried = len(b); return failed })
+	if !errors.Is(err, failed) || tried == 0 {
 		t.Errorf("failed checkpoint: %d %v", n, err)
 	}
 	save := func(b []DeviceSnapshot) error {
@@ -246,8 +247,22 @@ func TestDevicesLifecycle(t *testing.T) {
 		}
 		return nil
 	}
-	if again, err := devs.Checkpoint(save); again != n || err != nil {
-		t.Errorf("after a failed save: %d saved, want %d (%v)", again, n, err)
+	if n != 0 {
+		t.Errorf("failed checkpoint reports %d saved", n)
+	}
+	if again, err := devs.Checkpoint(save); again != tried || err != nil {
+		t.Errorf("after a failed save: %d saved, want %d (%v)", again, tried, err)
+	}
+	// Batches of CheckpointBatch: every device learns once more.
+	chunked, _ := NewDevices(f.m, DeviceConfig{CheckpointBatch: 7})
+	for dev := range 20 {
+		x, y := f.reading(dev)
+		chunked.Learn(fmt.Sprint(dev), x, float32(y))
+	}
+	var sizes []int
+	if n, err := chunked.Checkpoint(func(b []DeviceSnapshot) error { sizes = append(sizes, len(b)); return nil }); n != 20 || err != nil ||
+		!slices.Equal(sizes, []int{7, 7, 6}) {
+		t.Errorf("chunked checkpoint: %d %v %v", n, err, sizes)
 	}
 	if again, _ := devs.Checkpoint(save); again != 0 {
 		t.Errorf("%d saved twice", again)
