@@ -78,8 +78,9 @@ type DeviceConfig struct {
 	// write in one transaction; until it returns nil they stay pending
 	// (and Checkpoint saves them). It runs under Devices' lock, so it
 	// holds learning up for one write per EvictBatch evictions: size
-	// MaxResident to the devices that are active at once. nil keeps them
-	// pending until Checkpoint.
+	// MaxResident to the devices that are active at once. It never runs
+	// while Checkpoint saves, so writes of one device never overtake each
+	// other. nil keeps them pending until Checkpoint.
 	Evict func([]DeviceSnapshot) error
 	// EvictBatch is how many evicted states are batched for Evict. Default
 	// 256.
@@ -426,7 +427,12 @@ func (v *Devices) add(name string, uv []float32) *device {
 			v.pending[old.name] = v.snapshot(old)
 		}
 	}
-	if v.cfg.Evict != nil && len(v.pending) >= v.cfg.EvictBatch {
+	// While a Checkpoint is saving, evicted states wait: written now they
+	// could land before that checkpoint's older copy of the same device
+	// and be overwritten by it. TryLock, not Lock: Checkpoint takes ckMu
+	// before mu, this path holds mu.
+	if v.cfg.Evict != nil && len(v.pending) >= v.cfg.EvictBatch && v.ckMu.TryLock() {
+		defer v.ckMu.Unlock()
 		batch := make([]DeviceSnapshot, 0, len(v.pending))
 		for _, s := range v.pending {
 			batch = append(batch, s)
@@ -482,55 +488,74 @@ func (v *Devices) snapshot(dv *device) DeviceSnapshot {
 func (v *Devices) Checkpoint(save func([]DeviceSnapshot) error) (int, error) {
 	v.ckMu.Lock()
 	defer v.ckMu.Unlock()
+	// Names first, states chunk by chunk: only one chunk of encoded
+	// states exists at a time, and the store's transaction stays small.
 	v.mu.Lock()
-	batch := make([]DeviceSnapshot, 0, len(v.pending))
-	for _, s := range v.pending {
-		batch = append(batch, s)
+	names := make([]string, 0, len(v.pending))
+	for n := range v.pending {
+		names = append(names, n)
 	}
-	clear(v.pending)
 	for dv := v.head; dv != nil; dv = dv.next {
 		if dv.dirty {
-			batch = append(batch, v.snapshot(dv))
-			dv.dirty = false
+			names = append(names, dv.name)
 		}
 	}
-	v.inflight = make(map[string]DeviceSnapshot, len(batch))
-	for _, s := range batch {
-		v.inflight[s.Device] = s
-	}
+	v.inflight = map[string]DeviceSnapshot{}
 	v.mu.Unlock()
 
-	// Chunks of CheckpointBatch, each saved and released before the next,
-	// bound the store's transaction and let the collector take the
-	// encoded states as they go.
-	var err error
 	done := 0
-	for done < len(batch) && err == nil {
-		chunk := batch[done:min(done+v.cfg.CheckpointBatch, len(batch))]
-		if err = save(chunk); err == nil {
-			v.mu.Lock()
-			for i := range chunk {
-				delete(v.inflight, chunk[i].Device)
-				chunk[i] = DeviceSnapshot{}
-			}
-			v.mu.Unlock()
-			done += len(chunk)
+	var err error
+	for start := 0; start < len(names) && err == nil; start += v.cfg.CheckpointBatch {
+		chunk := v.take(names[start:min(start+v.cfg.CheckpointBatch, len(names))])
+		if len(chunk) == 0 {
+			continue
 		}
-	}
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if err != nil {
-		for _, s := range batch[done:] {
+		err = save(chunk)
+		v.mu.Lock()
+		for _, s := range chunk {
+			delete(v.inflight, s.Device)
+			if err == nil {
+				continue
+			}
 			if dv := v.byName[s.Device]; dv != nil {
 				dv.dirty = true
 			} else if _, ok := v.pending[s.Device]; !ok && s.Version == v.ver {
 				v.pending[s.Device] = s
 			}
 		}
+		v.mu.Unlock()
+		if err == nil {
+			done += len(chunk)
+		}
 	}
+	v.mu.Lock()
 	v.inflight = nil
+	v.mu.Unlock()
 	return done, err
+}
+
+// take returns the states of the named devices that are still changed
+// (resident, or evicted and pending), marks them saved and keeps them in
+// inflight until their save returns.
+func (v *Devices) take(names []string) []DeviceSnapshot {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]DeviceSnapshot, 0, len(names))
+	for _, n := range names {
+		var s DeviceSnapshot
+		if dv := v.byName[n]; dv != nil && dv.dirty {
+			s = v.snapshot(dv)
+			dv.dirty = false
+		} else if p, ok := v.pending[n]; ok {
+			s = p
+			delete(v.pending, n)
+		} else {
+			continue
+		}
+		v.inflight[n] = s
+		out = append(out, s)
+	}
+	return out
 }
 
 // Snapshot returns device's state (resident, pending or loaded) and

@@ -3,7 +3,11 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +124,61 @@ func TestDevicesThroughStore(t *testing.T) {
 	list, _ := hv.Devices()
 	if len(list) != 100 || list[0].Updates != 5 {
 		t.Errorf("stored %d devices, first %+v", len(list), list[0])
+	}
+}
+
+// BenchmarkDevicesPeak is the scale case: 10,000 devices of a 32-feature
+// model learning through model.Devices, checkpointed to the store. It
+// reports the process's peak RSS (VmHWM: run it alone, -benchtime=1x)
+// and the store file's size.
+func BenchmarkDevicesPeak(b *testing.B) {
+	const n, d = 10_000, 32
+	m := &model.Model{Version: 1, Loss: model.Squared, Scheme: model.F32, Bias: 1}
+	for i := range d {
+		m.Features = append(m.Features, fmt.Sprintf("f%d", i))
+		m.Mean, m.Std, m.Weights = append(m.Mean, 0), append(m.Std, 1), append(m.Weights, float32(i%5)/5)
+	}
+	x := make([]float32, d)
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "s.db")
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		hv, _ := s.Model("hvac")
+		devs, _ := model.NewDevices(m, model.DeviceConfig{MaxResident: n, Load: hv.LoadDevice, Evict: hv.SaveDevices})
+		for round := range 10 {
+			for i := range n {
+				x[i%d] = float32(round)
+				devs.Learn(fmt.Sprintf("site/dev-%05d", i), x, float32(i%7))
+				x[i%d] = 0
+			}
+			if _, err := devs.Checkpoint(hv.SaveDevices); err != nil {
+				b.Fatal(err)
+			}
+			if os.Getenv("LINNET_PEAK_DEBUG") != "" {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				st, _ := os.ReadFile("/proc/self/status")
+				var rss []string
+				for _, l := range strings.Split(string(st), "\n") {
+					if strings.HasPrefix(l, "Rss") || strings.HasPrefix(l, "VmHWM") {
+						rss = append(rss, strings.Join(strings.Fields(l), " "))
+					}
+				}
+				fmt.Println(round, "heap inuse MiB", ms.HeapInuse>>20, "sys MiB", ms.Sys>>20, rss)
+			}
+		}
+		fi, _ := os.Stat(path)
+		b.ReportMetric(float64(fi.Size())/(1<<20), "MiB-file")
+		s.Close()
+	}
+	if status, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+				kb, _ := strconv.Atoi(f[1])
+				b.ReportMetric(float64(kb)/1024, "MiB-peak-RSS")
+			}
+		}
 	}
 }
