@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,18 +154,6 @@ func BenchmarkDevicesPeak(b *testing.B) {
 			}
 			if _, err := devs.Checkpoint(hv.SaveDevices); err != nil {
 				b.Fatal(err)
-			}
-			if os.Getenv("LINNET_PEAK_DEBUG") != "" {
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				st, _ := os.ReadFile("/proc/self/status")
-				var rss []string
-				for _, l := range strings.Split(string(st), "\n") {
-					if strings.HasPrefix(l, "Rss") || strings.HasPrefix(l, "VmHWM") {
-						rss = append(rss, strings.Join(strings.Fields(l), " "))
-					}
-				}
-				fmt.Println(round, "heap inuse MiB", ms.HeapInuse>>20, "sys MiB", ms.Sys>>20, rss)
 			}
 		}
 		fi, _ := os.Stat(path)
