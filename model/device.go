@@ -101,7 +101,7 @@ type DeviceSnapshot struct {
 	Version int64     // the model version the delta belongs to
 	Updates int64     // readings learned from
 	Last    time.Time // the last reading learned from
-	State   []byte    // the encoded delta (MarshalDelta); the caller owns it
+	State   []byte    // the encoded delta (see DeviceDelta); the caller owns it
 }
 
 // ErrDeviceState is returned for an encoded device state that does not
@@ -112,7 +112,7 @@ var ErrDeviceState = errors.New("model: bad device state")
 // list through prev and next.
 type device struct {
 	name       string
-	uv         []float32 // u (d weights, then the bias), then the d+1 normalizers
+	uv         []float32 // u (d weights, then the bias), then P packed (stateLen)
 	n          int64
 	last       int64 // Unix ns
 	dirty      bool
@@ -121,11 +121,11 @@ type device struct {
 
 // Devices holds the per-device deltas of one model version: up to
 // MaxResident in memory, the least recently used evicted beyond that (a
-// changed one is handed to DeviceConfig.Evict in batches, and kept pending
-// until then; Checkpoint saves the rest). A device's delta is created on its first labelled reading
-// (Learn) and learns only from that device's readings. It is safe for
-// concurrent use; one lock covers every call (each is a few hundred
-// floating-point operations, plus Load on a miss).
+// changed one is handed to DeviceConfig.Evict in batches, and kept
+// pending until then; Checkpoint saves the rest). A device's delta is
+// created on its first labelled reading (Learn) and learns only from that
+// device's readings. It is safe for concurrent use; one lock covers every
+// call (a Learn is about (d+1)^2 multiply-adds, plus Load on a miss).
 type Devices struct {
 	cfg    DeviceConfig
 	loss   Loss
@@ -207,6 +207,14 @@ func NewDevices(m *Model, cfg DeviceConfig) (*Devices, error) {
 			v.ys = float64(m.TargetStd)
 		case m.Metrics["target_std"] > 0:
 			v.ys = m.Metrics["target_std"]
+		default:
+			// As the shared Learner does: the spread of the model's own
+			// predictions stands for the target's.
+			var s float64
+			for _, w := range m.Weights {
+				s += float64(w) * float64(w)
+			}
+			v.ys = math.Max(math.Sqrt(s), 1)
 		}
 		if v.loss == Huber && m.Delta > 0 {
 			v.delta = float64(m.Delta) / v.ys
