@@ -42,9 +42,17 @@ func (f *modelsFlags) open(readOnly, repair bool, e *env) (*store.Store, error) 
 	})
 }
 
+// modelName is --name, DefaultModel if it is not given.
+func (f *modelsFlags) modelName() string {
+	if f.name == "" {
+		return store.DefaultModel
+	}
+	return f.name
+}
+
 // model returns the handle of the --name model in s.
 func (f *modelsFlags) model(s *store.Store) (*store.Model, error) {
-	m, err := s.Model(f.name)
+	m, err := s.Model(f.modelName())
 	if err != nil {
 		return nil, fmt.Errorf("--name: %w", err)
 	}
@@ -53,7 +61,7 @@ func (f *modelsFlags) model(s *store.Store) (*store.Model, error) {
 
 // openModel opens the store and returns it with the --name model.
 func (f *modelsFlags) openModel(readOnly bool, e *env) (*store.Store, *store.Model, error) {
-	if err := store.CheckName(f.name); err != nil {
+	if err := store.CheckName(f.modelName()); err != nil {
 		return nil, nil, fmt.Errorf("--name: %w", err)
 	}
 	s, err := f.open(readOnly, false, e)
@@ -90,7 +98,9 @@ func newModelsCmd(e *env) *cobra.Command {
 	}
 	pf := c.PersistentFlags()
 	pf.StringVar(&f.db, "db", "", "store file (required)")
-	pf.StringVar(&f.name, "name", store.DefaultModel, "model name")
+	// The default is empty, not store.DefaultModel: with a running
+	// daemon's API instead of the store, no name means its only model.
+	pf.StringVar(&f.name, "name", "", `model name (default "default")`)
 	pf.BoolVar(&f.asJSON, "json", false, "print JSON")
 	pf.DurationVar(&f.timeout, "timeout", store.DefaultTimeout, "how long to wait for another process's lock on the store")
 	pf.StringArrayVar(&f.trust, "trust", nil, "public key (KEY.pub) signed models must verify against; repeatable")
@@ -331,7 +341,7 @@ func modelsVerify(e *env, f *modelsFlags) *cobra.Command {
 				r.Problems = append(r.Problems, err.Error())
 			} else {
 				defer s.Close()
-				if r.Problems, r.Models, r.Active, err = verifyModels(s, f.name, keys, len(f.trust) > 0); err != nil {
+				if r.Problems, r.Models, r.Active, err = verifyModels(s, f.modelName(), keys, len(f.trust) > 0); err != nil {
 					return err
 				}
 			}
