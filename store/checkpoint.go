@@ -8,8 +8,6 @@ import (
 	"hash/crc32"
 	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 var crcTab = crc32.MakeTable(crc32.Castagnoli)
@@ -21,12 +19,12 @@ const checkpointHeader = 12
 // replacing its previous checkpoint in one transaction: after a crash the
 // store holds the old state or the new one, never a mix. state is opaque to
 // the store and copied. It returns ErrNoActive if no model is active.
-func (s *Store) SaveCheckpoint(state []byte) error {
+func (h *Model) SaveCheckpoint(state []byte) error {
 	v := make([]byte, checkpointHeader, checkpointHeader+len(state))
-	binary.LittleEndian.PutUint64(v[4:], uint64(s.opts.Now().UnixNano()))
+	binary.LittleEndian.PutUint64(v[4:], uint64(h.s.opts.Now().UnixNano()))
 	v = append(v, state...)
 	binary.LittleEndian.PutUint32(v, crc32.Checksum(v[4:], crcTab))
-	return s.update(func(tx *bolt.Tx) error {
+	return h.update(func(tx mtx) error {
 		a := activeVersion(tx)
 		if a == 0 {
 			return ErrNoActive
@@ -39,16 +37,16 @@ func (s *Store) SaveCheckpoint(state []byte) error {
 // model version. It returns ErrNoCheckpoint if there is none (a model just
 // activated starts from its own weights), ErrNoActive if no model is
 // active, and an error wrapping ErrDamaged if the value fails its CRC.
-func (s *Store) LoadCheckpoint() ([]byte, error) {
-	state, _, err := s.Checkpoint()
+func (h *Model) LoadCheckpoint() ([]byte, error) {
+	state, _, err := h.Checkpoint()
 	return state, err
 }
 
 // Checkpoint is LoadCheckpoint that also returns when the state was saved.
-func (s *Store) Checkpoint() (state []byte, saved time.Time, err error) {
+func (h *Model) Checkpoint() (state []byte, saved time.Time, err error) {
 	var v []byte
 	var a int64
-	err = s.view(func(tx *bolt.Tx) error {
+	err = h.view(func(tx mtx) error {
 		a = activeVersion(tx)
 		v = bytes.Clone(tx.Bucket(bucketCheckpoints).Get(u64(a)))
 		return nil
@@ -85,7 +83,7 @@ func decodeCheckpoint(v []byte) ([]byte, time.Time, error) {
 // updates or per Interval. Flush saves what is pending (on shutdown). It is
 // safe for concurrent use; the state function runs under its lock.
 type Checkpointer struct {
-	s        *Store
+	m        *Model
 	every    int
 	interval time.Duration
 	now      func() time.Time
@@ -106,11 +104,16 @@ const (
 	DefaultCheckpointInterval = 30 * time.Second
 )
 
-// NewCheckpointer returns a Checkpointer for s. every <= 0 disables the
-// count limit, interval <= 0 the time limit (with both disabled only Flush
-// saves). The clock is the Store's (Options.Now).
+// NewCheckpointer returns a Checkpointer for the default model of s. every
+// <= 0 disables the count limit, interval <= 0 the time limit (with both
+// disabled only Flush saves). The clock is the Store's (Options.Now).
 func NewCheckpointer(s *Store, every int, interval time.Duration) *Checkpointer {
-	return &Checkpointer{s: s, every: every, interval: interval, now: s.opts.Now, last: s.opts.Now()}
+	return s.Default().NewCheckpointer(every, interval)
+}
+
+// NewCheckpointer is the package's NewCheckpointer for model h.
+func (h *Model) NewCheckpointer(every int, interval time.Duration) *Checkpointer {
+	return &Checkpointer{m: h, every: every, interval: interval, now: h.s.opts.Now, last: h.s.opts.Now()}
 }
 
 // Updated records n learner updates and, if a checkpoint is due, saves the
@@ -152,7 +155,7 @@ func (c *Checkpointer) save(state func() ([]byte, error)) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint state: %w", err)
 	}
-	if err := c.s.SaveCheckpoint(b); err != nil && !errors.Is(err, ErrNoActive) {
+	if err := c.m.SaveCheckpoint(b); err != nil && !errors.Is(err, ErrNoActive) {
 		return err
 	}
 	c.pending = 0

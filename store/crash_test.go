@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/linnet-edge/linnet/model"
 )
 
 // The crash test re-executes the test binary as a child that writes
@@ -81,7 +83,21 @@ func crashChild(path string, base int64) error {
 	next := base
 	for i := 0; ; i++ {
 		next++
-		switch op := r.IntN(10); {
+		switch op := r.IntN(12); {
+		case op >= 10:
+			// A batch of device states of model "hvac": one transaction.
+			hv, _ := s.Model("hvac")
+			var batch []model.DeviceSnapshot
+			var ids []string
+			for _, d := range r.Perm(crashDevices)[:crashBatch] {
+				id := fmt.Sprintf("d%03d", d)
+				ids = append(ids, id)
+				batch = append(batch, model.DeviceSnapshot{Device: id, Version: 1, Updates: next, State: checkpointState(next % 512)})
+			}
+			say("B dev %d %s", next, strings.Join(ids, ","))
+			if err := hv.SaveDevices(batch); err != nil {
+				return err
+			}
 		case op < 3:
 			file, err := makeModelFile(next)
 			if err != nil {
@@ -133,9 +149,13 @@ func crashChild(path string, base int64) error {
 
 // crashModel is what the parent knows the store must hold.
 type crashModel struct {
-	active int64           // acknowledged active version (0: none yet)
-	ckpt   map[int64]int64 // acknowledged checkpoint seq per version
+	active int64            // acknowledged active version (0: none yet)
+	ckpt   map[int64]int64  // acknowledged checkpoint seq per version
+	dev    map[string]int64 // acknowledged device state (Updates) per device of "hvac"
 }
+
+// How many devices the crash child writes states for, and per batch.
+const crashDevices, crashBatch = 200, 40
 
 func TestCrashKill(t *testing.T) {
 	kills := 120
@@ -148,7 +168,7 @@ func TestCrashKill(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "linnet.db")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
-	known := crashModel{ckpt: map[int64]int64{}}
+	known := crashModel{ckpt: map[int64]int64{}, dev: map[string]int64{}}
 	midOp, acked := 0, 0
 	maxDelay := 30 * time.Millisecond
 	for k := range kills {
@@ -221,7 +241,16 @@ func TestCrashKill(t *testing.T) {
 			t.Fatalf("after kill %d (in flight: %v)", k, inflight)
 		}
 	}
-	t.Logf("%d kills, %d during an operation, %d operations acknowledged", kills, midOp, acked)
+	stored := 0
+	for _, u := range known.dev {
+		if u != 0 {
+			stored++
+		}
+	}
+	if stored == 0 {
+		t.Error("no device state was ever written")
+	}
+	t.Logf("%d kills, %d during an operation, %d operations acknowledged, %d devices with a state", kills, midOp, acked, stored)
 }
 
 // replay applies the acknowledged operations to the model and returns the
@@ -244,6 +273,10 @@ func (c *crashModel) replay(t *testing.T, lines []string) []string {
 				c.active = -1 // resolved from the store by check
 			case "ckpt":
 				c.ckpt[atoi(cur[1])] = atoi(cur[2])
+			case "dev":
+				for _, d := range strings.Split(cur[2], ",") {
+					c.dev[d] = atoi(cur[1])
+				}
 			}
 			cur = nil
 		}
@@ -262,6 +295,7 @@ func (c *crashModel) check(t *testing.T, k int, path string, inflight []string) 
 	if err := s.Verify(); err != nil {
 		t.Errorf("kill %d: verify: %v", k, err)
 	}
+	c.checkDevices(t, k, s, inflight)
 	m, _, err := s.Active()
 	var active int64
 	switch {
@@ -318,6 +352,56 @@ func (c *crashModel) check(t *testing.T, k int, path string, inflight []string) 
 		t.Errorf("kill %d: checkpoint seq %d, acknowledged %d, in flight %v", k, seq, want, inflight)
 	}
 	c.ckpt[active] = seq
+}
+
+// checkDevices checks that every device holds its acknowledged state or,
+// for a batch in flight, all of the batch holds the new one or none of it.
+func (c *crashModel) checkDevices(t *testing.T, k int, s *Store, inflight []string) {
+	hv, _ := s.Model("hvac")
+	var batch map[string]bool
+	var seq int64
+	if len(inflight) == 3 && inflight[0] == "dev" {
+		seq, batch = atoi(inflight[1]), map[string]bool{}
+		for _, d := range strings.Split(inflight[2], ",") {
+			batch[d] = true
+		}
+	}
+	got := map[string]int64{}
+	for i := range crashDevices {
+		id := fmt.Sprintf("d%03d", i)
+		d, err := hv.LoadDevice(id)
+		if err != nil && !errors.Is(err, ErrUnknownModel) {
+			t.Errorf("kill %d: device %s: %v", k, id, err)
+			continue
+		}
+		if d == nil {
+			continue
+		}
+		if n, err := parseCheckpointState(d.State); err != nil || n != d.Updates%512 {
+			t.Errorf("kill %d: device %s: state %d for update %d: %v", k, id, n, d.Updates, err)
+		}
+		got[id] = d.Updates
+	}
+	applied := 0
+	for id := range batch {
+		if got[id] == seq {
+			applied++
+		}
+	}
+	if applied != 0 && applied != len(batch) {
+		t.Errorf("kill %d: %d of the %d devices of the batch in flight were written", k, applied, len(batch))
+	}
+	for i := range crashDevices {
+		id := fmt.Sprintf("d%03d", i)
+		want := c.dev[id]
+		if batch[id] && applied > 0 {
+			want = seq
+		}
+		if got[id] != want {
+			t.Errorf("kill %d: device %s at update %d, acknowledged %d", k, id, got[id], want)
+		}
+		c.dev[id] = got[id]
+	}
 }
 
 func atoi(s string) int64 {

@@ -15,6 +15,23 @@
 //	err = c.Flush(learner.State)                 // on shutdown, then
 //	err = s.Close()                              // close bbolt last
 //
+// A gateway serves several models, each with a name (CheckName): the
+// methods above act on DefaultModel, and the same methods on a Model handle
+// act on one named model:
+//
+//	hvac, err := s.Model("hvac")                 // ErrBadName for a bad name
+//	prev, err := hvac.Install(file, store.SourceOTA, reason, false)
+//	names, err := s.Models()                     // DefaultModel first
+//
+// Every rule (no downgrade, withdrawn versions, rollback replay, retention)
+// holds per model, and no call on one model changes another.
+//
+// Per-device learner states (model.Devices) are kept per model too
+// (devices.go): hvac.SaveDevices(batch) writes a batch in one transaction
+// (model.DeviceConfig.Evict, and the save function of Devices.Checkpoint),
+// hvac.LoadDevice is model.DeviceConfig.Load, and Devices, Device,
+// ResetDevice and PruneDevices serve `linnet models devices`.
+//
 // List, History, Prune and Verify serve `linnet models`. Errors are the
 // sentinels of errors.go (errors.Is); model check failures wrap both
 // ErrRejected and the model package's error (model.ErrChecksum,
@@ -22,12 +39,18 @@
 //
 // # Layout
 //
-// One bbolt file with four buckets:
+// One bbolt file with five buckets per model:
 //
 //	models       version (8 bytes big-endian) -> .lnm file bytes
-//	meta         "active" -> version; "previous" -> the rollback stack
+//	meta         "active" -> version; "previous" -> the rollback stack;
+//	             "withdrawn", "consumed"
 //	history      sequence -> Event (JSON), the newest MaxHistory kept
 //	checkpoints  model version -> CRC-32C | saved time | learner state
+//	devices      device id -> CRC-32C | times, version, updates | state
+//
+// The default model's buckets have these names (the single-model layout,
+// so an older store opens as the default model unchanged); model "hvac"'s
+// are "models/hvac", "meta/hvac" and so on (names.go).
 //
 // A checkpoint belongs to the model version that was active when it was
 // saved, so a new model never starts from another model's learner state,

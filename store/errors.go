@@ -67,3 +67,23 @@ var (
 	// no checkpoint.
 	ErrNoCheckpoint = errors.New("store: no checkpoint for the active model")
 )
+
+// Errors of model names.
+var (
+	// ErrBadName is returned for a model name that is not
+	// [a-z0-9][a-z0-9_-]{0,62}.
+	ErrBadName = errors.New("store: bad model name")
+	// ErrUnknownModel is returned by reads of a model the store does not
+	// hold (nothing was ever stored under its name), wrapped together
+	// with ErrNoActive.
+	ErrUnknownModel = errors.New("store: no such model")
+)
+
+// Errors of device states.
+var (
+	// ErrNoDevice is returned when a device has no stored learner state.
+	ErrNoDevice = errors.New("store: no state for this device")
+	// ErrBadDevice is returned for a device id that is empty or longer
+	// than MaxDeviceID.
+	ErrBadDevice = errors.New("store: bad device id")
+)

@@ -408,7 +408,7 @@ func TestBranchCycle(t *testing.T) {
 	s := openTest(t, path, Options{MaxHistory: 5000})
 	err := s.update(func(tx *bolt.Tx) error {
 		for range 1500 {
-			if err := s.addEvent(tx, Event{Action: ActionReject, Version: 1, Source: SourceOTA, Reason: "filler to grow the history"}); err != nil {
+			if err := s.addEvent(mtx{tx, DefaultModel}, Event{Action: ActionReject, Version: 1, Source: SourceOTA, Reason: "filler to grow the history"}); err != nil {
 				return err
 			}
 		}

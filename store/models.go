@@ -9,8 +9,6 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/linnet-edge/linnet/model"
 )
 
@@ -90,14 +88,14 @@ func (s *Store) check(file []byte) (*model.Model, error) {
 // bytes under a stored version give ErrVersionExists. Put then applies
 // retention (Options.Keep). source is recorded in the history. The store
 // keeps its own copy of file.
-func (s *Store) Put(file []byte, source string) (int64, error) {
-	m, err := s.check(file)
+func (h *Model) Put(file []byte, source string) (int64, error) {
+	m, err := h.s.check(file)
 	if err != nil {
 		return 0, err
 	}
 	v := m.Version
 	file = bytes.Clone(file)
-	err = s.update(func(tx *bolt.Tx) error {
+	err = h.update(func(tx mtx) error {
 		b := tx.Bucket(bucketModels)
 		if old := b.Get(u64(v)); old != nil {
 			if bytes.Equal(old, file) {
@@ -108,11 +106,11 @@ func (s *Store) Put(file []byte, source string) (int64, error) {
 		if err := b.Put(u64(v), file); err != nil {
 			return err
 		}
-		if err := s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source}); err != nil {
+		if err := h.s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source}); err != nil {
 			return err
 		}
-		if s.opts.Keep > 0 {
-			return s.prune(tx, s.opts.Keep, "retention", v)
+		if h.s.opts.Keep > 0 {
+			return h.s.prune(tx, h.s.opts.Keep, "retention", v)
 		}
 		return nil
 	})
@@ -123,9 +121,9 @@ func (s *Store) Put(file []byte, source string) (int64, error) {
 }
 
 // get returns a copy of the stored bytes of version v.
-func (s *Store) get(v int64) ([]byte, error) {
+func (h *Model) get(v int64) ([]byte, error) {
 	var file []byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		file = bytes.Clone(tx.Bucket(bucketModels).Get(u64(v)))
 		return nil
 	})
@@ -138,15 +136,15 @@ func (s *Store) get(v int64) ([]byte, error) {
 // Activate makes version v the active model after checking it again, and
 // records it in the history with source. The version it replaces becomes
 // the one Rollback returns to. Activating the active version does nothing.
-func (s *Store) Activate(v int64, source string) error {
-	file, err := s.get(v)
+func (h *Model) Activate(v int64, source string) error {
+	file, err := h.get(v)
 	if err != nil {
 		return err
 	}
-	if _, err := s.check(file); err != nil {
+	if _, err := h.s.check(file); err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
+	return h.update(func(tx mtx) error {
 		if cur := tx.Bucket(bucketModels).Get(u64(v)); !bytes.Equal(cur, file) {
 			return fmt.Errorf("%w: %d (removed while activating)", ErrNotFound, v)
 		}
@@ -157,7 +155,7 @@ func (s *Store) Activate(v int64, source string) error {
 		if err := setActive(tx, prev, v); err != nil {
 			return err
 		}
-		return s.addEvent(tx, Event{Action: ActionActivate, Version: v, Previous: prev, Source: source})
+		return h.s.addEvent(tx, Event{Action: ActionActivate, Version: v, Previous: prev, Source: source})
 	})
 }
 
@@ -165,10 +163,10 @@ func (s *Store) Activate(v int64, source string) error {
 // current active version replaced), after checking it, and records it with
 // source. Repeated rollbacks walk further back. It returns ErrNoPrevious if
 // there is none.
-func (s *Store) Rollback(source string) error {
+func (h *Model) Rollback(source string) error {
 	var target, cur int64
 	var file []byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		cur = activeVersion(tx)
 		var err error
 		target, file, err = previous(tx)
@@ -180,10 +178,10 @@ func (s *Store) Rollback(source string) error {
 	if file == nil {
 		return fmt.Errorf("%w: previous version %d is gone", ErrNoPrevious, target)
 	}
-	if _, err := s.check(file); err != nil {
+	if _, err := h.s.check(file); err != nil {
 		return fmt.Errorf("roll back to %d: %w", target, err)
 	}
-	return s.update(func(tx *bolt.Tx) error {
+	return h.update(func(tx mtx) error {
 		stack, err := readStack(tx)
 		if err != nil {
 			return err
@@ -197,16 +195,16 @@ func (s *Store) Rollback(source string) error {
 		if err := tx.Bucket(bucketMeta).Put(keyActive, u64(target)); err != nil {
 			return err
 		}
-		return s.addEvent(tx, Event{Action: ActionRollback, Version: target, Previous: cur, Source: source})
+		return h.s.addEvent(tx, Event{Action: ActionRollback, Version: target, Previous: cur, Source: source})
 	})
 }
 
 // Active returns the active model, checked again (CRC, signature policy),
 // and a copy of its file. It returns ErrNoActive if none was activated.
-func (s *Store) Active() (*model.Model, []byte, error) {
+func (h *Model) Active() (*model.Model, []byte, error) {
 	var v int64
 	var file []byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		v = activeVersion(tx)
 		file = bytes.Clone(tx.Bucket(bucketModels).Get(u64(v)))
 		return nil
@@ -220,7 +218,7 @@ func (s *Store) Active() (*model.Model, []byte, error) {
 	if file == nil {
 		return nil, nil, fmt.Errorf("%w: active version %d is not stored", ErrDamaged, v)
 	}
-	m, err := s.check(file)
+	m, err := h.s.check(file)
 	if err != nil {
 		return nil, nil, fmt.Errorf("active version %d: %w", v, err)
 	}
@@ -228,21 +226,21 @@ func (s *Store) Active() (*model.Model, []byte, error) {
 }
 
 // ActiveVersion returns the active version, 0 if none.
-func (s *Store) ActiveVersion() (int64, error) {
+func (h *Model) ActiveVersion() (int64, error) {
 	var v int64
-	err := s.view(func(tx *bolt.Tx) error { v = activeVersion(tx); return nil })
+	err := h.view(func(tx mtx) error { v = activeVersion(tx); return nil })
 	return v, err
 }
 
 // Get returns a copy of the stored file of version v (export), unchecked.
-func (s *Store) Get(v int64) ([]byte, error) { return s.get(v) }
+func (h *Model) Get(v int64) ([]byte, error) { return h.get(v) }
 
 // List describes every stored version, oldest first.
-func (s *Store) List() ([]Info, error) {
+func (h *Model) List() ([]Info, error) {
 	var active int64
 	var files [][]byte
 	var versions []int64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		active = activeVersion(tx)
 		c := tx.Bucket(bucketModels).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -268,9 +266,9 @@ func (s *Store) List() ([]Info, error) {
 }
 
 // History returns the recorded events, oldest first.
-func (s *Store) History() ([]Event, error) {
+func (h *Model) History() ([]Event, error) {
 	var out []Event
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		c := tx.Bucket(bucketHistory).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			e, err := decodeEvent(k, v)
@@ -287,16 +285,16 @@ func (s *Store) History() ([]Event, error) {
 // Prune deletes stored versions (and their checkpoints) beyond the newest
 // keep, never the active one nor its predecessor (the one Rollback returns
 // to). Each deletion is recorded in the history.
-func (s *Store) Prune(keep int) error {
+func (h *Model) Prune(keep int) error {
 	if keep < 0 {
 		return fmt.Errorf("store: prune: keep %d is negative", keep)
 	}
-	return s.update(func(tx *bolt.Tx) error { return s.prune(tx, keep, "prune", 0) })
+	return h.update(func(tx mtx) error { return h.s.prune(tx, keep, "prune", 0) })
 }
 
 // prune keeps the newest keep versions, the active one, its predecessor and
 // also (nonzero) the version just stored.
-func (s *Store) prune(tx *bolt.Tx, keep int, source string, also int64) error {
+func (s *Store) prune(tx mtx, keep int, source string, also int64) error {
 	b := tx.Bucket(bucketModels)
 	var all []int64
 	c := b.Cursor()
@@ -339,14 +337,14 @@ func (s *Store) prune(tx *bolt.Tx, keep int, source string, also int64) error {
 	return writeStack(tx, stack)
 }
 
-func activeVersion(tx *bolt.Tx) int64 {
+func activeVersion(tx mtx) int64 {
 	if v := tx.Bucket(bucketMeta).Get(keyActive); len(v) == 8 {
 		return version(v)
 	}
 	return 0
 }
 
-func readStack(tx *bolt.Tx) ([]int64, error) {
+func readStack(tx mtx) ([]int64, error) {
 	v := tx.Bucket(bucketMeta).Get(keyPrevious)
 	if len(v)%8 != 0 {
 		return nil, fmt.Errorf("%w: rollback stack of %d bytes", ErrDamaged, len(v))
@@ -358,7 +356,7 @@ func readStack(tx *bolt.Tx) ([]int64, error) {
 	return out, nil
 }
 
-func writeStack(tx *bolt.Tx, stack []int64) error {
+func writeStack(tx mtx, stack []int64) error {
 	b := make([]byte, 0, 8*len(stack))
 	for _, v := range stack {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
@@ -368,7 +366,7 @@ func writeStack(tx *bolt.Tx, stack []int64) error {
 
 // addEvent appends e to the history with the next sequence number and the
 // current time, dropping the oldest events beyond MaxHistory.
-func (s *Store) addEvent(tx *bolt.Tx, e Event) error {
+func (s *Store) addEvent(tx mtx, e Event) error {
 	h := tx.Bucket(bucketHistory)
 	seq, err := h.NextSequence()
 	if err != nil {
@@ -416,7 +414,7 @@ func decodeEvent(k, v []byte) (Event, error) {
 
 // setActive makes v the active version inside tx, pushing the version it
 // replaces, prev (0 for none), on the rollback stack.
-func setActive(tx *bolt.Tx, prev, v int64) error {
+func setActive(tx mtx, prev, v int64) error {
 	if prev != 0 {
 		stack, err := readStack(tx)
 		if err != nil {
@@ -435,7 +433,7 @@ func setActive(tx *bolt.Tx, prev, v int64) error {
 
 // previous returns the version on top of the rollback stack and a copy of
 // its file (nil if the version is gone), or ErrNoPrevious.
-func previous(tx *bolt.Tx) (int64, []byte, error) {
+func previous(tx mtx) (int64, []byte, error) {
 	stack, err := readStack(tx)
 	if err != nil {
 		return 0, nil, err

@@ -7,8 +7,6 @@ import (
 	"hash/crc32"
 	"slices"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/linnet-edge/linnet/model"
 )
 
@@ -35,16 +33,16 @@ var keyWithdrawn = []byte("withdrawn")
 // remembers the file's digest, so the same file never applies twice. A
 // refused file changes nothing. The model inside is checked like Put's.
 // It returns the verified rollback.
-func (s *Store) InstallRollback(file []byte, gateway, source string) (*model.Rollback, error) {
-	rb, err := model.OpenRollback(file, s.opts.Trusted)
+func (h *Model) InstallRollback(file []byte, gateway, source string) (*model.Rollback, error) {
+	rb, err := model.OpenRollback(file, h.s.opts.Trusted)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
-	if _, err := s.check(rb.Model); err != nil {
+	if _, err := h.s.check(rb.Model); err != nil {
 		return nil, fmt.Errorf("rollback to %d: %w", rb.To, err)
 	}
-	now := s.opts.Now()
-	err = s.update(func(tx *bolt.Tx) error {
+	now := h.s.opts.Now()
+	err = h.update(func(tx mtx) error {
 		consumed, err := readConsumed(tx)
 		if err != nil {
 			return err
@@ -60,7 +58,7 @@ func (s *Store) InstallRollback(file []byte, gateway, source string) (*model.Rol
 			if err := b.Put(u64(rb.To), rb.Model); err != nil {
 				return err
 			}
-			if err := s.addEvent(tx, Event{Action: ActionImport, Version: rb.To, Source: source}); err != nil {
+			if err := h.s.addEvent(tx, Event{Action: ActionImport, Version: rb.To, Source: source}); err != nil {
 				return err
 			}
 		}
@@ -91,7 +89,7 @@ func (s *Store) InstallRollback(file []byte, gateway, source string) (*model.Rol
 		if err := writeConsumed(tx, union(consumed, [][32]byte{rb.Digest}, maxConsumed)); err != nil {
 			return err
 		}
-		return s.addEvent(tx, Event{Action: ActionRollback, Version: rb.To, Previous: rb.From, Source: source,
+		return h.s.addEvent(tx, Event{Action: ActionRollback, Version: rb.To, Previous: rb.From, Source: source,
 			Reason: fmt.Sprintf("signed rollback file %x by key %s", rb.Digest[:8], rb.Signer)})
 	})
 	if err != nil {
@@ -102,9 +100,9 @@ func (s *Store) InstallRollback(file []byte, gateway, source string) (*model.Rol
 
 // Consumed reports whether the store applied a rollback file with this
 // digest (model.Rollback.Digest).
-func (s *Store) Consumed(digest [32]byte) (bool, error) {
+func (h *Model) Consumed(digest [32]byte) (bool, error) {
 	var c [][32]byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		var err error
 		c, err = readConsumed(tx)
 		return err
@@ -128,14 +126,14 @@ func (s *Store) Consumed(digest [32]byte) (bool, error) {
 // older than Floor ErrOlder. It
 // returns the version that was active before (0 if none). Installing the
 // active version's own bytes again does nothing.
-func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev int64, err error) {
-	m, err := s.check(file)
+func (h *Model) Install(file []byte, source, reason string, rollback bool) (prev int64, err error) {
+	m, err := h.s.check(file)
 	if err != nil {
 		return 0, err
 	}
 	v := m.Version
 	file = bytes.Clone(file)
-	err = s.update(func(tx *bolt.Tx) error {
+	err = h.update(func(tx mtx) error {
 		b := tx.Bucket(bucketModels)
 		prev = activeVersion(tx)
 		old := b.Get(u64(v))
@@ -150,8 +148,8 @@ func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev
 				return fmt.Errorf("%w: %d", ErrWithdrawn, v)
 			}
 			floor := prev
-			if st, _ := storedState(tx); st != nil {
-				floor = max(floor, st.Lost)
+			if r, _ := storedRecord(tx.Tx); r != nil {
+				floor = max(floor, r.model(tx.name).Lost)
 			}
 			if v < floor {
 				return fmt.Errorf("%w: %d, floor %d", ErrOlder, v, floor)
@@ -162,7 +160,7 @@ func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev
 			if err := b.Put(u64(v), file); err != nil {
 				return err
 			}
-			if err := s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source}); err != nil {
+			if err := h.s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source}); err != nil {
 				return err
 			}
 		case !same && !rollback:
@@ -171,7 +169,7 @@ func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev
 			if err := b.Put(u64(v), file); err != nil {
 				return err
 			}
-			if err := s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source, Reason: "replaces the stored file"}); err != nil {
+			if err := h.s.addEvent(tx, Event{Action: ActionImport, Version: v, Source: source, Reason: "replaces the stored file"}); err != nil {
 				return err
 			}
 		}
@@ -185,11 +183,11 @@ func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev
 				}
 			}
 		}
-		if err := s.addEvent(tx, Event{Action: ActionActivate, Version: v, Previous: prev, Source: source, Reason: reason}); err != nil {
+		if err := h.s.addEvent(tx, Event{Action: ActionActivate, Version: v, Previous: prev, Source: source, Reason: reason}); err != nil {
 			return err
 		}
-		if s.opts.Keep > 0 {
-			return s.prune(tx, s.opts.Keep, "retention", v)
+		if h.s.opts.Keep > 0 {
+			return h.s.prune(tx, h.s.opts.Keep, "retention", v)
 		}
 		return nil
 	})
@@ -203,10 +201,10 @@ func (s *Store) Install(file []byte, source, reason string, rollback bool) (prev
 // Rollback, and marks v as withdrawn, in one transaction, recording reason.
 // It returns the version now active. It returns ErrNotActive if v is no
 // longer active and ErrNoPrevious if there is nothing to go back to.
-func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
+func (h *Model) Withdraw(v int64, source, reason string) (int64, error) {
 	var target int64
 	var file []byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		if activeVersion(tx) != v {
 			return fmt.Errorf("%w: %d", ErrNotActive, v)
 		}
@@ -220,10 +218,10 @@ func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
 	if file == nil {
 		return 0, fmt.Errorf("%w: previous version %d is gone", ErrNoPrevious, target)
 	}
-	if _, err := s.check(file); err != nil {
+	if _, err := h.s.check(file); err != nil {
 		return 0, fmt.Errorf("roll back to %d: %w", target, err)
 	}
-	err = s.update(func(tx *bolt.Tx) error {
+	err = h.update(func(tx mtx) error {
 		stack, err := readStack(tx)
 		if err != nil {
 			return err
@@ -240,7 +238,7 @@ func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
 		if err := withdraw(tx, v); err != nil {
 			return err
 		}
-		return s.addEvent(tx, Event{Action: ActionRollback, Version: target, Previous: v, Source: source, Reason: reason})
+		return h.s.addEvent(tx, Event{Action: ActionRollback, Version: target, Previous: v, Source: source, Reason: reason})
 	})
 	if err != nil {
 		return 0, err
@@ -251,9 +249,9 @@ func (s *Store) Withdraw(v int64, source, reason string) (int64, error) {
 // Withdrawn reports whether a rollback (automatic, or a signed rollback
 // file) withdrew version v (the newest 64 withdrawn versions are
 // remembered).
-func (s *Store) Withdrawn(v int64) (bool, error) {
+func (h *Model) Withdrawn(v int64) (bool, error) {
 	var w []int64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		var err error
 		w, err = readWithdrawn(tx)
 		return err
@@ -263,19 +261,19 @@ func (s *Store) Withdrawn(v int64) (bool, error) {
 
 // Record appends e to the history (its Seq and Time are set here): a
 // decision that changed nothing else, such as a refused OTA model.
-func (s *Store) Record(e Event) error {
-	return s.update(func(tx *bolt.Tx) error { return s.addEvent(tx, e) })
+func (h *Model) Record(e Event) error {
+	return h.update(func(tx mtx) error { return h.s.addEvent(tx, e) })
 }
 
 // SaveCheckpointFor is SaveCheckpoint for a learner that belongs to version
 // v: it returns ErrNotActive, writing nothing, if v is no longer active, so
 // a learner that was just replaced never overwrites its successor's state.
-func (s *Store) SaveCheckpointFor(v int64, state []byte) error {
+func (h *Model) SaveCheckpointFor(v int64, state []byte) error {
 	val := make([]byte, checkpointHeader, checkpointHeader+len(state))
-	binary.LittleEndian.PutUint64(val[4:], uint64(s.opts.Now().UnixNano()))
+	binary.LittleEndian.PutUint64(val[4:], uint64(h.s.opts.Now().UnixNano()))
 	val = append(val, state...)
 	binary.LittleEndian.PutUint32(val, crc32.Checksum(val[4:], crcTab))
-	return s.update(func(tx *bolt.Tx) error {
+	return h.update(func(tx mtx) error {
 		if a := activeVersion(tx); a != v {
 			return fmt.Errorf("%w: checkpoint of %d, active %d", ErrNotActive, v, a)
 		}
@@ -284,7 +282,7 @@ func (s *Store) SaveCheckpointFor(v int64, state []byte) error {
 }
 
 // withdraw adds v to the withdrawn versions (the newest maxStack kept).
-func withdraw(tx *bolt.Tx, v int64) error {
+func withdraw(tx mtx, v int64) error {
 	w, err := readWithdrawn(tx)
 	if err != nil || slices.Contains(w, v) {
 		return err
@@ -296,7 +294,7 @@ func withdraw(tx *bolt.Tx, v int64) error {
 	return writeVersions(tx, keyWithdrawn, w)
 }
 
-func readWithdrawn(tx *bolt.Tx) ([]int64, error) {
+func readWithdrawn(tx mtx) ([]int64, error) {
 	v := tx.Bucket(bucketMeta).Get(keyWithdrawn)
 	if len(v)%8 != 0 {
 		return nil, fmt.Errorf("%w: withdrawn list of %d bytes", ErrDamaged, len(v))
@@ -308,7 +306,7 @@ func readWithdrawn(tx *bolt.Tx) ([]int64, error) {
 	return out, nil
 }
 
-func writeVersions(tx *bolt.Tx, key []byte, vs []int64) error {
+func writeVersions(tx mtx, key []byte, vs []int64) error {
 	b := make([]byte, 0, 8*len(vs))
 	for _, v := range vs {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))

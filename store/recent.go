@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
-
-	bolt "go.etcd.io/bbolt"
 )
 
-// The last readings served, kept so that the shadow run of an OTA
+// The last readings a model served, kept so that the shadow run of an OTA
 // candidate that arrives right after a restart has readings to run on.
+// Each model keeps its own.
 
 // MaxRecentBytes bounds what SaveRecent keeps: the newest rows that fit.
 const MaxRecentBytes = 256 << 10
@@ -21,7 +20,7 @@ var keyRecent = []byte("recent")
 // the order of names), the newest last; only the newest rows that fit in
 // MaxRecentBytes are kept. Each call is a transaction (two fsyncs): call it
 // at checkpoint time, not per reading.
-func (s *Store) SaveRecent(names []string, rows [][]float32) error {
+func (h *Model) SaveRecent(names []string, rows [][]float32) error {
 	d := len(names)
 	size := 12
 	for _, n := range names {
@@ -46,14 +45,14 @@ func (s *Store) SaveRecent(names []string, rows [][]float32) error {
 		}
 	}
 	binary.LittleEndian.PutUint32(b, crc32.Checksum(b[4:], crcTab))
-	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyRecent, b) })
+	return h.update(func(tx mtx) error { return tx.Bucket(bucketMeta).Put(keyRecent, b) })
 }
 
 // Recent returns the readings SaveRecent kept, oldest first; none if there
 // are none or they fail their checksum (they are only a convenience).
-func (s *Store) Recent() (names []string, rows [][]float32, err error) {
+func (h *Model) Recent() (names []string, rows [][]float32, err error) {
 	var b []byte
-	err = s.view(func(tx *bolt.Tx) error {
+	err = h.view(func(tx mtx) error {
 		b = clone(tx.Bucket(bucketMeta).Get(keyRecent))
 		return nil
 	})

@@ -37,3 +37,17 @@ func TestRecent(t *testing.T) {
 		t.Error("short row accepted")
 	}
 }
+
+func TestRecentPerModel(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "s.db"), Options{})
+	hv, _ := s.Model("hvac")
+	if err := hv.SaveRecent([]string{"t"}, [][]float32{{21}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, r, _ := s.Recent(); n != nil || r != nil {
+		t.Errorf("default has hvac's readings: %v %v", n, r)
+	}
+	if n, r, err := hv.Recent(); err != nil || !slices.Equal(n, []string{"t"}) || len(r) != 1 || r[0][0] != 21 {
+		t.Errorf("hvac recent: %v %v %v", n, r, err)
+	}
+}

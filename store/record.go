@@ -26,11 +26,20 @@ import (
 //
 // Record (and meta/"state") layout, little-endian:
 //
-//	magic "LNST" | format uint16 (1) | reserved uint16 | generation uint64 |
+//	magic "LNST" | format uint16 | reserved uint16 | generation uint64 |
+//	the default model's state |
+//	format 2 only: count uint32, then per other model: name length uint8,
+//	name, its state |
+//	CRC-32C of every byte before it
+//
+// and one model's state:
+//
 //	active int64 | lost int64 | history sequence uint64 |
 //	stack: count uint32, int64 x count | withdrawn: count uint32, int64 x count |
-//	versions: count uint32, int64 x count | consumed: count uint32, [32]byte x count |
-//	CRC-32C of every byte before it
+//	versions: count uint32, int64 x count | consumed: count uint32, [32]byte x count
+//
+// A store that holds only the default model writes format 1, which is the
+// layout of the single-model build, byte for byte.
 const RecordSuffix = ".state"
 
 var (
@@ -40,13 +49,13 @@ var (
 )
 
 const (
-	stateFormat = 1
-	maxState    = 1 << 20 // a record larger than this is damage, not data
+	stateFormat      = 1
+	stateFormatNamed = 2
+	maxState         = 1 << 20 // a record larger than this is damage, not data
 )
 
-// state is what a damaged store must not forget.
+// state is what a damaged store must not forget about one model.
 type state struct {
-	Gen        uint64
 	Active     int64
 	Lost       int64   // a version that was active when its file was lost (see Floor)
 	HistorySeq uint64  // the history bucket's sequence when the state last changed otherwise
@@ -54,6 +63,37 @@ type state struct {
 	Withdrawn  []int64
 	Versions   []int64 // stored model versions, ascending
 	Consumed   [][32]byte
+}
+
+// record is the state of every model, with one generation.
+type record struct {
+	Gen    uint64
+	Models map[string]*state
+}
+
+// model returns the state of model name, an empty one if r has none.
+func (r *record) model(name string) *state {
+	if r == nil || r.Models[name] == nil {
+		return &state{}
+	}
+	return r.Models[name]
+}
+
+// names returns the models of r and of o, DefaultModel first.
+func (r *record) names(o *record) []string {
+	out := []string{DefaultModel}
+	for _, x := range []*record{r, o} {
+		if x == nil {
+			continue
+		}
+		for n := range x.Models {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out[1:])
+	return out
 }
 
 // same reports whether a and b hold the same state, generations aside and
@@ -65,11 +105,29 @@ func (a *state) same(b *state) bool {
 		slices.Equal(a.Versions, b.Versions) && slices.Equal(a.Consumed, b.Consumed)
 }
 
-func (st *state) encode() []byte {
-	b := append([]byte(nil), stateMagic[:]...)
-	b = binary.LittleEndian.AppendUint16(b, stateFormat)
-	b = binary.LittleEndian.AppendUint16(b, 0)
-	b = binary.LittleEndian.AppendUint64(b, st.Gen)
+// same reports whether every model of a and b holds the same state.
+func (a *record) same(b *record) bool {
+	for _, n := range a.names(b) {
+		if !a.model(n).same(b.model(n)) {
+			return false
+		}
+	}
+	return true
+}
+
+// disagrees reports whether some model's active version or rollback stack
+// differs between a and b.
+func (a *record) disagrees(b *record) bool {
+	for _, n := range a.names(b) {
+		x, y := a.model(n), b.model(n)
+		if x.Active != y.Active || !slices.Equal(x.Stack, y.Stack) {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *state) append(b []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(st.Active))
 	b = binary.LittleEndian.AppendUint64(b, uint64(st.Lost))
 	b = binary.LittleEndian.AppendUint64(b, st.HistorySeq)
@@ -83,11 +141,80 @@ func (st *state) encode() []byte {
 	for _, d := range st.Consumed {
 		b = append(b, d[:]...)
 	}
+	return b
+}
+
+func (r *record) encode() []byte {
+	var others []string
+	for _, n := range r.names(nil)[1:] {
+		others = append(others, n)
+	}
+	format := uint16(stateFormat)
+	if len(others) > 0 {
+		format = stateFormatNamed
+	}
+	b := append([]byte(nil), stateMagic[:]...)
+	b = binary.LittleEndian.AppendUint16(b, format)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, r.Gen)
+	b = r.model(DefaultModel).append(b)
+	if len(others) > 0 {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(others)))
+		for _, n := range others {
+			b = append(b, byte(len(n)))
+			b = append(b, n...)
+			b = r.Models[n].append(b)
+		}
+	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTab))
 }
 
-func decodeState(b []byte) (*state, error) {
-	bad := func(why string) (*state, error) { return nil, fmt.Errorf("%w: state record: %s", ErrDamaged, why) }
+// stateReader reads a record's fields; a short read empties it and sets bad.
+type stateReader struct {
+	r   []byte
+	bad bool
+}
+
+func (sr *stateReader) u64() uint64 {
+	if len(sr.r) < 8 {
+		sr.r, sr.bad = nil, true
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(sr.r)
+	sr.r = sr.r[8:]
+	return v
+}
+
+func (sr *stateReader) count(size int) int {
+	if len(sr.r) < 4 {
+		sr.r, sr.bad = nil, true
+		return 0
+	}
+	n := int(binary.LittleEndian.Uint32(sr.r))
+	sr.r = sr.r[4:]
+	if n > len(sr.r)/size {
+		sr.r, sr.bad = nil, true
+		return 0
+	}
+	return n
+}
+
+func (sr *stateReader) state() *state {
+	st := &state{Active: int64(sr.u64()), Lost: int64(sr.u64()), HistorySeq: sr.u64()}
+	for _, vs := range []*[]int64{&st.Stack, &st.Withdrawn, &st.Versions} {
+		for range sr.count(8) {
+			*vs = append(*vs, int64(sr.u64()))
+		}
+	}
+	for range sr.count(32) {
+		st.Consumed = append(st.Consumed, [32]byte(sr.r))
+		sr.r = sr.r[32:]
+	}
+	return st
+}
+
+func decodeRecord(b []byte) (*record, error) {
+	bad := func(why string) (*record, error) { return nil, fmt.Errorf("%w: state record: %s", ErrDamaged, why) }
 	if len(b) < 4+4+32+4 || len(b) > maxState {
 		return bad(fmt.Sprintf("%d bytes", len(b)))
 	}
@@ -97,59 +224,38 @@ func decodeState(b []byte) (*state, error) {
 	if crc32.Checksum(b[:len(b)-4], crcTab) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return bad("checksum mismatch")
 	}
-	if f := binary.LittleEndian.Uint16(b[4:]); f != stateFormat {
-		return bad(fmt.Sprintf("format %d, this build reads %d", f, stateFormat))
+	f := binary.LittleEndian.Uint16(b[4:])
+	if f != stateFormat && f != stateFormatNamed {
+		return bad(fmt.Sprintf("format %d, this build reads %d and %d", f, stateFormat, stateFormatNamed))
 	}
-	r := b[8 : len(b)-4]
-	u64 := func() uint64 {
-		if len(r) < 8 {
-			r = nil
-			return 0
-		}
-		v := binary.LittleEndian.Uint64(r)
-		r = r[8:]
-		return v
-	}
-	count := func(size int) int {
-		if len(r) < 4 {
-			r = nil
-			return -1
-		}
-		n := int(binary.LittleEndian.Uint32(r))
-		r = r[4:]
-		if n > len(r)/size {
-			r = nil
-			return -1
-		}
-		return n
-	}
-	st := &state{Gen: u64(), Active: int64(u64()), Lost: int64(u64()), HistorySeq: u64()}
-	for _, vs := range []*[]int64{&st.Stack, &st.Withdrawn, &st.Versions} {
-		n := count(8)
-		if n < 0 {
-			return bad("truncated")
-		}
-		for range n {
-			*vs = append(*vs, int64(u64()))
+	sr := &stateReader{r: b[8 : len(b)-4]}
+	r := &record{Gen: sr.u64(), Models: map[string]*state{}}
+	r.Models[DefaultModel] = sr.state()
+	if f == stateFormatNamed {
+		for range sr.count(2) {
+			if len(sr.r) < 1 || len(sr.r) < 1+int(sr.r[0]) {
+				return bad("truncated")
+			}
+			name := string(sr.r[1 : 1+int(sr.r[0])])
+			sr.r = sr.r[1+len(name):]
+			if CheckName(name) != nil || r.Models[name] != nil {
+				return bad(fmt.Sprintf("model name %q", name))
+			}
+			r.Models[name] = sr.state()
 		}
 	}
-	n := count(32)
-	if n < 0 {
+	if sr.bad {
 		return bad("truncated")
 	}
-	for range n {
-		st.Consumed = append(st.Consumed, [32]byte(r))
-		r = r[32:]
-	}
-	if len(r) != 0 {
+	if len(sr.r) != 0 {
 		return bad("trailing bytes")
 	}
-	return st, nil
+	return r, nil
 }
 
 // readRecord reads the record at path. It returns an error wrapping
 // os.ErrNotExist if there is none, ErrDamaged if it fails its checks.
-func readRecord(path string) (*state, error) {
+func readRecord(path string) (*record, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -160,7 +266,7 @@ func readRecord(path string) (*state, error) {
 	if n == 0 && err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: state record %q: empty or unreadable: %v", ErrDamaged, path, err)
 	}
-	st, err := decodeState(b[:n])
+	st, err := decodeRecord(b[:n])
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w", path, err)
 	}
@@ -213,9 +319,9 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// currentState reads the state the file's keys describe (generation and
-// Lost aside, which only meta/"state" holds).
-func currentState(tx *bolt.Tx) (*state, error) {
+// currentState reads the state a model's keys describe (Lost aside, which
+// only meta/"state" holds).
+func currentState(tx mtx) (*state, error) {
 	st := &state{Active: activeVersion(tx)}
 	var err error
 	if st.Stack, err = readStack(tx); err != nil {
@@ -237,18 +343,36 @@ func currentState(tx *bolt.Tx) (*state, error) {
 	return st, nil
 }
 
-// storedState returns meta/"state", nil if absent, ErrDamaged if bad.
-func storedState(tx *bolt.Tx) (*state, error) {
+// currentRecord reads the state of every model the file holds.
+func currentRecord(tx *bolt.Tx) (*record, error) {
+	r := &record{Models: map[string]*state{}}
+	for _, n := range modelNames(tx) {
+		t := mtx{tx, n}
+		if !t.exists() || t.Bucket(bucketHistory) == nil {
+			continue
+		}
+		st, err := currentState(t)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %w", n, err)
+		}
+		r.Models[n] = st
+	}
+	return r, nil
+}
+
+// storedRecord returns meta/"state" (in the default model's meta bucket),
+// nil if absent, ErrDamaged if bad.
+func storedRecord(tx *bolt.Tx) (*record, error) {
 	v := tx.Bucket(bucketMeta).Get(keyState)
 	if v == nil {
 		return nil, nil
 	}
-	return decodeState(v)
+	return decodeRecord(v)
 }
 
 // applyState writes st's active version, stack, withdrawn and consumed
-// lists to the file's keys, keeping only stack entries that are stored.
-func applyState(tx *bolt.Tx, st *state) error {
+// lists to the model's keys, keeping only stack entries that are stored.
+func applyState(tx mtx, st *state) error {
 	models := tx.Bucket(bucketModels)
 	stack := slices.DeleteFunc(slices.Clone(st.Stack), func(v int64) bool { return models.Get(u64(v)) == nil })
 	if err := writeStack(tx, stack); err != nil {
@@ -266,7 +390,7 @@ func applyState(tx *bolt.Tx, st *state) error {
 	return tx.Bucket(bucketMeta).Put(keyActive, u64(st.Active))
 }
 
-func readConsumed(tx *bolt.Tx) ([][32]byte, error) {
+func readConsumed(tx mtx) ([][32]byte, error) {
 	v := tx.Bucket(bucketMeta).Get(keyConsumed)
 	if len(v)%32 != 0 {
 		return nil, fmt.Errorf("%w: consumed rollbacks of %d bytes", ErrDamaged, len(v))
@@ -278,7 +402,7 @@ func readConsumed(tx *bolt.Tx) ([][32]byte, error) {
 	return out, nil
 }
 
-func writeConsumed(tx *bolt.Tx, ds [][32]byte) error {
+func writeConsumed(tx mtx, ds [][32]byte) error {
 	b := make([]byte, 0, 32*len(ds))
 	for _, d := range ds {
 		b = append(b, d[:]...)

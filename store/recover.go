@@ -35,6 +35,23 @@ type Report struct {
 	// RecordErr is why the state record could not be read (it is
 	// rewritten from the store file), nil if it could.
 	RecordErr error
+	// Named says what models other than DefaultModel lost, by name: only
+	// their Lost fields are set. The fields above are DefaultModel's.
+	Named map[string]*Report
+}
+
+// of returns the part of r about model name.
+func (r *Report) of(name string) *Report {
+	if name == DefaultModel {
+		return r
+	}
+	if r.Named == nil {
+		r.Named = map[string]*Report{}
+	}
+	if r.Named[name] == nil {
+		r.Named[name] = &Report{}
+	}
+	return r.Named[name]
 }
 
 // Report returns what Open found: nil Err for a whole file.
@@ -43,12 +60,12 @@ func (s *Store) Report() Report { return s.report }
 // Floor returns the lowest version an Install that is not a rollback
 // accepts: the active version, or the version that was active when the
 // file lost it, whichever is higher.
-func (s *Store) Floor() (int64, error) {
+func (h *Model) Floor() (int64, error) {
 	var f int64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := h.view(func(tx mtx) error {
 		f = activeVersion(tx)
-		if st, _ := storedState(tx); st != nil {
-			f = max(f, st.Lost)
+		if r, _ := storedRecord(tx.Tx); r != nil {
+			f = max(f, r.model(tx.name).Lost)
 		}
 		return nil
 	})
@@ -132,9 +149,9 @@ func (s *Store) Health() error {
 // reconcile compares the opened file's state with the record next to it.
 // The newer of the two, by generation, is the authority; a record newer
 // than the file (the file lost a transaction, or a value was damaged) wins
-// and is applied. Withdrawn versions and consumed rollbacks are the union
-// of both: neither ever un-withdraws anything.
-func (s *Store) reconcile(rec *state) error {
+// and is applied, model by model. Withdrawn versions and consumed rollbacks
+// are the union of both: neither ever un-withdraws anything.
+func (s *Store) reconcile(rec *record) error {
 	if rec != nil {
 		s.recGen, s.minGen = rec.Gen, rec.Gen
 	}
@@ -142,44 +159,61 @@ func (s *Store) reconcile(rec *state) error {
 	var why error
 	var stored uint64
 	err := s.update(func(tx *bolt.Tx) error {
-		cur, err := currentState(tx)
+		cur, err := currentRecord(tx)
 		if err != nil {
 			return err
 		}
-		sb, sbErr := storedState(tx)
+		sb, sbErr := storedRecord(tx)
 		auth := sb
 		switch {
 		case rec != nil && (sb == nil || rec.Gen > sb.Gen):
-			if sb != nil || sbErr != nil || cur.Active != rec.Active {
+			if sb != nil || sbErr != nil || activeDiffers(cur, rec) {
 				why = fmt.Errorf("%w: the store file is older than its state record (generation %d, record %d)", ErrDamaged, genOf(sb), rec.Gen)
 			}
 			auth = rec
-		case sb != nil && (cur.Active != sb.Active || !slices.Equal(cur.Stack, sb.Stack)):
+		case sb != nil && cur.disagrees(sb):
 			why = fmt.Errorf("%w: the store file's active version or rollback stack disagrees with its checksummed state", ErrDamaged)
+		}
+		if sb != nil {
+			stored = sb.Gen
 		}
 		if auth == nil {
 			return nil
 		}
-		next := *auth
-		next.Withdrawn = union(union(cur.Withdrawn, auth.Withdrawn, maxStack), recOr(rec).Withdrawn, maxStack)
-		next.Consumed = union(union(cur.Consumed, auth.Consumed, maxConsumed), recOr(rec).Consumed, maxConsumed)
-		if why != nil {
-			s.report.LostVersions = missing(auth.Versions, cur.Versions)
-			if auth.Active != 0 && !slices.Contains(cur.Versions, auth.Active) {
-				s.report.LostActive = auth.Active
-				next.Active = s.newestAbove(tx, auth.Active, next.Withdrawn)
+		for _, name := range auth.names(cur) {
+			if auth.Models[name] == nil && name != DefaultModel {
+				continue // the authority says nothing of it: the file's keys stand
 			}
-		}
-		if err := applyState(tx, &next); err != nil {
-			return err
-		}
-		if s.report.LostActive != 0 {
-			if err := s.setLost(tx, s.report.LostActive); err != nil {
+			a, c, r := auth.model(name), cur.model(name), rec.model(name)
+			t := mtx{tx, name}
+			if !t.exists() {
+				if err := t.ensure(); err != nil {
+					return err
+				}
+			}
+			next := *a
+			next.Withdrawn = union(union(c.Withdrawn, a.Withdrawn, maxStack), r.Withdrawn, maxStack)
+			next.Consumed = union(union(c.Consumed, a.Consumed, maxConsumed), r.Consumed, maxConsumed)
+			var lost int64
+			if why != nil {
+				lostVersions := missing(a.Versions, c.Versions)
+				if a.Active != 0 && !slices.Contains(c.Versions, a.Active) {
+					lost = a.Active
+					next.Active = s.newestAbove(t, a.Active, next.Withdrawn)
+				}
+				if name == DefaultModel || len(lostVersions) > 0 || lost != 0 {
+					rep := s.report.of(name)
+					rep.LostVersions, rep.LostActive = lostVersions, lost
+				}
+			}
+			if err := applyState(t, &next); err != nil {
 				return err
 			}
-		}
-		if sb != nil {
-			stored = sb.Gen
+			if lost != 0 {
+				if err := s.setLost(tx, name, lost); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -190,7 +224,7 @@ func (s *Store) reconcile(rec *state) error {
 		s.report.Err = why
 		s.opts.Logger.Error("store file disagreed with its state record; the newer state was restored",
 			"component", "store", "path", s.path, "damage", why.Error(), "lost_versions", s.report.LostVersions,
-			"lost_active", s.report.LostActive)
+			"lost_active", s.report.LostActive, "other_models", len(s.report.Named))
 	}
 	// A missing or stale record is rewritten even when nothing changed.
 	if rec == nil || rec.Gen < stored {
@@ -199,18 +233,22 @@ func (s *Store) reconcile(rec *state) error {
 	return nil
 }
 
-func genOf(st *state) uint64 {
+// activeDiffers reports whether some model's active version differs
+// between a and b.
+func activeDiffers(a, b *record) bool {
+	for _, n := range a.names(b) {
+		if a.model(n).Active != b.model(n).Active {
+			return true
+		}
+	}
+	return false
+}
+
+func genOf(st *record) uint64 {
 	if st == nil {
 		return 0
 	}
 	return st.Gen
-}
-
-func recOr(st *state) *state {
-	if st == nil {
-		return &state{}
-	}
-	return st
 }
 
 // missing returns the versions of want that have is lacks.
@@ -229,7 +267,7 @@ const maxConsumed = 64
 
 // newestAbove returns the newest stored version newer than floor that is
 // not withdrawn and passes the checks, 0 if none.
-func (s *Store) newestAbove(tx *bolt.Tx, floor int64, withdrawn []int64) int64 {
+func (s *Store) newestAbove(tx mtx, floor int64, withdrawn []int64) int64 {
 	c := tx.Bucket(bucketModels).Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
 		ver := version(k)
@@ -246,18 +284,21 @@ func (s *Store) newestAbove(tx *bolt.Tx, floor int64, withdrawn []int64) int64 {
 	return 0
 }
 
-// setLost records that version lost was active when the file lost it.
-func (s *Store) setLost(tx *bolt.Tx, lost int64) error {
-	st, _ := storedState(tx)
-	if st == nil {
+// setLost records that version lost of model name was active when the
+// file lost it.
+func (s *Store) setLost(tx *bolt.Tx, name string, lost int64) error {
+	r, _ := storedRecord(tx)
+	if r == nil {
 		var err error
-		if st, err = currentState(tx); err != nil {
+		if r, err = currentRecord(tx); err != nil {
 			return err
 		}
 	}
+	st := r.model(name)
 	st.Lost = max(st.Lost, lost)
-	st.Gen = 0 // syncState gives it the next generation
-	return tx.Bucket(bucketMeta).Put(keyState, st.encode())
+	r.Models[name] = st
+	r.Gen = 0 // syncState gives it the next generation
+	return tx.Bucket(bucketMeta).Put(keyState, r.encode())
 }
 
 // forceRecord writes the record from the file's state.
@@ -265,9 +306,9 @@ func (s *Store) forceRecord() error {
 	var b []byte
 	var gen uint64
 	err := s.view(func(tx *bolt.Tx) error {
-		st, err := storedState(tx)
-		if st != nil {
-			b, gen = st.encode(), st.Gen
+		r, err := storedRecord(tx)
+		if r != nil {
+			b, gen = r.encode(), r.Gen
 		}
 		return err
 	})
@@ -282,49 +323,78 @@ func (s *Store) forceRecord() error {
 
 // salvaged is what could be read from a damaged file.
 type salvaged struct {
+	byName   map[string]*salvagedModel
+	problems []error
+}
+
+// salvagedModel is what could be read of one model.
+type salvagedModel struct {
 	models      map[int64][]byte
 	checkpoints map[int64][]byte
+	devices     map[string][]byte
 	history     map[uint64][]byte
 	badHistory  int
 	badCkpt     []int64
 	meta        map[string][]byte
-	problems    []error
+}
+
+// model returns what was salvaged of model name (empty if nothing).
+func (sv *salvaged) model(name string) *salvagedModel {
+	if sv.byName == nil {
+		sv.byName = map[string]*salvagedModel{}
+	}
+	m := sv.byName[name]
+	if m == nil {
+		m = &salvagedModel{models: map[int64][]byte{}, checkpoints: map[int64][]byte{}, devices: map[string][]byte{},
+			history: map[uint64][]byte{}, meta: map[string][]byte{}}
+		sv.byName[name] = m
+	}
+	return m
 }
 
 // salvage reads what it can from a damaged file without bbolt (see
-// salvageFile): every model that decodes, every checkpoint and history
-// event that passes its checks, and the meta keys.
+// salvageFile): every model that decodes, every checkpoint, device state
+// and history event that passes its checks, and the meta keys, of every
+// model.
 func salvage(path string) *salvaged {
-	sv := &salvaged{models: map[int64][]byte{}, checkpoints: map[int64][]byte{},
-		history: map[uint64][]byte{}, meta: map[string][]byte{}}
+	sv := &salvaged{}
 	entries, problems := salvageFile(path)
 	sv.problems = problems
 	for _, e := range entries {
-		switch string(e.bucket) {
+		kind, name := splitBucket(e.bucket)
+		if CheckName(name) != nil {
+			continue
+		}
+		sm := sv.model(name)
+		switch string(kind) {
 		case string(bucketModels):
 			if len(e.key) != 8 {
 				continue
 			}
 			if m, err := model.Decode(e.value); err == nil && m.Version == version(e.key) {
-				sv.models[m.Version] = e.value
+				sm.models[m.Version] = e.value
 			}
 		case string(bucketCheckpoints):
 			if len(e.key) != 8 {
 				continue
 			}
 			if _, _, err := decodeCheckpoint(e.value); err == nil {
-				sv.checkpoints[version(e.key)] = e.value
+				sm.checkpoints[version(e.key)] = e.value
 			} else {
-				sv.badCkpt = append(sv.badCkpt, version(e.key))
+				sm.badCkpt = append(sm.badCkpt, version(e.key))
+			}
+		case string(bucketDevices):
+			if _, err := decodeDevice(e.value); err == nil {
+				sm.devices[string(e.key)] = e.value
 			}
 		case string(bucketHistory):
 			if _, err := decodeEvent(e.key, e.value); err == nil {
-				sv.history[binary.BigEndian.Uint64(e.key)] = e.value
+				sm.history[binary.BigEndian.Uint64(e.key)] = e.value
 			} else {
-				sv.badHistory++
+				sm.badHistory++
 			}
 		case string(bucketMeta):
-			sv.meta[string(e.key)] = e.value
+			sm.meta[string(e.key)] = e.value
 		}
 	}
 	return sv
@@ -332,32 +402,47 @@ func salvage(path string) *salvaged {
 
 // state returns the authority among the salvaged meta/"state", the record
 // and the salvaged keys: the valid checksummed state of the highest
-// generation, else what the keys say.
-func (sv *salvaged) state(rec *state) *state {
+// generation, else what the keys say, model by model.
+func (sv *salvaged) state(rec *record) *record {
 	auth := rec
-	if b, ok := sv.meta[string(keyState)]; ok {
-		if st, err := decodeState(b); err == nil && (auth == nil || st.Gen > auth.Gen) {
+	if b, ok := sv.model(DefaultModel).meta[string(keyState)]; ok {
+		if st, err := decodeRecord(b); err == nil && (auth == nil || st.Gen > auth.Gen) {
 			auth = st
 		}
 	}
-	legacy := &state{}
-	if v := sv.meta[string(keyActive)]; len(v) == 8 {
-		legacy.Active = version(v)
+	out := &record{Models: map[string]*state{}}
+	if auth != nil {
+		out.Gen = auth.Gen
 	}
-	legacy.Stack = versions(sv.meta[string(keyPrevious)])
-	legacy.Withdrawn = versions(sv.meta[string(keyWithdrawn)])
-	if v := sv.meta[string(keyConsumed)]; len(v)%32 == 0 {
-		for ; len(v) > 0; v = v[32:] {
-			legacy.Consumed = append(legacy.Consumed, [32]byte(v))
+	names := auth.names(rec)
+	for n := range sv.byName {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
 		}
 	}
-	if auth == nil {
-		return legacy
+	for _, n := range names {
+		meta := sv.model(n).meta
+		legacy := &state{}
+		if v := meta[string(keyActive)]; len(v) == 8 {
+			legacy.Active = version(v)
+		}
+		legacy.Stack = versions(meta[string(keyPrevious)])
+		legacy.Withdrawn = versions(meta[string(keyWithdrawn)])
+		if v := meta[string(keyConsumed)]; len(v)%32 == 0 {
+			for ; len(v) > 0; v = v[32:] {
+				legacy.Consumed = append(legacy.Consumed, [32]byte(v))
+			}
+		}
+		if auth == nil || auth.Models[n] == nil {
+			out.Models[n] = legacy
+			continue
+		}
+		a := *auth.Models[n]
+		a.Withdrawn = union(union(a.Withdrawn, legacy.Withdrawn, maxStack), rec.model(n).Withdrawn, maxStack)
+		a.Consumed = union(union(a.Consumed, legacy.Consumed, maxConsumed), rec.model(n).Consumed, maxConsumed)
+		out.Models[n] = &a
 	}
-	out := *auth
-	out.Withdrawn = union(union(auth.Withdrawn, legacy.Withdrawn, maxStack), recOr(rec).Withdrawn, maxStack)
-	out.Consumed = union(union(auth.Consumed, legacy.Consumed, maxConsumed), recOr(rec).Consumed, maxConsumed)
-	return &out
+	return out
 }
 
 func versions(b []byte) []int64 {
@@ -373,7 +458,7 @@ func versions(b []byte) []int64 {
 
 // repair moves the damaged file at path aside and rebuilds the store from
 // what salvage reads and the state record.
-func repair(path string, opts Options, rec *state, cause error) (*Store, error) {
+func repair(path string, opts Options, rec *record, cause error) (*Store, error) {
 	sv := salvage(path)
 	aside := path + ".damaged-" + opts.Now().UTC().Format("20060102T150405Z")
 	for i := 2; ; i++ {
@@ -388,13 +473,14 @@ func repair(path string, opts Options, rec *state, cause error) (*Store, error) 
 	return rebuild(path, opts, sv, rec, cause, aside)
 }
 
-// rebuild creates a fresh store at path from sv and the authority state:
-// the active version comes back if its file was salvaged; if not, the
-// newest salvaged version above it that is not withdrawn serves, or none,
-// and Floor keeps anything older out. Withdrawn versions, consumed
-// rollbacks, the rollback stack, checkpoints and history events come back
-// as far as they were kept. It logs one error line saying what was lost.
-func rebuild(path string, opts Options, sv *salvaged, rec *state, cause error, aside string) (*Store, error) {
+// rebuild creates a fresh store at path from sv and the authority state,
+// model by model: the active version comes back if its file was salvaged;
+// if not, the newest salvaged version above it that is not withdrawn
+// serves, or none, and Floor keeps anything older out. Withdrawn versions,
+// consumed rollbacks, the rollback stack, checkpoints, device states and
+// history events come back as far as they were kept. It logs one error
+// line saying what was lost.
+func rebuild(path string, opts Options, sv *salvaged, rec *record, cause error, aside string) (*Store, error) {
 	auth := sv.state(rec)
 	s, err := open(path, opts)
 	if err != nil {
@@ -404,89 +490,22 @@ func rebuild(path string, opts Options, sv *salvaged, rec *state, cause error, a
 	// the last transaction below: a crash half-way leaves the record the
 	// authority.
 	s.report = Report{Err: cause, MovedTo: aside}
-	keep := func(v int64) bool { return !slices.Contains(auth.Withdrawn, v) || v == auth.Active }
-	// The old active version goes in first, so retention cannot drop it;
-	// the rest follow oldest first, so retention keeps the newest.
-	first := []int64{auth.Active}
-	if len(auth.Stack) > 0 {
-		first = append(first, auth.Stack[len(auth.Stack)-1])
-	}
-	for _, v := range first {
-		if b, ok := sv.models[v]; ok {
-			s.Put(b, SourceRecovery)
+	names := auth.names(nil)
+	for _, name := range names {
+		if err := s.restoreVersions(name, auth.model(name), sv.model(name)); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("rebuild store %q: model %q: %w", path, name, err)
 		}
 	}
-	if err := s.update(func(tx *bolt.Tx) error { return applyState(tx, auth) }); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("rebuild store %q: %w", path, err)
-	}
-	for _, v := range slices.Sorted(maps.Keys(sv.models)) {
-		if !slices.Contains(first, v) && keep(v) {
-			s.Put(sv.models[v], SourceRecovery)
-		}
-	}
-	s.report.LostVersions = missing(auth.Versions, slices.Collect(maps.Keys(sv.models)))
-	slices.Sort(s.report.LostVersions)
-	s.report.LostCheckpoints = sv.badCkpt
 	s.minGen = max(s.minGen, auth.Gen, genOf(rec))
 	s.quiet = false
 	err = s.update(func(tx *bolt.Tx) error {
-		next := *auth
-		if _, ok := sv.models[auth.Active]; !ok && auth.Active != 0 {
-			s.report.LostActive = auth.Active
-			next.Active = s.newestAbove(tx, auth.Active, auth.Withdrawn)
-		} else if auth.Active == 0 {
-			// Nothing was active (or nothing says so): the newest good
-			// version that was not withdrawn serves.
-			next.Active = s.newestAbove(tx, max(auth.Lost, 0), auth.Withdrawn)
-		}
-		if err := applyState(tx, &next); err != nil {
-			return err
-		}
-		if lost := max(s.report.LostActive, auth.Lost); lost > next.Active {
-			if err := s.setLost(tx, lost); err != nil {
-				return err
+		for _, name := range names {
+			if err := s.restoreState(mtx{tx, name}, auth.model(name), sv.model(name), cause); err != nil {
+				return fmt.Errorf("model %q: %w", name, err)
 			}
 		}
-		models := tx.Bucket(bucketModels)
-		for v, c := range sv.checkpoints {
-			if models.Get(u64(v)) != nil {
-				if err := tx.Bucket(bucketCheckpoints).Put(u64(v), c); err != nil {
-					return err
-				}
-			}
-		}
-		// The rebuild's own import events would collide with the
-		// salvaged ones' sequence numbers: the recovery event below says
-		// it all.
-		h := tx.Bucket(bucketHistory)
-		var fresh [][]byte
-		c := h.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			fresh = append(fresh, clone(k))
-		}
-		for _, k := range fresh {
-			if err := h.Delete(k); err != nil {
-				return err
-			}
-		}
-		seq := max(h.Sequence(), auth.HistorySeq)
-		for k, v := range sv.history {
-			if err := h.Put(binary.BigEndian.AppendUint64(nil, k), v); err != nil {
-				return err
-			}
-			seq = max(seq, k)
-		}
-		if err := h.SetSequence(seq); err != nil {
-			return err
-		}
-		kept := min(auth.HistorySeq, uint64(opts.MaxHistory))
-		if n := uint64(len(sv.history)); kept > n {
-			s.report.LostHistory = int(kept - n)
-		}
-		s.report.LostHistory = max(s.report.LostHistory, sv.badHistory)
-		return s.addEvent(tx, Event{Action: ActionActivate, Version: next.Active, Previous: auth.Active,
-			Source: SourceRecovery, Reason: "store rebuilt after damage: " + cause.Error()})
+		return nil
 	})
 	if err != nil {
 		s.Close()
@@ -506,6 +525,114 @@ func rebuild(path string, opts Options, sv *salvaged, rec *state, cause error, a
 		"component", "store", "path", path, "moved_to", aside, "damage", cause.Error(),
 		"recovered_versions", len(infos), "active", active, "lost_versions", s.report.LostVersions,
 		"lost_active", s.report.LostActive, "lost_history", s.report.LostHistory,
-		"lost_checkpoints", s.report.LostCheckpoints, "salvage_problems", len(sv.problems))
+		"lost_checkpoints", s.report.LostCheckpoints, "other_models", len(s.report.Named),
+		"salvage_problems", len(sv.problems))
 	return s, nil
+}
+
+// restoreVersions stores the salvaged versions of model name: the old
+// active version first, so retention cannot drop it, the rest oldest first,
+// so retention keeps the newest.
+func (s *Store) restoreVersions(name string, auth *state, sm *salvagedModel) error {
+	h := &Model{s: s, name: name}
+	keep := func(v int64) bool { return !slices.Contains(auth.Withdrawn, v) || v == auth.Active }
+	first := []int64{auth.Active}
+	if len(auth.Stack) > 0 {
+		first = append(first, auth.Stack[len(auth.Stack)-1])
+	}
+	for _, v := range first {
+		if b, ok := sm.models[v]; ok {
+			h.Put(b, SourceRecovery)
+		}
+	}
+	if err := h.update(func(tx mtx) error { return applyState(tx, auth) }); err != nil {
+		return err
+	}
+	for _, v := range slices.Sorted(maps.Keys(sm.models)) {
+		if !slices.Contains(first, v) && keep(v) {
+			h.Put(sm.models[v], SourceRecovery)
+		}
+	}
+	lostVersions := missing(auth.Versions, slices.Collect(maps.Keys(sm.models)))
+	if name == DefaultModel || len(lostVersions) > 0 || len(sm.badCkpt) > 0 {
+		rep := s.report.of(name)
+		rep.LostVersions = lostVersions
+		slices.Sort(rep.LostVersions)
+		rep.LostCheckpoints = sm.badCkpt
+	}
+	return nil
+}
+
+// restoreState sets model tx.name's active version, stack and lists, its
+// checkpoints, device states and history, inside the rebuild's last
+// transaction.
+func (s *Store) restoreState(tx mtx, auth *state, sm *salvagedModel, cause error) error {
+	if err := tx.ensure(); err != nil {
+		return err
+	}
+	var lostActive int64
+	next := *auth
+	if _, ok := sm.models[auth.Active]; !ok && auth.Active != 0 {
+		lostActive = auth.Active
+		s.report.of(tx.name).LostActive = lostActive
+		next.Active = s.newestAbove(tx, auth.Active, auth.Withdrawn)
+	} else if auth.Active == 0 {
+		// Nothing was active (or nothing says so): the newest good
+		// version that was not withdrawn serves.
+		next.Active = s.newestAbove(tx, max(auth.Lost, 0), auth.Withdrawn)
+	}
+	if err := applyState(tx, &next); err != nil {
+		return err
+	}
+	if lost := max(lostActive, auth.Lost); lost > next.Active {
+		if err := s.setLost(tx.Tx, tx.name, lost); err != nil {
+			return err
+		}
+	}
+	models := tx.Bucket(bucketModels)
+	for v, c := range sm.checkpoints {
+		if models.Get(u64(v)) != nil {
+			if err := tx.Bucket(bucketCheckpoints).Put(u64(v), c); err != nil {
+				return err
+			}
+		}
+	}
+	for d, c := range sm.devices {
+		if err := tx.Bucket(bucketDevices).Put([]byte(d), c); err != nil {
+			return err
+		}
+	}
+	// The rebuild's own import events would collide with the salvaged
+	// ones' sequence numbers: the recovery event below says it all.
+	h := tx.Bucket(bucketHistory)
+	var fresh [][]byte
+	c := h.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		fresh = append(fresh, clone(k))
+	}
+	for _, k := range fresh {
+		if err := h.Delete(k); err != nil {
+			return err
+		}
+	}
+	seq := max(h.Sequence(), auth.HistorySeq)
+	for k, v := range sm.history {
+		if err := h.Put(binary.BigEndian.AppendUint64(nil, k), v); err != nil {
+			return err
+		}
+		seq = max(seq, k)
+	}
+	if err := h.SetSequence(seq); err != nil {
+		return err
+	}
+	kept := min(auth.HistorySeq, uint64(s.opts.MaxHistory))
+	lostHistory := sm.badHistory
+	if n := uint64(len(sm.history)); kept > n {
+		lostHistory = max(lostHistory, int(kept-n))
+	}
+	if lostHistory > 0 || tx.name == DefaultModel {
+		s.report.of(tx.name).LostHistory = lostHistory
+	}
+	return s.addEvent(tx, Event{Action: ActionActivate, Version: next.Active, Previous: auth.Active,
+		Source: SourceRecovery, Reason: "store rebuilt after damage: " + cause.Error()})
 }

@@ -175,10 +175,8 @@ func open(path string, opts Options) (s *Store, err error) {
 	s = &Store{path: path, opts: opts, db: db, file: file, quiet: true}
 	if !opts.ReadOnly {
 		err = s.update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketModels, bucketMeta, bucketHistory, bucketCheckpoints} {
-				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-					return err
-				}
+			if err := (mtx{tx, DefaultModel}).ensure(); err != nil {
+				return err
 			}
 			meta := tx.Bucket(bucketMeta)
 			if v := meta.Get(keyFormat); v == nil {
@@ -366,15 +364,17 @@ func (s *Store) syncState(tx *bolt.Tx) ([]byte, uint64, error) {
 	if s.quiet || tx.Bucket(bucketMeta) == nil || tx.Bucket(bucketModels) == nil || tx.Bucket(bucketHistory) == nil {
 		return nil, 0, nil
 	}
-	cur, err := currentState(tx)
+	cur, err := currentRecord(tx)
 	if err != nil {
 		return nil, 0, err
 	}
-	old, _ := storedState(tx) // a damaged one is replaced
+	old, _ := storedRecord(tx) // a damaged one is replaced
 	if old != nil {
-		cur.Lost = old.Lost
-		if cur.Active >= cur.Lost {
-			cur.Lost = 0
+		for n, st := range cur.Models {
+			st.Lost = old.model(n).Lost
+			if st.Active >= st.Lost {
+				st.Lost = 0
+			}
 		}
 		if old.same(cur) && old.Gen > 0 && old.Gen >= s.minGen {
 			return nil, 0, nil
@@ -438,8 +438,8 @@ func (s *Store) inspect(fn func(*bolt.Tx) error) (err error) {
 // check them, and `linnet models verify --trust` does for every version.
 func (s *Store) Verify() error {
 	var errs []error
-	copies := map[int64][]byte{}
-	var active int64
+	copies := map[string]map[int64][]byte{}
+	actives := map[string]int64{}
 	err := s.inspect(func(tx *bolt.Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -455,35 +455,8 @@ func (s *Store) Verify() error {
 		if len(errs) > 0 {
 			return nil
 		}
-		c := tx.Bucket(bucketModels).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(k) != 8 {
-				errs = append(errs, fmt.Errorf("model key %x is not a version", k))
-				continue
-			}
-			copies[version(k)] = bytes.Clone(v)
-		}
-		if v := tx.Bucket(bucketMeta).Get(keyActive); v != nil {
-			if len(v) != 8 {
-				errs = append(errs, fmt.Errorf("active pointer %x", v))
-			} else {
-				active = version(v)
-			}
-		}
-		if _, err := readStack(tx); err != nil {
-			errs = append(errs, err)
-		}
-		cb := tx.Bucket(bucketCheckpoints).Cursor()
-		for k, v := cb.First(); k != nil; k, v = cb.Next() {
-			if _, _, err := decodeCheckpoint(v); err != nil {
-				errs = append(errs, fmt.Errorf("checkpoint of version %x: %w", k, err))
-			}
-		}
-		hb := tx.Bucket(bucketHistory).Cursor()
-		for k, v := hb.First(); k != nil; k, v = hb.Next() {
-			if _, err := decodeEvent(k, v); err != nil {
-				errs = append(errs, err)
-			}
+		for _, name := range modelNames(tx) {
+			verifyModel(mtx{tx, name}, copies, actives, &errs)
 		}
 		return nil
 	})
@@ -493,21 +466,81 @@ func (s *Store) Verify() error {
 		}
 		errs = append(errs, err)
 	}
-	for v, b := range copies {
-		m, err := model.Decode(b)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("model %d: %w", v, err))
-		} else if m.Version != v {
-			errs = append(errs, fmt.Errorf("model stored as %d says version %d", v, m.Version))
+	for name, vs := range copies {
+		for v, b := range vs {
+			m, err := model.Decode(b)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%smodel %d: %w", namePrefix(name), v, err))
+			} else if m.Version != v {
+				errs = append(errs, fmt.Errorf("%smodel stored as %d says version %d", namePrefix(name), v, m.Version))
+			}
 		}
-	}
-	if _, ok := copies[active]; active != 0 && !ok {
-		errs = append(errs, fmt.Errorf("active version %d is not stored", active))
+		if _, ok := vs[actives[name]]; actives[name] != 0 && !ok {
+			errs = append(errs, fmt.Errorf("%sactive version %d is not stored", namePrefix(name), actives[name]))
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrDamaged, errors.Join(errs...))
 	}
 	return nil
+}
+
+// verifyModel checks one model's keys for Verify, collecting its versions'
+// bytes and active version.
+func verifyModel(tx mtx, copies map[string]map[int64][]byte, actives map[string]int64, errs *[]error) {
+	fail := func(err error) { *errs = append(*errs, fmt.Errorf("%s%w", namePrefix(tx.name), err)) }
+	if !tx.exists() || tx.Bucket(bucketHistory) == nil || tx.Bucket(bucketCheckpoints) == nil {
+		fail(errors.New("buckets missing"))
+		return
+	}
+	copies[tx.name] = map[int64][]byte{}
+	c := tx.Bucket(bucketModels).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 {
+			fail(fmt.Errorf("model key %x is not a version", k))
+			continue
+		}
+		copies[tx.name][version(k)] = bytes.Clone(v)
+	}
+	if v := tx.Bucket(bucketMeta).Get(keyActive); v != nil {
+		if len(v) != 8 {
+			fail(fmt.Errorf("active pointer %x", v))
+		} else {
+			actives[tx.name] = version(v)
+		}
+	}
+	if _, err := readStack(tx); err != nil {
+		fail(err)
+	}
+	cb := tx.Bucket(bucketCheckpoints).Cursor()
+	for k, v := cb.First(); k != nil; k, v = cb.Next() {
+		if _, _, err := decodeCheckpoint(v); err != nil {
+			fail(fmt.Errorf("checkpoint of version %x: %w", k, err))
+		}
+	}
+	if d := tx.Bucket(bucketDevices); d != nil {
+		dc := d.Cursor()
+		for k, v := dc.First(); k != nil; k, v = dc.Next() {
+			if _, err := decodeDevice(v); err != nil {
+				fail(fmt.Errorf("device %q: %w", k, err))
+			}
+		}
+	}
+	hb := tx.Bucket(bucketHistory).Cursor()
+	for k, v := hb.First(); k != nil; k, v = hb.Next() {
+		if _, err := decodeEvent(k, v); err != nil {
+			fail(err)
+		}
+	}
+}
+
+// namePrefix names a model in an error: nothing for the default model, so
+// a single-model store's messages read as they always did.
+func namePrefix(name string) string {
+	if name == DefaultModel {
+		return ""
+	}
+	return fmt.Sprintf("model %q: ", name)
 }
 
 func u64(v int64) []byte {

@@ -20,6 +20,7 @@ func init() { commands = append(commands, newModelsCmd) }
 // modelsFlags are the flags every models subcommand shares.
 type modelsFlags struct {
 	db      string
+	name    string
 	asJSON  bool
 	timeout time.Duration
 	trust   []string
@@ -41,6 +42,40 @@ func (f *modelsFlags) open(readOnly, repair bool, e *env) (*store.Store, error) 
 	})
 }
 
+// modelName is --name, DefaultModel if it is not given.
+func (f *modelsFlags) modelName() string {
+	if f.name == "" {
+		return store.DefaultModel
+	}
+	return f.name
+}
+
+// model returns the handle of the --name model in s.
+func (f *modelsFlags) model(s *store.Store) (*store.Model, error) {
+	m, err := s.Model(f.modelName())
+	if err != nil {
+		return nil, fmt.Errorf("--name: %w", err)
+	}
+	return m, nil
+}
+
+// openModel opens the store and returns it with the --name model.
+func (f *modelsFlags) openModel(readOnly bool, e *env) (*store.Store, *store.Model, error) {
+	if err := store.CheckName(f.modelName()); err != nil {
+		return nil, nil, fmt.Errorf("--name: %w", err)
+	}
+	s, err := f.open(readOnly, false, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := f.model(s)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, m, nil
+}
+
 type modelsListReport struct {
 	Active int64        `json:"active"`
 	Models []store.Info `json:"models"`
@@ -55,12 +90,17 @@ func newModelsCmd(e *env) *cobra.Command {
 	f := &modelsFlags{}
 	c := &cobra.Command{
 		Use:   "models",
-		Short: "manage the model store: list, activate, rollback, import, export, verify, prune, history",
-		Long: "models works on the daemon's bbolt store (--db). While the daemon runs it holds\n" +
-			"the file: a command gives up after --timeout with a message saying so.",
+		Short: "manage the model store: list, activate, rollback, import, export, verify, prune, history, devices",
+		Long: "models works on the daemon's bbolt store (--db), on the model named by --name\n" +
+			"(default \"default\", the model of a configuration without [[models]]). While the\n" +
+			"daemon runs it holds the file: a command gives up after --timeout with a message\n" +
+			"saying so.",
 	}
 	pf := c.PersistentFlags()
 	pf.StringVar(&f.db, "db", "", "store file (required)")
+	// The default is empty, not store.DefaultModel: with a running
+	// daemon's API instead of the store, no name means its only model.
+	pf.StringVar(&f.name, "name", "", `model name (default "default")`)
 	pf.BoolVar(&f.asJSON, "json", false, "print JSON")
 	pf.DurationVar(&f.timeout, "timeout", store.DefaultTimeout, "how long to wait for another process's lock on the store")
 	pf.StringArrayVar(&f.trust, "trust", nil, "public key (KEY.pub) signed models must verify against; repeatable")
@@ -69,6 +109,7 @@ func newModelsCmd(e *env) *cobra.Command {
 	c.AddCommand(
 		modelsList(e, f), modelsImport(e, f), modelsActivate(e, f), modelsRollback(e, f),
 		modelsExport(e, f), modelsVerify(e, f), modelsPrune(e, f), modelsHistory(e, f),
+		modelsNames(e, f), modelsDevices(e, f),
 	)
 	return withServer(e, c)
 }
@@ -79,12 +120,12 @@ func modelsList(e *env, f *modelsFlags) *cobra.Command {
 		Short: "list the stored model versions and the active one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.open(true, false, e)
+			s, m, err := f.openModel(true, e)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			infos, err := s.List()
+			infos, err := m.List()
 			if err != nil {
 				return err
 			}
@@ -132,17 +173,17 @@ func modelsImport(e *env, f *modelsFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := f.open(false, false, e)
+			s, m, err := f.openModel(false, e)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			v, err := s.Put(file, store.SourceCLI)
+			v, err := m.Put(file, store.SourceCLI)
 			if err != nil {
 				return err
 			}
 			if activate {
-				if err := s.Activate(v, store.SourceCLI); err != nil {
+				if err := m.Activate(v, store.SourceCLI); err != nil {
 					return err
 				}
 			}
@@ -179,19 +220,19 @@ func modelsActivate(e *env, f *modelsFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := f.open(false, false, e)
+			s, m, err := f.openModel(false, e)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			prev, err := s.ActiveVersion()
+			prev, err := m.ActiveVersion()
 			if err != nil {
 				return err
 			}
-			if err := s.Activate(v, store.SourceCLI); err != nil {
+			if err := m.Activate(v, store.SourceCLI); err != nil {
 				return err
 			}
-			return printActive(e, f, s, prev)
+			return printActive(e, f, m, prev)
 		},
 	}
 }
@@ -202,25 +243,25 @@ func modelsRollback(e *env, f *modelsFlags) *cobra.Command {
 		Short: "make the previously active version active again",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.open(false, false, e)
+			s, m, err := f.openModel(false, e)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			prev, err := s.ActiveVersion()
+			prev, err := m.ActiveVersion()
 			if err != nil {
 				return err
 			}
-			if err := s.Rollback(store.SourceCLI); err != nil {
+			if err := m.Rollback(store.SourceCLI); err != nil {
 				return err
 			}
-			return printActive(e, f, s, prev)
+			return printActive(e, f, m, prev)
 		},
 	}
 }
 
-func printActive(e *env, f *modelsFlags, s *store.Store, prev int64) error {
-	v, err := s.ActiveVersion()
+func printActive(e *env, f *modelsFlags, m *store.Model, prev int64) error {
+	v, err := m.ActiveVersion()
 	if err != nil {
 		return err
 	}
@@ -238,18 +279,18 @@ func modelsExport(e *env, f *modelsFlags) *cobra.Command {
 		Short: "write a stored model file out, byte for byte (signature included)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.open(true, false, e)
+			s, m, err := f.openModel(true, e)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			var file []byte
 			if args[0] == "active" {
-				_, file, err = s.Active()
+				_, file, err = m.Active()
 			} else {
 				var v int64
 				if v, err = parseVersion(args[0]); err == nil {
-					file, err = s.Get(v)
+					file, err = m.Get(v)
 				}
 			}
 			if err != nil {
@@ -300,31 +341,8 @@ func modelsVerify(e *env, f *modelsFlags) *cobra.Command {
 				r.Problems = append(r.Problems, err.Error())
 			} else {
 				defer s.Close()
-				infos, err := s.List()
-				if err != nil {
+				if r.Problems, r.Models, r.Active, err = verifyModels(s, f.modelName(), keys, len(f.trust) > 0); err != nil {
 					return err
-				}
-				r.Models = len(infos)
-				for _, in := range infos {
-					if in.Active {
-						r.Active = in.Version
-					}
-					if in.Err != "" {
-						r.Problems = append(r.Problems, fmt.Sprintf("version %d: %s", in.Version, in.Err))
-						continue
-					}
-					if len(f.trust) > 0 && in.Signed {
-						if file, err := s.Get(in.Version); err != nil {
-							r.Problems = append(r.Problems, err.Error())
-						} else if err := model.Verify(file, keys); err != nil {
-							r.Problems = append(r.Problems, fmt.Sprintf("version %d: %v", in.Version, err))
-						}
-					}
-				}
-				if r.Active != 0 {
-					if _, _, err := s.Active(); err != nil {
-						r.Problems = append(r.Problems, err.Error())
-					}
 				}
 			}
 			r.OK = len(r.Problems) == 0
@@ -343,6 +361,58 @@ func modelsVerify(e *env, f *modelsFlags) *cobra.Command {
 	}
 	c.Flags().BoolVar(&repair, "repair", false, "move a damaged file aside and rebuild from what can be read")
 	return c
+}
+
+// verifyModels checks every version of every model of s (signatures too
+// with checkSigs) and returns the problems, how many versions there are,
+// and the active version of model name.
+func verifyModels(s *store.Store, name string, keys []ed25519.PublicKey, checkSigs bool) (problems []string, versions int, active int64, err error) {
+	problems = []string{}
+	names, err := s.Models()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	for _, n := range names {
+		m, err := s.Model(n)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		prefix := ""
+		if n != store.DefaultModel {
+			prefix = "model " + n + ": "
+		}
+		infos, err := m.List()
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		versions += len(infos)
+		var act int64
+		for _, in := range infos {
+			if in.Active {
+				act = in.Version
+			}
+			if in.Err != "" {
+				problems = append(problems, fmt.Sprintf("%sversion %d: %s", prefix, in.Version, in.Err))
+				continue
+			}
+			if checkSigs && in.Signed {
+				if file, err := m.Get(in.Version); err != nil {
+					problems = append(problems, prefix+err.Error())
+				} else if err := model.Verify(file, keys); err != nil {
+					problems = append(problems, fmt.Sprintf("%sversion %d: %v", prefix, in.Version, err))
+				}
+			}
+		}
+		if act != 0 {
+			if _, _, err := m.Active(); err != nil {
+				problems = append(problems, prefix+err.Error())
+			}
+		}
+		if n == name {
+			active = act
+		}
+	}
+	return problems, versions, active, nil
 }
 
 // keys reads the --trust public keys.
@@ -365,19 +435,19 @@ func modelsPrune(e *env, f *modelsFlags) *cobra.Command {
 		Short: "delete all but the newest N versions (never the active one or its predecessor)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.open(false, false, e)
+			s, m, err := f.openModel(false, e)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			before, err := s.List()
+			before, err := m.List()
 			if err != nil {
 				return err
 			}
-			if err := s.Prune(keep); err != nil {
+			if err := m.Prune(keep); err != nil {
 				return err
 			}
-			after, err := s.List()
+			after, err := m.List()
 			if err != nil {
 				return err
 			}
@@ -412,12 +482,12 @@ func modelsHistory(e *env, f *modelsFlags) *cobra.Command {
 		Short: "show every import, activation, rollback and deletion",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := f.open(true, false, e)
+			s, m, err := f.openModel(true, e)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			h, err := s.History()
+			h, err := m.History()
 			if err != nil {
 				return err
 			}
