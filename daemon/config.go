@@ -48,6 +48,11 @@ type Config struct {
 	OTA           ota.Config     `toml:"ota"` // the OTA hook
 
 	HomeAssistant homeassistant.Config `toml:"homeassistant"` // Home Assistant hook
+
+	// StartAnew starts a new store when the store file is missing or
+	// empty although its state record says one existed; without it the
+	// daemon refuses to start (store.ErrLost).
+	StartAnew bool `toml:"start_anew"`
 }
 
 // MQTTConfig is the broker connection.

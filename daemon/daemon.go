@@ -70,6 +70,8 @@ type Service struct {
 	hs        healthState  // checkpoint and store problems (health.go)
 	ckptFails atomic.Int64 // checkpoints that failed
 	diverged  atomic.Int64 // times the watchdog froze the learner
+	recreated atomic.Int64 // times the store file was written back (storehealth.go)
+	repair    string       // what the store repaired at start, "" if nothing
 
 	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
 	store  *store.Store    // open while Run runs
@@ -416,6 +418,7 @@ func (s *Service) housekeep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ck.C:
+			s.checkStore()
 			if s.checkpoint() && s.connected.Load() {
 				// The status message carries the progressive loss.
 				s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
@@ -746,6 +749,7 @@ func (s *Service) status(state string) []byte {
 		}
 		st.LearningFrozen = s.own.Health().Frozen
 	}
+	st.StoreRepair = s.repair
 	st.Problems = s.problems()
 	return st.Encode()
 }

@@ -126,6 +126,11 @@ func (s *Service) problems() []string {
 		}
 		p = append(p, why)
 	}
+	if st := s.store; st != nil {
+		if err := st.Health(); err != nil {
+			s.hs.setStore(err.Error())
+		}
+	}
 	s.hs.mu.Lock()
 	if s.hs.ckptErr != "" {
 		p = append(p, "checkpoints failing since "+s.hs.ckptFrom.UTC().Format(time.RFC3339)+": "+s.hs.ckptErr)

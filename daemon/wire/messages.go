@@ -22,6 +22,9 @@ type Status struct {
 	LearningFrozen bool `json:"learning_frozen,omitempty"`
 	// Problems are what /healthz fails with, each with its reason.
 	Problems []string `json:"problems,omitempty"`
+	// StoreRepair says what the store found damaged or lost at start and
+	// repaired, and what it lost.
+	StoreRepair string `json:"store_repair,omitempty"`
 }
 
 // Encode is the status message's payload.
