@@ -17,7 +17,9 @@ import (
 // read-only).
 type failingCheckpoints struct{}
 
-func (failingCheckpoints) SaveCheckpoint([]byte) error { return errors.New("write linnet.db: no space left on device") }
+func (failingCheckpoints) SaveCheckpoint([]byte) error {
+	return errors.New("write linnet.db: no space left on device")
+}
 
 // healthz returns /healthz's status code and body.
 func healthz(t *testing.T, d *runningDaemon) (int, string) {
