@@ -683,7 +683,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			return buf
 		}
 	}
-	s.hooks.OnPredicted(sv, rs, preds) // OTA: shadow-run readings, guarded rollout
+	s.hooks.OnPredictedBy(j.device, sv, rs, preds) // OTA: shadow-run readings, guarded rollout
 	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()
 	if batch {

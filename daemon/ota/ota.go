@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +109,22 @@ type Config struct {
 	// relative loss increase over the previous model that rolls it back.
 	GuardWindow int     `toml:"guard_window"`
 	GuardMargin float64 `toml:"guard_margin"`
+	// GuardMinDelta is the smallest absolute difference of mean losses
+	// that can roll back (0: 1% of the labels' variance); GuardMinDevices
+	// how many distinct labelling devices (10 labels each) a rollback
+	// needs; GuardDevices, if set, path.Match patterns of the devices
+	// whose labels the guard counts. A window where the old model is
+	// implausibly perfect, or too few devices, is inconclusive: the new
+	// model stays (see model.Guard).
+	GuardMinDelta   float64  `toml:"guard_min_delta"`
+	GuardMinDevices int      `toml:"guard_min_devices"`
+	GuardDevices    []string `toml:"guard_devices"`
+}
+
+// guardConfig is the section's model.GuardConfig.
+func (o *Config) guardConfig() model.GuardConfig {
+	return model.GuardConfig{Window: o.GuardWindow, Margin: o.GuardMargin, MinDelta: o.GuardMinDelta,
+		MinDevices: o.GuardMinDevices, Devices: o.GuardDevices}
 }
 
 // Default is the section when nothing is set.
@@ -121,6 +139,7 @@ func Default() Config {
 		ShadowTolerance: 10,
 		GuardWindow:     500,
 		GuardMargin:     0.2,
+		GuardMinDevices: 3,
 	}
 }
 
@@ -145,14 +164,25 @@ func (o *Config) Validate(bad func(string, ...any)) {
 	if o.ShadowReadings < 0 {
 		bad("ota.shadow_readings %d: want 0 or more", o.ShadowReadings)
 	}
-	if !(o.ShadowTolerance > 0) {
-		bad("ota.shadow_tolerance %v: want a positive number", o.ShadowTolerance)
+	if !(o.ShadowTolerance > 0) || o.ShadowTolerance > 1e6 {
+		bad("ota.shadow_tolerance %v: want a positive number up to 1e6", o.ShadowTolerance)
 	}
-	if o.GuardWindow < 0 {
-		bad("ota.guard_window %d: want 0 (off) or more", o.GuardWindow)
+	if o.GuardWindow < 0 || o.GuardWindow > 1e7 {
+		bad("ota.guard_window %d: want 0 (off) to 10000000", o.GuardWindow)
 	}
-	if !(o.GuardMargin >= 0) {
-		bad("ota.guard_margin %v: want 0 or more", o.GuardMargin)
+	if !(o.GuardMargin >= 0) || o.GuardMargin > 1e6 {
+		bad("ota.guard_margin %v: want 0 to 1e6", o.GuardMargin)
+	}
+	if !(o.GuardMinDelta >= 0) || math.IsInf(o.GuardMinDelta, 0) {
+		bad("ota.guard_min_delta %v: want a finite number, 0 or more", o.GuardMinDelta)
+	}
+	if o.GuardMinDevices < 1 || o.GuardMinDevices > 1e6 {
+		bad("ota.guard_min_devices %d: want 1 to 1000000", o.GuardMinDevices)
+	}
+	for _, p := range o.GuardDevices {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			bad("ota.guard_devices %q: not a device pattern (path.Match)", p)
+		}
 	}
 }
 
@@ -238,8 +268,15 @@ func (o *OTA) Init(h hooks.Host) error {
 		h.Route(f, o.handle)
 	}
 	o.resumeGuard()
+	if names, rows, err := o.st.Recent(); err == nil {
+		o.rec.load(names, rows)
+	}
 	return nil
 }
+
+// recentEvery is how often the recent readings are kept in the store (a
+// commit, two fsyncs, only when readings came).
+const recentEvery = time.Minute
 
 // Guarding reports whether a guarded rollout is watching the serving
 // model.
@@ -272,10 +309,15 @@ func (o *OTA) Run(ctx context.Context) error {
 
 func (o *OTA) run(ctx context.Context) {
 	gw := o.host.Topic(o.cfg.GatewayTopic, "")
+	keep := time.NewTicker(recentEvery)
+	defer keep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			o.saveRecent()
 			return
+		case <-keep.C:
+			o.saveRecent()
 		case g := <-o.verdict:
 			o.finishGuard(ctx, g)
 		case <-o.wake:
@@ -481,7 +523,7 @@ func (o *OTA) apply(c *candidate, active int64) (string, string) {
 	prev := o.host.Owner().Install(c.m, o.st)
 	if pm := prev.Model; pm != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
 		slices.Equal(pm.Schema.Features, c.m.Features) && pm.Schema.Logistic == (c.m.Loss == model.Logistic) {
-		o.guard.set(newGuard(v, active, prev, o.host.Owner().Current().Meta, o.cfg.GuardWindow, o.cfg.GuardMargin))
+		o.guard.set(newGuard(v, active, prev, o.host.Owner().Current().Meta, o.cfg.guardConfig()))
 	} else {
 		o.guard.set(nil)
 	}
