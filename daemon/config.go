@@ -79,6 +79,13 @@ type MQTTConfig struct {
 	DisconnectTimeout time.Duration `toml:"disconnect_timeout"` // keep under systemd's TimeoutStopSec
 	MaxReconnect      time.Duration `toml:"max_reconnect_interval"`
 	MaxInflight       int           `toml:"max_inflight"` // outgoing QoS>0 publishes not yet acknowledged
+
+	// EmbeddedPasswordFile holds the embedded broker's users, one
+	// "user:bcrypt-hash" a line; required when embedded_listen is not a
+	// loopback address. Each user is a device (see brokerauth.go).
+	EmbeddedPasswordFile string `toml:"embedded_password_file"`
+	// EmbeddedOTAUser is the one user that may publish OTA models.
+	EmbeddedOTAUser string `toml:"embedded_ota_user"`
 }
 
 // Conn is the connection part, as the MQTT plumbing takes it.
@@ -347,6 +354,11 @@ func (c *Config) Validate() error {
 	if m.Broker == "" {
 		if _, _, err := net.SplitHostPort(m.Embedded); err != nil {
 			bad("mqtt.embedded_listen %q: %v", m.Embedded, err)
+		} else if needsAuth(m.Embedded) && m.EmbeddedPasswordFile == "" {
+			bad("mqtt.embedded_listen %q is not a loopback address: set mqtt.embedded_password_file (user:bcrypt-hash lines), or anyone on the network could read predictions, inject labels and push models", m.Embedded)
+		}
+		if m.EmbeddedPasswordFile != "" {
+			checkFile(m.EmbeddedPasswordFile, "mqtt.embedded_password_file", bad)
 		}
 	} else if u, err := url.Parse(m.Broker); err != nil {
 		bad("mqtt.broker %q: %v", m.Broker, err)

@@ -254,7 +254,12 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
 		}
-		b, err := startBroker(ln, s.brokerLimits(), s.base)
+		lim := s.brokerLimits()
+		if lim.auth, err = s.brokerAuthHook(); err != nil {
+			ln.Close()
+			return err
+		}
+		b, err := startBroker(ln, lim, s.base)
 		if err != nil {
 			return err
 		}
@@ -454,6 +459,9 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 	o, err := mqttc.Options(c)
 	if err != nil {
 		return nil, err
+	}
+	if a, ok := s.brokerAuthed(); ok {
+		o.SetUsername(internalUser).SetPassword(string(a.internal))
 	}
 	o.SetCleanSession(m.CleanSession).
 		SetOrderMatters(true). // the handler never blocks, and order per device is kept
