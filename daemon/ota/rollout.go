@@ -43,7 +43,7 @@ func (r *recent) add(sc *wire.Schema, rs []wire.Reading) {
 	defer r.mu.Unlock()
 	r.added += int64(len(rs))
 	if sc != r.schema {
-		if !slices.Equal(sc.Features, r.names) {
+		if r.size == 0 || !slices.Equal(sc.Features, r.names) {
 			r.names, r.rows, r.next = sc.Features, r.rows[:0], 0
 			r.size = min(r.limit, max(1, maxShadowValues/max(1, len(sc.Features))))
 		}
