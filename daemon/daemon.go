@@ -72,6 +72,8 @@ type Service struct {
 	diverged  atomic.Int64 // times the watchdog froze the learner
 	recreated atomic.Int64 // times the store file was written back (storehealth.go)
 	repair    string       // what the store repaired at start, "" if nothing
+	// lastProblems were in the last status published by housekeeping.
+	lastProblems string
 
 	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
 	store  *store.Store    // open while Run runs
@@ -424,8 +426,9 @@ func (s *Service) housekeep(ctx context.Context) {
 			return
 		case <-ck.C:
 			s.checkStore()
-			if s.checkpoint() && s.connected.Load() {
-				// The status message carries the progressive loss.
+			if s.checkpoint() && s.connected.Load() || s.problemsChanged() {
+				// The status message carries the progressive loss and
+				// the problems.
 				s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
 			}
 		case <-drops.C:

@@ -142,6 +142,19 @@ func (s *Service) problems() []string {
 	return p
 }
 
+// problemsChanged reports, while connected, whether the problems differ
+// from the last call's: the status message is published again then, so a
+// failing checkpoint shows there too. Housekeeping only.
+func (s *Service) problemsChanged() bool {
+	if !s.connected.Load() {
+		return false
+	}
+	p := strings.Join(s.problems(), "; ")
+	changed := p != s.lastProblems
+	s.lastProblems = p
+	return changed
+}
+
 func (s *Service) health() error {
 	if p := s.problems(); len(p) > 0 {
 		return errors.New(strings.Join(p, "; "))
