@@ -497,8 +497,10 @@ func (o *OTA) vet(m *model.Model) (string, string) {
 func (o *OTA) apply(c *candidate, active int64) (string, string) {
 	// Keep the outgoing learner's state under its own version, so a
 	// rollback resumes it.
-	if _, err := o.host.Owner().Checkpoint(); err != nil {
+	if r, err := o.host.Owner().Checkpoint(); err != nil {
 		o.log.Warn("checkpoint before the switch", "err", err)
+	} else if v := r.Diverged; v != nil {
+		o.log.Error("the outgoing learner diverged: its last good checkpoint was kept, frozen", "reason", v.Reason)
 	}
 	v := c.m.Version
 	why := fmt.Sprintf("ota: version %d over %d", v, active)
