@@ -25,9 +25,13 @@ type PushOptions struct {
 	Key     ed25519.PrivateKey
 	Model   []byte // the .lnm file
 	Gateway string // one gateway's topic; empty: the fleet topic
-	// Rollback marks the file as a signed rollback, so gateways accept it
-	// although its version is older than their active one.
+	// Rollback wraps the model in a signed rollback file (see
+	// model.NewRollback), so gateways serving version From accept it
+	// although it is older, once each, until Expires from now (0: 24 h),
+	// and, with Gateway set, only that gateway.
 	Rollback bool
+	From     int64
+	Expires  time.Duration
 	// Timeout bounds the wait for results after the publish.
 	Timeout time.Duration
 	// Discover bounds the wait for the gateways' retained status messages
@@ -101,10 +105,8 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Rollback && !model.IsRollback(file) {
-		if file, err = model.MarkRollback(file); err != nil {
-			return nil, err
-		}
+	if model.IsRollback(file) {
+		return nil, model.ErrLegacyRollback
 	}
 	pub := o.Key.Public().(ed25519.PublicKey)
 	if model.Verify(file, []ed25519.PublicKey{pub}) != nil {
@@ -112,8 +114,21 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 			return nil, err
 		}
 	}
+	if o.Rollback {
+		if o.From <= m.Version {
+			return nil, fmt.Errorf("rollback to version %d: --from %d must name the newer version the gateways serve", m.Version, o.From)
+		}
+		if o.Expires <= 0 {
+			o.Expires = 24 * time.Hour
+		}
+		if file, err = model.NewRollback(file, o.From, o.Gateway, time.Now().Add(o.Expires), o.Key); err != nil {
+			return nil, err
+		}
+	} else if o.From != 0 || o.Expires != 0 {
+		return nil, errors.New("--from and --expires go with --rollback")
+	}
 	rep := &PushReport{Topic: o.FleetTopic, Version: m.Version,
-		Bytes: len(file), Signer: model.KeyID(pub), Rollback: model.IsRollback(file)}
+		Bytes: len(file), Signer: model.KeyID(pub), Rollback: o.Rollback}
 	resTopic := strings.ReplaceAll(o.ResultTopic, "{gateway}", "+")
 	if o.Gateway != "" {
 		rep.Topic = strings.ReplaceAll(o.GatewayTopic, "{gateway}", o.Gateway)

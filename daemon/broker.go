@@ -21,6 +21,7 @@ type embeddedBroker struct {
 	srv  *mqtt.Server
 	log  *slog.Logger
 	flow *flowHook
+	auth mqtt.Hook // brokerauth.go
 	// counted at the last report
 	lastInflight, lastWrites int64
 }
@@ -44,6 +45,7 @@ type brokerLimits struct {
 	held     func() int64
 	heldMax  int64
 	flowWait time.Duration
+	auth     mqtt.Hook // authentication and ACLs (brokerauth.go)
 }
 
 func (s *Service) brokerLimits() brokerLimits {
@@ -64,9 +66,12 @@ func startBroker(ln net.Listener, lim brokerLimits, log *slog.Logger) (*embedded
 	caps.MaximumPacketSize = uint32(lim.maxPacket)
 	caps.MaximumInflight = uint16(lim.inflight)
 	caps.MaximumClientWritesPending = int32(lim.inflight)
-	b := &embeddedBroker{log: log.With("component", "broker")}
+	b := &embeddedBroker{log: log.With("component", "broker"), auth: lim.auth}
 	b.srv = mqtt.New(&mqtt.Options{InlineClient: false, Logger: b.log, Capabilities: caps})
-	if err := b.srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if b.auth == nil {
+		b.auth = new(auth.AllowHook)
+	}
+	if err := b.srv.AddHook(b.auth, nil); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}

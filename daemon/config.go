@@ -48,6 +48,11 @@ type Config struct {
 	OTA           ota.Config     `toml:"ota"` // the OTA hook
 
 	HomeAssistant homeassistant.Config `toml:"homeassistant"` // Home Assistant hook
+
+	// StartAnew starts a new store when the store file is missing or
+	// empty although its state record says one existed; without it the
+	// daemon refuses to start (store.ErrLost).
+	StartAnew bool `toml:"start_anew"`
 }
 
 // MQTTConfig is the broker connection.
@@ -74,6 +79,13 @@ type MQTTConfig struct {
 	DisconnectTimeout time.Duration `toml:"disconnect_timeout"` // keep under systemd's TimeoutStopSec
 	MaxReconnect      time.Duration `toml:"max_reconnect_interval"`
 	MaxInflight       int           `toml:"max_inflight"` // outgoing QoS>0 publishes not yet acknowledged
+
+	// EmbeddedPasswordFile holds the embedded broker's users, one
+	// "user:bcrypt-hash" a line; required when embedded_listen is not a
+	// loopback address. Each user is a device (see brokerauth.go).
+	EmbeddedPasswordFile string `toml:"embedded_password_file"`
+	// EmbeddedOTAUser is the one user that may publish OTA models.
+	EmbeddedOTAUser string `toml:"embedded_ota_user"`
 }
 
 // Conn is the connection part, as the MQTT plumbing takes it.
@@ -123,6 +135,18 @@ type LearningConfig struct {
 	// the interval). Each checkpoint is a store commit (two fsyncs): keep
 	// both coarse on flash.
 	CheckpointEvery int `toml:"checkpoint_every"`
+	// Margin widens the plausibility bounds taken from the model's
+	// training statistics, in widths of the training range: a label or
+	// feature outside is not learned from (bad_label; still predicted).
+	// 0: the default (1); negative: no bounds.
+	Margin float64 `toml:"margin"`
+	// MaxStep bounds what one reading may move a prediction, in target
+	// standard deviations. 0: the default (0.25); negative: no bound.
+	MaxStep float64 `toml:"max_step"`
+	// DivergeRatio is the divergence watchdog's threshold: the mean loss
+	// since the last good checkpoint over the loss before it. Past it the
+	// checkpoint is restored and learning frozen. 0: the default (4).
+	DivergeRatio float64 `toml:"diverge_ratio"`
 }
 
 // MetricsConfig is the Prometheus and /healthz endpoint.
@@ -330,6 +354,11 @@ func (c *Config) Validate() error {
 	if m.Broker == "" {
 		if _, _, err := net.SplitHostPort(m.Embedded); err != nil {
 			bad("mqtt.embedded_listen %q: %v", m.Embedded, err)
+		} else if needsAuth(m.Embedded) && m.EmbeddedPasswordFile == "" {
+			bad("mqtt.embedded_listen %q is not a loopback address: set mqtt.embedded_password_file (user:bcrypt-hash lines), or anyone on the network could read predictions, inject labels and push models", m.Embedded)
+		}
+		if m.EmbeddedPasswordFile != "" {
+			checkFile(m.EmbeddedPasswordFile, "mqtt.embedded_password_file", bad)
 		}
 	} else if u, err := url.Parse(m.Broker); err != nil {
 		bad("mqtt.broker %q: %v", m.Broker, err)
@@ -432,6 +461,10 @@ func (c *Config) Validate() error {
 	if c.Learning.CheckpointEvery < 0 {
 		bad("learning.checkpoint_every %d: want 0 (off) or more", c.Learning.CheckpointEvery)
 	}
+	if l := c.Learning; !finiteIn(l.Margin, -1, 1000) || !finiteIn(l.MaxStep, -1, 1000) || !finiteIn(l.DivergeRatio, 0, 1e6) || (l.DivergeRatio > 0 && l.DivergeRatio <= 1) {
+		bad("learning.margin %v, max_step %v, diverge_ratio %v: want finite values (margin and max_step -1 to 1000, diverge_ratio 0 or above 1)",
+			l.Margin, l.MaxStep, l.DivergeRatio)
+	}
 	if c.Learning.RequantizeEvery < 1 || c.Learning.RequantizeEvery > maxRequantize {
 		bad("learning.requantize_every %d: want 1 to %d", c.Learning.RequantizeEvery, maxRequantize)
 	}
@@ -454,6 +487,9 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// finiteIn reports whether v is a finite number in [lo, hi].
+func finiteIn(v, lo, hi float64) bool { return v >= lo && v <= hi }
 
 func checkFile(path, name string, bad func(string, ...any)) {
 	f, err := os.Open(path)

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"github.com/linnet-edge/linnet/daemon/homeassistant"
 	"github.com/linnet-edge/linnet/daemon/hooks"
@@ -67,6 +66,14 @@ type Service struct {
 	processed   atomic.Int64 // messages the workers finished, for the watchdog
 	connectedAt atomic.Int64 // unix ns of the last connection
 	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
+
+	hs        healthState  // checkpoint and store problems (health.go)
+	ckptFails atomic.Int64 // checkpoints that failed
+	diverged  atomic.Int64 // times the watchdog froze the learner
+	recreated atomic.Int64 // times the store file was written back (storehealth.go)
+	repair    string       // what the store repaired at start, "" if nothing
+	// lastProblems were in the last status published by housekeeping.
+	lastProblems string
 
 	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
 	store  *store.Store    // open while Run runs
@@ -138,10 +145,12 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
 	s.own = serving.New(serving.Config{Learning: cfg.Learning.Enabled, RequantizeEvery: cfg.Learning.RequantizeEvery,
-		Log: log.With("component", "serving"), OnSwap: func(m *serving.Model) {
+		Robust: serving.Robust{Margin: cfg.Learning.Margin, MaxStep: float32(cfg.Learning.MaxStep), DivergeRatio: cfg.Learning.DivergeRatio},
+		Log:    log.With("component", "serving"), OnSwap: func(m *serving.Model) {
 			s.m.version.Set(float64(m.Version()))
 			s.m.swaps.Inc()
 		}})
+	s.learnMetrics()
 	if cfg.OTA.Enabled {
 		s.ota = ota.New(cfg.OTA)
 		s.hooks.Add(s.ota)
@@ -247,7 +256,12 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("embedded broker: %w", err)
 		}
-		b, err := startBroker(ln, s.brokerLimits(), s.base)
+		lim := s.brokerLimits()
+		if lim.auth, err = s.brokerAuthHook(); err != nil {
+			ln.Close()
+			return err
+		}
+		b, err := startBroker(ln, lim, s.base)
 		if err != nil {
 			return err
 		}
@@ -411,8 +425,10 @@ func (s *Service) housekeep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ck.C:
-			if s.checkpoint() && s.connected.Load() {
-				// The status message carries the progressive loss.
+			s.checkStore()
+			if s.checkpoint() && s.connected.Load() || s.problemsChanged() {
+				// The status message carries the progressive loss and
+				// the problems.
 				s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
 			}
 		case <-drops.C:
@@ -439,20 +455,6 @@ func (s *Service) healthyWorkers() bool {
 	return moved || s.queueDepth() == 0 || !s.connected.Load()
 }
 
-func (s *Service) health() error {
-	var p []string
-	if !s.connected.Load() {
-		p = append(p, "not connected to the broker")
-	}
-	if s.own.Current() == nil {
-		p = append(p, "no model")
-	}
-	if len(p) > 0 {
-		return errors.New(strings.Join(p, "; "))
-	}
-	return nil
-}
-
 func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 	m := &s.cfg.MQTT
 	c := m.Conn()
@@ -460,6 +462,9 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 	o, err := mqttc.Options(c)
 	if err != nil {
 		return nil, err
+	}
+	if a, ok := s.brokerAuthed(); ok {
+		o.SetUsername(internalUser).SetPassword(string(a.internal))
 	}
 	o.SetCleanSession(m.CleanSession).
 		SetOrderMatters(true). // the handler never blocks, and order per device is kept
@@ -689,7 +694,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			return buf
 		}
 	}
-	s.hooks.OnPredicted(sv, rs, preds) // OTA: shadow-run readings, guarded rollout
+	s.hooks.OnPredictedBy(j.device, sv, rs, preds) // OTA: shadow-run readings, guarded rollout
 	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()
 	if batch {
@@ -707,15 +712,16 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		return buf
 	}
 	s.hooks.OnServed(j.device, sv)
-	s.learn(rs)
+	s.learn(rs, j)
 	j.t.done(nil)
 	return buf
 }
 
 // learn feeds labelled readings to the learner and counts; a checkpoint
 // every learning.checkpoint_every updates.
-func (s *Service) learn(rs []wire.Reading) {
+func (s *Service) learn(rs []wire.Reading, j job) {
 	r := s.own.Learn(rs)
+	s.learned(r, rs, j.topic, j.t)
 	if r.N == 0 {
 		return
 	}
@@ -732,14 +738,12 @@ func (s *Service) learn(rs []wire.Reading) {
 // checkpoint saves the learner's state through the store; it reports
 // whether one was written.
 func (s *Service) checkpoint() bool {
-	ok, err := s.own.Checkpoint()
-	if err != nil {
-		s.log.Error("checkpoint", "err", err)
-	}
-	if ok {
+	r, err := s.own.Checkpoint()
+	s.checkpointed(r, err)
+	if r.Written {
 		s.m.checkpoints.Inc()
 	}
-	return ok
+	return r.Written
 }
 
 // status is the retained status message (and, with "offline", the will).
@@ -754,7 +758,10 @@ func (s *Service) status(state string) []byte {
 		if !math.IsNaN(l) && !math.IsInf(l, 0) {
 			st.ProgressiveLoss = &l
 		}
+		st.LearningFrozen = s.own.Health().Frozen
 	}
+	st.StoreRepair = s.repair
+	st.Problems = s.problems()
 	return st.Encode()
 }
 

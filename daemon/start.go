@@ -45,11 +45,15 @@ func (s *Service) openStore() (*store.Store, error) {
 		s.trust = append(s.trust, pub)
 	}
 	path := filepath.Join(cfg.DataDir, "linnet.db")
+	if err := s.checkLost(path); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(path, store.Options{Timeout: 5 * time.Second, Repair: true, Trusted: s.trust,
 		Logger: s.base.With("component", "store")})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	s.storeOpened(st)
 	if err := s.loadModel(st); err != nil {
 		st.Close()
 		return nil, err

@@ -35,8 +35,11 @@ from --expect gateways; a push to a --gateway nobody knows fails at once,
 naming the known ones, and one to an offline gateway is published (it applies
 when the gateway connects) without waiting. It exits non-zero when a gateway
 refused the model (already_active is not a refusal), when an awaited gateway
-did not answer, or when the gateway pushed to is offline. --rollback marks the file as a signed rollback, which
-gateways accept although its version is older than their active one.`,
+did not answer, or when the gateway pushed to is offline. --rollback --from V
+wraps the model in a signed rollback file: gateways serving version V accept
+it although it is older, each once, until --expires (default 24h) from now,
+and with --gateway only that gateway. A replayed rollback file is refused
+(replay) and withdraws nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			priv, err := model.ReadPrivateKey(key)
@@ -93,7 +96,9 @@ gateways accept although its version is older than their active one.`,
 	f.StringVar(&key, "key", "", "private key file from linnet keygen (required)")
 	f.StringVar(&file, "model", "", "the .lnm file to push (required)")
 	f.StringVar(&gw, "gateway", "", "push to this gateway only (default: the whole fleet)")
-	f.BoolVar(&o.Rollback, "rollback", false, "mark the model as a signed rollback to an older version")
+	f.BoolVar(&o.Rollback, "rollback", false, "push a signed rollback file back to this older model (needs --from)")
+	f.Int64Var(&o.From, "from", 0, "rollback: the version the gateways serve now and go back from")
+	f.DurationVar(&o.Expires, "expires", 0, "rollback: how long the rollback file stays valid (default 24h)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for results")
 	f.IntVar(&o.Expect, "expect", 0, "fleet push: stop after results from this many gateways")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")

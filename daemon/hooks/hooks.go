@@ -143,6 +143,25 @@ func (hs *Hooks) Filters() map[string]byte {
 	return f
 }
 
+// DevicePredicted is implemented by OnPredicted hooks that need the
+// device that sent the readings (the OTA guard counts labelling devices):
+// they get OnDevicePredicted instead of OnPredicted.
+type DevicePredicted interface {
+	OnDevicePredicted(device string, m *serving.Model, rs []wire.Reading, preds []float32)
+}
+
+// OnPredictedBy calls every hook providing OnPredicted, with the device
+// for those implementing DevicePredicted.
+func (hs *Hooks) OnPredictedBy(device string, m *serving.Model, rs []wire.Reading, preds []float32) {
+	for _, h := range hs.predicted {
+		if d, ok := h.(DevicePredicted); ok {
+			d.OnDevicePredicted(device, m, rs, preds)
+		} else {
+			h.OnPredicted(m, rs, preds)
+		}
+	}
+}
+
 // OnPredicted calls every hook providing OnPredicted.
 func (hs *Hooks) OnPredicted(m *serving.Model, rs []wire.Reading, preds []float32) {
 	for _, h := range hs.predicted {

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -38,11 +40,14 @@ import (
 //     passes only with ota.allow_unsigned; a signature that does not verify
 //     (unknown key, or altered bytes) never passes, since the store would
 //     refuse the file anyway;
-//  4. its version is newer than the active one; an older one only if the
-//     file carries the rollback flag and a verified signature; a version a
-//     rollback withdrew (automatic, or the version a signed rollback
-//     replaced) is refused: a retained message would otherwise bring it
-//     back at every connection;
+//  4. its version is newer than the active one; an older one only inside
+//     a signed rollback file (model.NewRollback) whose signature verifies,
+//     that this gateway never applied (else replay), that names the active
+//     version as its source, this gateway or none, and has not expired
+//     (else rollback_stale); a model file with the old rollback flag is
+//     refused (legacy_rollback); a version a rollback withdrew (automatic,
+//     or the version a signed rollback replaced) is refused: a retained
+//     message would otherwise bring it back at every connection;
 //  5. its features are the serving model's, same names in the same order,
 //     and it is a classifier exactly when the serving model is (positional,
 //     CSV and raw readings depend on the order), unless
@@ -52,7 +57,9 @@ import (
 //     serving model's range on the same readings widened by
 //     ota.shadow_tolerance times that range (or times a tenth of its
 //     magnitude when the range is narrower);
-//  7. store and activate in one store transaction (store.Install), then the
+//  7. store and activate in one store transaction (store.Install, or
+//     store.InstallRollback, which checks a rollback file again and marks
+//     it used in that transaction), then the
 //     atomic swap of the serving model and a fresh learner.
 //
 // Idempotence: a retained delivery (the broker sends the retained model at
@@ -102,6 +109,22 @@ type Config struct {
 	// relative loss increase over the previous model that rolls it back.
 	GuardWindow int     `toml:"guard_window"`
 	GuardMargin float64 `toml:"guard_margin"`
+	// GuardMinDelta is the smallest absolute difference of mean losses
+	// that can roll back (0: 1% of the labels' variance); GuardMinDevices
+	// how many distinct labelling devices (10 labels each) a rollback
+	// needs; GuardDevices, if set, path.Match patterns of the devices
+	// whose labels the guard counts. A window where the old model is
+	// implausibly perfect, or too few devices, is inconclusive: the new
+	// model stays (see model.Guard).
+	GuardMinDelta   float64  `toml:"guard_min_delta"`
+	GuardMinDevices int      `toml:"guard_min_devices"`
+	GuardDevices    []string `toml:"guard_devices"`
+}
+
+// guardConfig is the section's model.GuardConfig.
+func (o *Config) guardConfig() model.GuardConfig {
+	return model.GuardConfig{Window: o.GuardWindow, Margin: o.GuardMargin, MinDelta: o.GuardMinDelta,
+		MinDevices: o.GuardMinDevices, Devices: o.GuardDevices}
 }
 
 // Default is the section when nothing is set.
@@ -116,6 +139,7 @@ func Default() Config {
 		ShadowTolerance: 10,
 		GuardWindow:     500,
 		GuardMargin:     0.2,
+		GuardMinDevices: 3,
 	}
 }
 
@@ -140,14 +164,25 @@ func (o *Config) Validate(bad func(string, ...any)) {
 	if o.ShadowReadings < 0 {
 		bad("ota.shadow_readings %d: want 0 or more", o.ShadowReadings)
 	}
-	if !(o.ShadowTolerance > 0) {
-		bad("ota.shadow_tolerance %v: want a positive number", o.ShadowTolerance)
+	if !(o.ShadowTolerance > 0) || o.ShadowTolerance > 1e6 {
+		bad("ota.shadow_tolerance %v: want a positive number up to 1e6", o.ShadowTolerance)
 	}
-	if o.GuardWindow < 0 {
-		bad("ota.guard_window %d: want 0 (off) or more", o.GuardWindow)
+	if o.GuardWindow < 0 || o.GuardWindow > 1e7 {
+		bad("ota.guard_window %d: want 0 (off) to 10000000", o.GuardWindow)
 	}
-	if !(o.GuardMargin >= 0) {
-		bad("ota.guard_margin %v: want 0 or more", o.GuardMargin)
+	if !(o.GuardMargin >= 0) || o.GuardMargin > 1e6 {
+		bad("ota.guard_margin %v: want 0 to 1e6", o.GuardMargin)
+	}
+	if !(o.GuardMinDelta >= 0) || math.IsInf(o.GuardMinDelta, 0) {
+		bad("ota.guard_min_delta %v: want a finite number, 0 or more", o.GuardMinDelta)
+	}
+	if o.GuardMinDevices < 1 || o.GuardMinDevices > 1e6 {
+		bad("ota.guard_min_devices %d: want 1 to 1000000", o.GuardMinDevices)
+	}
+	for _, p := range o.GuardDevices {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			bad("ota.guard_devices %q: not a device pattern (path.Match)", p)
+		}
 	}
 }
 
@@ -233,8 +268,15 @@ func (o *OTA) Init(h hooks.Host) error {
 		h.Route(f, o.handle)
 	}
 	o.resumeGuard()
+	if names, rows, err := o.st.Recent(); err == nil {
+		o.rec.load(names, rows)
+	}
 	return nil
 }
+
+// recentEvery is how often the recent readings are kept in the store (a
+// commit, two fsyncs, only when readings came).
+const recentEvery = time.Minute
 
 // Guarding reports whether a guarded rollout is watching the serving
 // model.
@@ -267,10 +309,15 @@ func (o *OTA) Run(ctx context.Context) error {
 
 func (o *OTA) run(ctx context.Context) {
 	gw := o.host.Topic(o.cfg.GatewayTopic, "")
+	keep := time.NewTicker(recentEvery)
+	defer keep.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			o.saveRecent()
 			return
+		case <-keep.C:
+			o.saveRecent()
 		case g := <-o.verdict:
 			o.finishGuard(ctx, g)
 		case <-o.wake:
@@ -305,7 +352,8 @@ func (o *OTA) run(ctx context.Context) {
 type candidate struct {
 	m        *model.Model
 	file     []byte
-	rollback bool
+	rollback bool            // a signed rollback file (rb) brought m
+	rb       *model.Rollback // verified; file is the rollback file
 }
 
 func (o *OTA) process(ctx context.Context, msg otaMsg) {
@@ -338,6 +386,13 @@ func (o *OTA) process(ctx context.Context, msg otaMsg) {
 // check runs steps 2 to 6. It returns the decoded candidate when the file
 // decoded, and a reason when it is refused (or already active).
 func (o *OTA) check(file []byte, active int64) (*candidate, string, string) {
+	if model.IsRollbackFile(file) {
+		c, reason, detail := o.checkRollback(file, active)
+		if reason == "" {
+			reason, detail = o.vet(c.m)
+		}
+		return c, reason, detail
+	}
 	m, err := model.Decode(file)
 	if err != nil {
 		if errors.Is(err, model.ErrChecksum) {
@@ -345,13 +400,14 @@ func (o *OTA) check(file []byte, active int64) (*candidate, string, string) {
 		}
 		return nil, wire.OTAMalformed, err.Error()
 	}
-	c := &candidate{m: m, file: file, rollback: model.IsRollback(file)}
-	verified := false
+	c := &candidate{m: m, file: file}
+	if model.IsRollback(file) {
+		return c, wire.OTALegacyRollback, model.ErrLegacyRollback.Error()
+	}
 	if model.IsSigned(file) {
 		err := model.Verify(file, o.keys)
 		switch {
 		case err == nil:
-			verified = true
 		case errors.Is(err, model.ErrUntrustedKey):
 			return c, wire.OTAUntrustedKey, fmt.Sprintf("signed by key %s, not among the %d trusted", model.SignerID(file), len(o.keys))
 		case errors.Is(err, model.ErrBadSignature):
@@ -372,10 +428,8 @@ func (o *OTA) check(file []byte, active int64) (*candidate, string, string) {
 			return c, wire.OTAAlreadyActive, fmt.Sprintf("version %d is already active", v)
 		}
 		return c, wire.OTANotNewer, fmt.Sprintf("version %d is the active version, with other bytes", v)
-	case v < active && !c.rollback:
-		return c, wire.OTANotNewer, fmt.Sprintf("version %d is not newer than the active %d (a downgrade must be a signed rollback)", v, active)
-	case v < active && !verified:
-		return c, wire.OTARollbackUnsigned, fmt.Sprintf("rollback to %d: a rollback must carry a signature by a trusted key", v)
+	case v < active:
+		return c, wire.OTANotNewer, fmt.Sprintf("version %d is not newer than the active %d (a downgrade must be a signed rollback file: linnet push --rollback --from)", v, active)
 	case v > active:
 		if w, err := o.st.Withdrawn(v); err != nil {
 			return c, wire.OTAStore, err.Error()
@@ -384,17 +438,58 @@ func (o *OTA) check(file []byte, active int64) (*candidate, string, string) {
 		}
 	}
 
+	reason, detail := o.vet(m)
+	return c, reason, detail
+}
+
+// checkRollback verifies a rollback file (signature, not applied before,
+// applicable here and now); the store checks all of it again when it
+// applies the file, in one transaction.
+func (o *OTA) checkRollback(file []byte, active int64) (*candidate, string, string) {
+	rb, err := model.OpenRollback(file, o.keys)
+	switch {
+	case err == nil:
+	case errors.Is(err, model.ErrUntrustedKey):
+		return nil, wire.OTAUntrustedKey, err.Error()
+	case errors.Is(err, model.ErrUnsigned):
+		return nil, wire.OTARollbackUnsigned, "a rollback must carry a signature by a trusted key"
+	case errors.Is(err, model.ErrBadSignature):
+		return nil, wire.OTABadSignature, err.Error()
+	case errors.Is(err, model.ErrChecksum):
+		return nil, wire.OTACorrupt, err.Error()
+	default:
+		return nil, wire.OTAMalformed, err.Error()
+	}
+	m, err := model.Decode(rb.Model)
+	if err != nil {
+		return nil, wire.OTAMalformed, err.Error()
+	}
+	c := &candidate{m: m, file: file, rollback: true, rb: rb}
+	if used, err := o.st.Consumed(rb.Digest); err != nil {
+		return c, wire.OTAStore, err.Error()
+	} else if used {
+		return c, wire.OTAReplay, fmt.Sprintf("rollback file %x (%d -> %d) was applied before", rb.Digest[:8], rb.From, rb.To)
+	}
+	if err := rb.Check(active, o.host.Gateway(), time.Now()); err != nil {
+		return c, wire.OTARollbackStale, err.Error()
+	}
+	return c, "", ""
+}
+
+// vet runs the schema check and the shadow run on m; it returns a reason
+// and its detail, or "" when m passes.
+func (o *OTA) vet(m *model.Model) (string, string) {
 	if sv := o.host.Owner().Current(); sv != nil && !o.cfg.AllowSchemaChange {
 		logistic := m.Loss == model.Logistic
 		if !slices.Equal(m.Features, sv.Schema.Features) || logistic != sv.Schema.Logistic {
-			return c, wire.OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
+			return wire.OTASchema, fmt.Sprintf("model has %s (classifier %v), the gateway serves %s (classifier %v); set ota.allow_schema_change to accept",
 				clipList(m.Features), logistic, clipList(sv.Schema.Features), sv.Schema.Logistic)
 		}
 	}
 	if reason := o.shadowRun(m); reason != "" {
-		return c, wire.OTAShadow, reason
+		return wire.OTAShadow, reason
 	}
-	return c, "", ""
+	return "", ""
 }
 
 // apply stores and activates c in one store transaction, then swaps the
@@ -402,21 +497,35 @@ func (o *OTA) check(file []byte, active int64) (*candidate, string, string) {
 func (o *OTA) apply(c *candidate, active int64) (string, string) {
 	// Keep the outgoing learner's state under its own version, so a
 	// rollback resumes it.
-	if _, err := o.host.Owner().Checkpoint(); err != nil {
+	if r, err := o.host.Owner().Checkpoint(); err != nil {
 		o.log.Warn("checkpoint before the switch", "err", err)
+	} else if v := r.Diverged; v != nil {
+		o.log.Error("the outgoing learner diverged: its last good checkpoint was kept, frozen", "reason", v.Reason)
 	}
 	v := c.m.Version
 	why := fmt.Sprintf("ota: version %d over %d", v, active)
 	if c.rollback {
 		why = fmt.Sprintf("ota: signed rollback to %d from %d", v, active)
 	}
-	if _, err := o.st.Install(c.file, store.SourceOTA, why, c.rollback); err != nil {
+	if c.rb != nil {
+		// The store checks the file again and marks it used, in the
+		// transaction that applies it: a replay never gets this far.
+		_, err := o.st.InstallRollback(c.file, o.host.Gateway(), store.SourceOTA)
+		switch {
+		case errors.Is(err, store.ErrReplay):
+			return wire.OTAReplay, err.Error()
+		case errors.Is(err, model.ErrRollbackExpired), errors.Is(err, model.ErrRollbackGateway), errors.Is(err, model.ErrRollbackSource):
+			return wire.OTARollbackStale, err.Error()
+		case err != nil:
+			return wire.OTAStore, err.Error()
+		}
+	} else if _, err := o.st.Install(c.file, store.SourceOTA, why, false); err != nil {
 		return wire.OTAStore, err.Error()
 	}
 	prev := o.host.Owner().Install(c.m, o.st)
 	if pm := prev.Model; pm != nil && !c.rollback && o.cfg.GuardWindow > 0 && active != 0 &&
 		slices.Equal(pm.Schema.Features, c.m.Features) && pm.Schema.Logistic == (c.m.Loss == model.Logistic) {
-		o.guard.set(newGuard(v, active, prev, o.host.Owner().Current().Meta, o.cfg.GuardWindow, o.cfg.GuardMargin))
+		o.guard.set(newGuard(v, active, prev, o.host.Owner().Current().Meta, o.cfg.guardConfig()))
 	} else {
 		o.guard.set(nil)
 	}

@@ -30,7 +30,9 @@ type recent struct {
 	names  []string
 	rows   [][]float32
 	next   int
-	size   int // capacity for this schema's width
+	size   int   // capacity for this schema's width
+	added  int64 // readings added, ever: the store's copy is saved when it moved
+	saved  int64 // added at the last save
 }
 
 func (r *recent) add(sc *wire.Schema, rs []wire.Reading) {
@@ -39,8 +41,9 @@ func (r *recent) add(sc *wire.Schema, rs []wire.Reading) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.added += int64(len(rs))
 	if sc != r.schema {
-		if r.schema == nil || !slices.Equal(sc.Features, r.names) {
+		if r.size == 0 || !slices.Equal(sc.Features, r.names) {
 			r.names, r.rows, r.next = sc.Features, r.rows[:0], 0
 			r.size = min(r.limit, max(1, maxShadowValues/max(1, len(sc.Features))))
 		}
@@ -57,6 +60,37 @@ func (r *recent) add(sc *wire.Schema, rs []wire.Reading) {
 		copy(r.rows[r.next], rs[i].X)
 		r.next = (r.next + 1) % r.size
 	}
+}
+
+// load starts from readings kept in the store (store.Recent), oldest
+// first, before any reading arrived.
+func (r *recent) load(names []string, rows [][]float32) {
+	if r.limit == 0 || len(rows) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.names = names
+	r.size = min(r.limit, max(1, maxShadowValues/max(1, len(names))))
+	if len(rows) > r.size {
+		rows = rows[len(rows)-r.size:]
+	}
+	r.rows, r.next = rows, 0 // when full, the oldest is overwritten first
+}
+
+// changed returns the rows in arrival order when readings were added
+// since the last call that returned them.
+func (r *recent) changed() ([]string, [][]float32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.added == r.saved || len(r.rows) == 0 {
+		return nil, nil
+	}
+	r.saved = r.added
+	rows := make([][]float32, 0, len(r.rows))
+	rows = append(rows, r.rows[r.next:]...)
+	rows = append(rows, r.rows[:r.next]...)
+	return r.names, rows
 }
 
 // snapshot copies the rows out, so the shadow run holds no lock.
@@ -83,7 +117,13 @@ func (o *OTA) shadowRun(m *model.Model) string {
 	}
 	names, rows := o.rec.snapshot()
 	if len(rows) == 0 {
-		return ""
+		// Right after a restart with nothing kept: readings drawn from
+		// the training statistics both models carry.
+		names, rows = o.synthetic(m)
+		if len(rows) == 0 {
+			return ""
+		}
+		o.log.Info("shadow run on synthetic readings: no reading seen yet", "readings", len(rows))
 	}
 	pos := make(map[string]int, len(names))
 	for i, n := range names {
@@ -135,25 +175,56 @@ func (o *OTA) shadowRun(m *model.Model) string {
 	return ""
 }
 
+// synthetic returns readings drawn from the active model's training
+// statistics and the candidate's (same features), in the active model's
+// feature order; none when neither carries statistics.
+func (o *OTA) synthetic(m *model.Model) ([]string, [][]float32) {
+	n := max(o.cfg.ShadowReadings, 64)
+	cur, _, err := o.st.Active()
+	if err != nil {
+		return nil, nil
+	}
+	rows := model.SyntheticReadings(cur, n, 1)
+	if slices.Equal(cur.Features, m.Features) {
+		rows = append(rows, model.SyntheticReadings(m, n, 2)...)
+	}
+	return cur.Features, rows
+}
+
+// saveRecent keeps the recent readings in the store, for a shadow run
+// right after a restart; only when readings came since the last save.
+func (o *OTA) saveRecent() {
+	names, rows := o.rec.changed()
+	if len(rows) == 0 {
+		return
+	}
+	if err := o.st.SaveRecent(names, rows); err != nil {
+		o.log.Warn("keep the recent readings in the store", "err", err)
+	}
+}
+
 func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
 
 // guard is one guarded rollout: version replaced prev; the labelled
-// readings served by version are scored by both.
+// readings served by version are scored by both, per device
+// (model.Guard: one device cannot veto an update).
 type guard struct {
 	version, prev int64
 	prevState     serving.State // its Learner is nil after a restart: the store's checkpoint is used
 	loss          func(pred, label float32) float64
 	window        int
-	margin        float64
 
-	mu             sync.Mutex
-	n              int
-	sumNew, sumOld float64
-	done           bool
+	mu   sync.Mutex
+	g    *model.Guard
+	n    int // labelled readings offered to g
+	done bool
 }
 
-func newGuard(version, prev int64, prevState serving.State, next serving.Meta, window int, margin float64) *guard {
-	return &guard{version: version, prev: prev, prevState: prevState, loss: lossFunc(next), window: window, margin: margin}
+func newGuard(version, prev int64, prevState serving.State, next serving.Meta, cfg model.GuardConfig) *guard {
+	if cfg.Window <= 0 {
+		cfg.Window = 500
+	}
+	return &guard{version: version, prev: prev, prevState: prevState, loss: lossFunc(next), window: cfg.Window, g: model.NewGuard(cfg)}
 }
 
 type guardSlot struct{ p atomic.Pointer[guard] }
@@ -189,26 +260,34 @@ func lossFunc(m serving.Meta) func(p, y float32) float64 {
 }
 
 // OnPredicted is called by the workers once per message after
-// predicting: it keeps the readings for the next shadow run and feeds the
-// guard. It takes one short lock per message and never waits for the OTA
-// goroutine.
+// predicting: it keeps the readings for the next shadow run. Without the
+// device the guard cannot count the labels (see OnDevicePredicted).
 func (o *OTA) OnPredicted(sv *serving.Model, rs []wire.Reading, preds []float32) {
+	o.rec.add(sv.Schema, rs)
+}
+
+// OnDevicePredicted is OnPredicted with the device that sent the
+// readings: it keeps them for the next shadow run and feeds the guard. It
+// takes one short lock per message and never waits for the OTA goroutine.
+func (o *OTA) OnDevicePredicted(device string, sv *serving.Model, rs []wire.Reading, preds []float32) {
 	o.rec.add(sv.Schema, rs)
 	g := o.guard.p.Load()
 	if g == nil || sv.Scorer.Version() != g.version {
 		return
 	}
-	var sn, so float64
-	n := 0
-	for i := range rs {
-		if !rs[i].HasLabel {
-			continue
-		}
-		sn += g.loss(preds[i], rs[i].Label)
-		so += g.loss(g.prevState.Model.Scorer.Predict(rs[i].X), rs[i].Label)
-		n++
+	type obs struct {
+		ln, lo float64
+		y      float32
 	}
-	if n == 0 {
+	var buf [16]obs
+	seen := buf[:0]
+	for i := range rs {
+		if rs[i].HasLabel {
+			y := rs[i].Label
+			seen = append(seen, obs{g.loss(preds[i], y), g.loss(g.prevState.Model.Scorer.Predict(rs[i].X), y), y})
+		}
+	}
+	if len(seen) == 0 {
 		return
 	}
 	g.mu.Lock()
@@ -216,10 +295,11 @@ func (o *OTA) OnPredicted(sv *serving.Model, rs []wire.Reading, preds []float32)
 		g.mu.Unlock()
 		return
 	}
-	g.n += n
-	g.sumNew += sn
-	g.sumOld += so
-	full := g.n >= g.window
+	for _, b := range seen {
+		g.g.Observe(device, b.ln, b.lo, b.y)
+	}
+	g.n += len(seen)
+	full := g.n-g.g.Ignored() >= g.window
 	g.done = full
 	g.mu.Unlock()
 	if full {
@@ -239,19 +319,22 @@ func (o *OTA) finishGuard(ctx context.Context, g *guard) {
 	}
 	o.guard.set(nil)
 	g.mu.Lock()
-	n, mn, mo := g.n, g.sumNew/float64(g.n), g.sumOld/float64(g.n)
+	vd := g.g.Verdict()
 	g.mu.Unlock()
 	v := g.version
 	res := wire.OTAResult{Version: &v}
-	if !(mn > mo*(1+g.margin)+1e-12) {
-		why := fmt.Sprintf("guard passed: mean loss %.6g vs %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
+	if vd.Decision != model.GuardRollback {
+		why := fmt.Sprintf("guard %s against version %d over %d labelled readings: %s", vd.Decision, g.prev, vd.Readings, vd.Reason)
+		if len(vd.Suspect) > 0 {
+			why += fmt.Sprintf("; devices set aside (old model implausibly perfect): %s", clipList(vd.Suspect))
+		}
 		if err := o.st.Record(store.Event{Action: store.ActionKeep, Version: v, Previous: g.prev, Source: store.SourceOTA, Reason: why}); err != nil {
 			o.log.Error("record the guard verdict", "err", err)
 		}
 		o.finish(ctx, res, wire.OTAGuardPassed, why, nil)
 		return
 	}
-	why := fmt.Sprintf("mean loss %.6g is worse than %.6g for version %d over %d labelled readings (margin %g)", mn, mo, g.prev, n, g.margin)
+	why := fmt.Sprintf("version %d over %d labelled readings: %s", g.prev, vd.Readings, vd.Reason)
 	target, err := o.st.Withdraw(v, store.SourceRollback, why)
 	if err != nil {
 		if errors.Is(err, store.ErrNotActive) {
@@ -303,7 +386,7 @@ func (o *OTA) resumeGuard() {
 			}
 			prev := serving.State{Model: serving.NewModel(serving.NewScorer(pm), serving.Meta{Target: pm.Target, Loss: pm.Loss, Delta: pm.Delta})}
 			next := serving.Meta{Target: cur.Target, Loss: cur.Loss, Delta: cur.Delta}
-			o.guard.set(newGuard(e.Version, e.Previous, prev, next, o.cfg.GuardWindow, o.cfg.GuardMargin))
+			o.guard.set(newGuard(e.Version, e.Previous, prev, next, o.cfg.guardConfig()))
 			o.log.Info("guarded rollout resumed", "version", e.Version, "previous", e.Previous)
 			return
 		case store.ActionRollback, store.ActionKeep:

@@ -32,18 +32,76 @@ type modelLearner struct {
 	l       *model.Learner
 	scheme  model.Scheme
 	version int64
+	wd      model.Watchdog
+	good    []byte // the state at the last good checkpoint
 }
 
-// NewLearner starts online learning from m (its weights and scaling).
-func NewLearner(m *model.Model) Learner {
-	return &modelLearner{l: model.NewLearner(m, model.LearnerConfig{}), scheme: m.Scheme, version: m.Version}
+// Robust configures a learner's defences: the plausibility margin and the
+// step bound (model.LearnerConfig's Margin and MaxStep; 0 takes their
+// defaults, negative disables), and the divergence watchdog's loss ratio
+// (model.Watchdog's Ratio; 0 takes its default).
+type Robust struct {
+	Margin       float64
+	MaxStep      float32
+	DivergeRatio float64
 }
 
-func (a *modelLearner) Learn(x []float32, y float32) (float32, float64) { return a.l.Learn(x, y) }
-func (a *modelLearner) Progressive() float64                            { return a.l.Progressive() }
-func (a *modelLearner) Updates() int64                                  { return a.l.Updates() }
-func (a *modelLearner) MarshalBinary() ([]byte, error)                  { return a.l.MarshalBinary() }
-func (a *modelLearner) UnmarshalBinary(b []byte) error                  { return a.l.UnmarshalBinary(b) }
+// NewLearner starts online learning from m (its weights and scaling),
+// watched from its starting state on (the model's train_loss metric is the
+// first baseline).
+func NewLearner(m *model.Model, r Robust) Learner {
+	a := &modelLearner{l: model.NewLearner(m, model.LearnerConfig{Margin: r.Margin, MaxStep: r.MaxStep}),
+		scheme: m.Scheme, version: m.Version, wd: model.Watchdog{Ratio: r.DivergeRatio, Initial: m.Metrics["train_loss"]}}
+	a.markGood(nil)
+	return a
+}
+
+func (a *modelLearner) markGood(state []byte) {
+	if state == nil {
+		state, _ = a.l.MarshalBinary()
+	}
+	a.wd.Good(a.l)
+	a.good = state
+}
+
+func (a *modelLearner) Learn(x []float32, y float32) (float32, float64, error) {
+	return a.l.LearnChecked(x, y)
+}
+func (a *modelLearner) Progressive() float64           { return a.l.Progressive() }
+func (a *modelLearner) Updates() int64                 { return a.l.Updates() }
+func (a *modelLearner) MarshalBinary() ([]byte, error) { return a.l.MarshalBinary() }
+func (a *modelLearner) Counters() Counters {
+	return Counters{Refused: a.l.Refused(), Clipped: a.l.Clipped(), Frozen: a.l.Frozen()}
+}
+
+// UnmarshalBinary resumes a checkpoint, the watchdog's new last good state.
+func (a *modelLearner) UnmarshalBinary(b []byte) error {
+	if err := a.l.UnmarshalBinary(b); err != nil {
+		return err
+	}
+	a.markGood(append([]byte(nil), b...))
+	return nil
+}
+
+func (a *modelLearner) Watch() ([]byte, model.Verdict, error) {
+	v := a.wd.Check(a.l)
+	if !v.Diverged {
+		b, err := a.l.MarshalBinary()
+		if err == nil {
+			a.markGood(b)
+		}
+		return b, v, err
+	}
+	if err := a.l.UnmarshalBinary(a.good); err != nil {
+		return nil, v, fmt.Errorf("restore the last good checkpoint: %w", err)
+	}
+	a.l.Freeze()
+	b, err := a.l.MarshalBinary()
+	if err == nil {
+		a.markGood(b)
+	}
+	return b, v, err
+}
 
 func (a *modelLearner) Serving() (Scorer, error) {
 	snap := a.l.Snapshot()

@@ -27,6 +27,7 @@ type Config struct {
 	// (install, restore, re-quantization): metrics and hooks follow it.
 	OnSwap func(*Model)
 	Log    *slog.Logger
+	Robust Robust // the learner's defences
 }
 
 // Owner holds the serving model, its learner and its checkpointer. The
@@ -41,6 +42,8 @@ type Owner struct {
 	learner Learner
 	ckpt    Checkpointer
 	sinceQ  int // updates since the last re-quantization
+	// diverged is the watchdog's reason when it froze the learner.
+	diverged string
 }
 
 // New returns an Owner with nothing to serve yet.
@@ -76,7 +79,7 @@ func (o *Owner) Serve(sc Scorer, meta Meta) {
 // checkpointed through c (may be nil).
 func (o *Owner) SetLearner(l Learner, c Checkpointer) {
 	o.mu.Lock()
-	o.learner, o.ckpt, o.sinceQ = l, c, 0
+	o.learner, o.ckpt, o.sinceQ, o.diverged = l, c, 0, ""
 	o.mu.Unlock()
 }
 
@@ -103,14 +106,17 @@ func (o *Owner) Install(m *model.Model, st Store) State {
 	next := NewModel(NewScorer(m), meta)
 	var l Learner
 	if o.cfg.Learning {
-		l = NewLearner(m)
+		l = NewLearner(m, o.cfg.Robust)
 		state, err := st.LoadCheckpoint()
 		switch {
 		case err == nil:
 			if err := l.UnmarshalBinary(state); err != nil {
 				o.cfg.Log.Error("checkpoint unreadable; learning starts from the model", "version", m.Version, "err", err)
-				l = NewLearner(m)
+				l = NewLearner(m, o.cfg.Robust)
 			} else if l.Updates() > 0 {
+				if l.Counters().Frozen {
+					o.cfg.Log.Warn("learning is frozen: the checkpoint was restored after the learner diverged", "version", m.Version)
+				}
 				o.cfg.Log.Info("learning resumed from checkpoint", "version", m.Version, "updates", l.Updates(), "progressive_loss", l.Progressive())
 				if sc, err := l.Serving(); err == nil {
 					next = NewModel(sc, meta)
@@ -128,7 +134,7 @@ func (o *Owner) Install(m *model.Model, st Store) State {
 	prev := State{Model: o.cur.Load(), Learner: o.learner}
 	o.swap(next)
 	if l != nil {
-		o.learner, o.ckpt, o.sinceQ = l, versioned{st, m.Version}, 0
+		o.learner, o.ckpt, o.sinceQ, o.diverged = l, versioned{st, m.Version}, 0, ""
 	}
 	return prev
 }
@@ -140,7 +146,7 @@ func (o *Owner) Restore(s State, st Store, version int64) {
 	defer o.mu.Unlock()
 	o.swap(s.Model)
 	if s.Learner != nil {
-		o.learner, o.ckpt, o.sinceQ = s.Learner, versioned{st, version}, 0
+		o.learner, o.ckpt, o.sinceQ, o.diverged = s.Learner, versioned{st, version}, 0, ""
 	}
 }
 
@@ -150,6 +156,17 @@ type Learned struct {
 	Updates     int64   // the learner's total
 	Progressive float64 // its running loss
 	Err         error   // re-quantization failed (learning went on)
+	// Refused are the readings not learned from because a label or a
+	// feature was implausible (still predicted): indexes into rs, with
+	// why.
+	Refused []Refusal
+	Frozen  int // labelled readings not learned from: learning is frozen
+}
+
+// Refusal is one labelled reading the learner refused.
+type Refusal struct {
+	Index int
+	Err   error
 }
 
 // Learn feeds the labelled readings of rs to the learner (predict, then
@@ -177,9 +194,17 @@ func (o *Owner) Learn(rs []wire.Reading) Learned {
 		return r
 	}
 	for i := range rs {
-		if rs[i].HasLabel {
-			l.Learn(rs[i].X, rs[i].Label)
+		if !rs[i].HasLabel {
+			continue
+		}
+		_, _, err := l.Learn(rs[i].X, rs[i].Label)
+		switch {
+		case err == nil:
 			r.N++
+		case errors.Is(err, model.ErrFrozen):
+			r.Frozen++
+		default:
+			r.Refused = append(r.Refused, Refusal{Index: i, Err: err})
 		}
 	}
 	o.sinceQ += r.N
@@ -209,24 +234,67 @@ func (o *Owner) Stats() (updates int64, progressive float64, ok bool) {
 	return o.learner.Updates(), o.learner.Progressive(), true
 }
 
-// Checkpoint saves the learner's state; it reports whether one was
-// written. The state is taken under the lock, written after it.
-func (o *Owner) Checkpoint() (bool, error) {
+// Checkpointed is what one Checkpoint call did.
+type Checkpointed struct {
+	Written bool
+	// Diverged is set when the watchdog found the learner diverged: the
+	// last good checkpoint was restored (and served), learning frozen, and
+	// that state written.
+	Diverged *model.Verdict
+}
+
+// Checkpoint saves the learner's state after the divergence watchdog
+// judged it (see Learner.Watch). The state is taken under the lock,
+// written after it.
+func (o *Owner) Checkpoint() (Checkpointed, error) {
+	var r Checkpointed
 	o.mu.Lock()
 	l, c := o.learner, o.ckpt
 	if l == nil || c == nil {
 		o.mu.Unlock()
-		return false, nil
+		return r, nil
 	}
-	b, err := l.MarshalBinary()
+	b, v, err := l.Watch()
+	if v.Diverged {
+		r.Diverged = &v
+		o.diverged = v.Reason
+		o.sinceQ = 0
+		if sc, qerr := l.Serving(); qerr == nil {
+			meta := Meta{}
+			if cur := o.cur.Load(); cur != nil {
+				meta = cur.Meta
+			}
+			o.swap(NewModel(sc, meta))
+		} else if err == nil {
+			err = qerr
+		}
+	}
 	o.mu.Unlock()
 	if err == nil {
 		err = c.SaveCheckpoint(b)
 	}
 	if err != nil {
-		return false, fmt.Errorf("checkpoint: %w", err)
+		return r, fmt.Errorf("checkpoint: %w", err)
 	}
-	return true, nil
+	r.Written = true
+	return r, nil
+}
+
+// LearnerHealth is the learner's state for the status report and /healthz.
+type LearnerHealth struct {
+	Counters
+	Active   bool   // a learner is running
+	Diverged string // why the watchdog froze it, this run; "" when it did not
+}
+
+// Health reports the learner's counters and whether it is frozen.
+func (o *Owner) Health() LearnerHealth {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.learner == nil {
+		return LearnerHealth{}
+	}
+	return LearnerHealth{Counters: o.learner.Counters(), Active: true, Diverged: o.diverged}
 }
 
 // versioned saves a learner's state only while its model version is the

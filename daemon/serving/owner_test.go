@@ -53,7 +53,7 @@ func TestOwner(t *testing.T) {
 	if r.N != 25 || r.Updates != 25 || swaps != 2 { // install + one re-quantization at 25 >= 10
 		t.Fatalf("learn %+v, swaps %d", r, swaps)
 	}
-	if ok, err := o.Checkpoint(); !ok || err != nil || st.ckpt[1] == nil {
+	if ok, err := o.Checkpoint(); !ok.Written || err != nil || st.ckpt[1] == nil {
 		t.Fatalf("checkpoint %v %v", ok, err)
 	}
 	kept := o.State()
@@ -68,7 +68,7 @@ func TestOwner(t *testing.T) {
 	if u, _, _ := o.Stats(); u != 25 || o.Current() != kept.Model {
 		t.Errorf("restore: %d updates, model %v", u, o.Current().Version())
 	}
-	if ok, err := o.Checkpoint(); !ok || err != nil {
+	if ok, err := o.Checkpoint(); !ok.Written || err != nil {
 		t.Errorf("checkpoint of a version not active must pass silently: %v %v", ok, err)
 	}
 

@@ -30,15 +30,30 @@ type BatchScorer interface {
 // the Owner; it need not be safe for concurrent use.
 type Learner interface {
 	// Learn predicts x with the current master weights, then updates them
-	// with the label y (progressive validation).
-	Learn(x []float32, y float32) (pred float32, loss float64)
+	// with the label y (progressive validation). A reading it refuses (an
+	// implausible label or feature: model.ErrImplausible; a frozen
+	// learner: model.ErrFrozen) is still predicted.
+	Learn(x []float32, y float32) (pred float32, loss float64, err error)
 	Progressive() float64 // running progressive loss
 	Updates() int64
+	Counters() Counters
+	// Watch judges the learner before a checkpoint (see model.Watchdog).
+	// Healthy, it returns its state to save and remembers it as the last
+	// good one. Diverged, it restores the last good state, freezes
+	// learning and returns that state (saved, a restart stays frozen).
+	Watch() (state []byte, v model.Verdict, err error)
 	// Serving returns a fresh serving copy re-quantized from the master
 	// weights.
 	Serving() (Scorer, error)
 	MarshalBinary() ([]byte, error)
 	UnmarshalBinary([]byte) error
+}
+
+// Counters are a learner's defences at work.
+type Counters struct {
+	Refused int64 // readings refused as implausible (learned from not at all)
+	Clipped int64 // steps shortened to the step bound
+	Frozen  bool  // learning frozen (a diverged learner, restored)
 }
 
 // Checkpointer keeps a learner's state across restarts.

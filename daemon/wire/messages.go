@@ -17,6 +17,14 @@ type Status struct {
 	Updates         *int64            `json:"updates,omitempty"` // online learning on
 	ProgressiveLoss *float64          `json:"progressive_loss,omitempty"`
 	TS              int64             `json:"ts"`
+	// LearningFrozen: the learner diverged, its last good checkpoint was
+	// restored and learning stopped.
+	LearningFrozen bool `json:"learning_frozen,omitempty"`
+	// Problems are what /healthz fails with, each with its reason.
+	Problems []string `json:"problems,omitempty"`
+	// StoreRepair says what the store found damaged or lost at start and
+	// repaired, and what it lost.
+	StoreRepair string `json:"store_repair,omitempty"`
 }
 
 // Encode is the status message's payload.

@@ -19,12 +19,15 @@ const (
 	OTAStore            = "store"             // the store refused it (e.g. the version exists with other bytes)
 	OTARolledBack       = "rolled_back"       // guarded rollout: worse than the previous model, rolled back
 	OTAGuardPassed      = "guard_passed"      // guarded rollout: the new model stays
+	OTAReplay           = "replay"            // a signed rollback file this gateway applied before
+	OTARollbackStale    = "rollback_stale"    // a rollback file expired, for another gateway, or from a version not served
+	OTALegacyRollback   = "legacy_rollback"   // a model file with the old rollback flag: bound to nothing, refused
 )
 
 // OTAReasons lists every result reason, for metrics initialisation.
 var OTAReasons = []string{OTAApplied, OTAAlreadyActive, OTAOversize, OTAMalformed, OTACorrupt, OTAUnsigned,
 	OTAUntrustedKey, OTABadSignature, OTANotNewer, OTARollbackUnsigned, OTAWithdrawn, OTASchema, OTAShadow,
-	OTAStore, OTARolledBack, OTAGuardPassed}
+	OTAStore, OTARolledBack, OTAGuardPassed, OTAReplay, OTARollbackStale, OTALegacyRollback}
 
 // Default OTA topics ({gateway} is replaced by the gateway id).
 const (

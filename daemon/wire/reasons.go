@@ -12,7 +12,7 @@ const (
 	ReasonMissing      = "missing"       // a feature is null, absent by name, or an empty CSV cell
 	ReasonNonFinite    = "non_finite"    // NaN, Inf, or out of float32 range
 	ReasonBadID        = "bad_id"        // id or ts not a short string (valid UTF-8) or number
-	ReasonBadLabel     = "bad_label"     // label not finite, or not 0/1 for a classifier
+	ReasonBadLabel     = "bad_label"     // label not finite, or not 0/1 for a classifier; or a label or feature too implausible to learn from (still predicted)
 	ReasonBatchSize    = "batch_size"    // empty batch or more than payload.max_batch
 	ReasonNoModel      = "no_model"      // nothing to serve yet
 	ReasonQueueFull    = "queue_full"    // intake queue full (count or bytes): message dropped
