@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/linnet-edge/linnet/daemon/drift"
 	"github.com/linnet-edge/linnet/daemon/homeassistant"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/ota"
@@ -48,6 +49,8 @@ type Config struct {
 	OTA           ota.Config     `toml:"ota"` // the OTA hook
 
 	HomeAssistant homeassistant.Config `toml:"homeassistant"` // Home Assistant hook
+
+	Drift drift.Config `toml:"drift"` // monitoring hook and live view
 }
 
 // MQTTConfig is the broker connection.
@@ -172,6 +175,7 @@ func Default() *Config {
 		OTA:           ota.Default(),
 		// Home Assistant hook
 		HomeAssistant: homeassistant.Config{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
+		Drift:         drift.Default(), // monitoring hook
 	}
 }
 
@@ -449,6 +453,7 @@ func (c *Config) Validate() error {
 		readings[i] = sb.Topic
 	}
 	c.HomeAssistant.Validate(bad, readings) // Home Assistant hook
+	c.Drift.Validate(bad)                   // monitoring hook
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}

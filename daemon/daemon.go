@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/linnet-edge/linnet/daemon/drift"
 	"github.com/linnet-edge/linnet/daemon/homeassistant"
 	"github.com/linnet-edge/linnet/daemon/hooks"
 	"github.com/linnet-edge/linnet/daemon/ota"
@@ -22,6 +23,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linnet-edge/linnet/daemon/monitor"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/serving"
 	"github.com/linnet-edge/linnet/daemon/wire"
@@ -69,6 +71,7 @@ type Service struct {
 	lastBeat    int64        // processed at the last watchdog tick, housekeeping only
 
 	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
+	drift  *drift.Hook     // the monitoring hook and live view
 	store  *store.Store    // open while Run runs
 	broker *embeddedBroker // nil with an external broker
 }
@@ -149,6 +152,8 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	if cfg.HomeAssistant.Enabled {
 		s.hooks.Add(homeassistant.New(cfg.HomeAssistant))
 	}
+	s.drift = drift.New(cfg.Drift) // always: the live view; it watches readings when drift.enabled
+	s.hooks.Add(s.drift)
 	return s, nil
 }
 
@@ -280,7 +285,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		s.metricsAddr = ln.Addr().String()
-		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
+		goBG("metrics", func(ctx context.Context) error {
+			return serveHTTP(ctx, ln, s.m.reg, s.health, monitor.NewHandler(s.drift))
+		})
 	}
 	// Hooks register their routes before Connect. Their goroutines stop
 	// with ctx and are waited for before intake closes. After the last
@@ -707,6 +714,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		return buf
 	}
 	s.hooks.OnServed(j.device, sv)
+	s.hooks.OnPrediction(j.device, sv, rs, preds) // drift, before learning from the labels
 	s.learn(rs)
 	j.t.done(nil)
 	return buf

@@ -41,6 +41,9 @@ type Owner struct {
 	learner Learner
 	ckpt    Checkpointer
 	sinceQ  int // updates since the last re-quantization
+
+	frozen map[string]bool // who stopped learning (Freeze), under mu
+	stop   atomic.Bool     // len(frozen) > 0, for Learn's check without the lock
 }
 
 // New returns an Owner with nothing to serve yet.
@@ -157,7 +160,7 @@ type Learned struct {
 // updates. Without a learner or labels it does nothing.
 func (o *Owner) Learn(rs []wire.Reading) Learned {
 	var r Learned
-	if !o.cfg.Learning {
+	if !o.cfg.Learning || o.stop.Load() {
 		return r
 	}
 	labelled := false
