@@ -150,7 +150,11 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		s.hooks.Add(s.ota)
 	}
 	if cfg.HomeAssistant.Enabled {
-		s.hooks.Add(homeassistant.New(cfg.HomeAssistant))
+		ha := homeassistant.New(cfg.HomeAssistant)
+		if cfg.Drift.Enabled {
+			ha.WatchDrift(cfg.Drift.Topic) // a "model drifting" binary sensor
+		}
+		s.hooks.Add(ha)
 	}
 	s.drift = drift.New(cfg.Drift) // always: the live view; it watches readings when drift.enabled
 	s.hooks.Add(s.drift)

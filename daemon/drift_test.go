@@ -23,11 +23,14 @@ import (
 // driftDaemon serves versions 1 and then 2 of the true model over a, b, c
 // (training means 0, deviations 1) from its store, learning online, with
 // the given drift response, and watches its alerts.
-func driftDaemon(t *testing.T, url, response string) (*runningDaemon, *collector, paho.Client) {
+func driftDaemon(t *testing.T, url, response string, more ...func(*Config)) (*runningDaemon, *collector, paho.Client) {
 	t.Helper()
 	cfg := testConfig(t, url)
 	cfg.Drift.Response = response
 	cfg.Drift.Interval = 50 * time.Millisecond
+	for _, f := range more {
+		f(cfg)
+	}
 	st, err := store.Open(filepath.Join(cfg.DataDir, "linnet.db"), store.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -297,4 +300,35 @@ func TestDriftConfig(t *testing.T) {
 			t.Errorf("Validate does not report %s:\n%v", want, err)
 		}
 	}
+}
+
+// With Home Assistant discovery on, the served model gets a "Model
+// drifting" binary sensor on the gateway's device, fed by the alerts
+// topic, announced at connection and again on Home Assistant's birth.
+func TestHomeAssistantDriftSensor(t *testing.T) {
+	m := startMosquitto(t, "")
+	_, alerts, c := driftDaemon(t, m.url(), "none", func(c *Config) { c.HomeAssistant.Enabled = true })
+	sensors := collectHA(t, c, "homeassistant/binary_sensor/#")
+	check := func(n int) {
+		t.Helper()
+		msg := sensors.waitFor(t, fmt.Sprintf("binary sensor config %d", n), func(ms []haMsg) bool { return len(ms) >= n })[n-1]
+		if msg.topic != "homeassistant/binary_sensor/linnet_gw-test/y_drifting/config" {
+			t.Fatalf("binary sensor topic %q", msg.topic)
+		}
+		var cfg map[string]any
+		if err := json.Unmarshal(msg.payload, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg["state_topic"] != "linnet/gw-test/alerts" || cfg["device_class"] != "problem" || cfg["name"] != "Model drifting y" ||
+			cfg["value_template"] != "{{ 'ON' if value_json.active else 'OFF' }}" || cfg["unique_id"] != "linnet_gw-test_y_drifting" {
+			t.Errorf("binary sensor config %s", msg.payload)
+		}
+	}
+	check(1) // retained from the connection's announcement
+	publish(t, c, "homeassistant/status", []byte("online"))
+	check(2)
+	preds := collect(t, c, "linnet/+/prediction")
+	r := rand.New(rand.NewPCG(19, 1))
+	driftStream(t, c, preds, r, 640, 2)
+	waitAlert(t, alerts, 1, true) // the sensor's state: active
 }
