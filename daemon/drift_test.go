@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linnet-edge/linnet/daemon/monitor"
+	"github.com/linnet-edge/linnet/daemon/monitor/browsertest"
 	"github.com/linnet-edge/linnet/store"
 )
 
@@ -331,4 +334,38 @@ func TestHomeAssistantDriftSensor(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 1))
 	driftStream(t, c, preds, r, 640, 2)
 	waitAlert(t, alerts, 1, true) // the sensor's state: active
+}
+
+// The live page against the real daemon, in headless chromium: it shows
+// the served model, and an alert appears within 5 s of its MQTT message.
+func TestLivePageInBrowser(t *testing.T) {
+	ctx, problems := browsertest.Start(t)
+	m := startMosquitto(t, "")
+	d, alerts, c := driftDaemon(t, m.url(), "none")
+	preds := collect(t, c, "linnet/+/prediction")
+	r := rand.New(rand.NewPCG(20, 1))
+	driftStream(t, c, preds, r, 640, 0)
+
+	card := chromedp.CSS(`.model[data-model="y"]`)
+	if err := chromedp.Do(ctx, chromedp.Navigate("http://"+d.s.MetricsAddr()+"/"), chromedp.WaitVisible(card)); err != nil {
+		t.Fatalf("load the page: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(card))
+	if err != nil || !strings.Contains(text, "learning") || !strings.Contains(text, "2") {
+		t.Errorf("the model's card %q (%v)", text, err)
+	}
+	driftStream(t, c, preds, r, 640, 2)
+	waitAlert(t, alerts, 1, true)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	row := chromedp.CSS(`#alerts tr.alert.active[data-model="y"]`)
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(row)); err != nil {
+		t.Fatalf("the alert did not appear on the page within 5 s of its MQTT message: %v", err)
+	}
+	if text, err := chromedp.Run(ctx, chromedp.Text(row)); err != nil || !strings.Contains(text, "firing") {
+		t.Errorf("alert row %q (%v)", text, err)
+	}
+	if p := problems(); len(p) > 0 {
+		t.Errorf("browser errors:\n%s", strings.Join(p, "\n"))
+	}
 }
