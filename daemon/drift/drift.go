@@ -110,6 +110,10 @@ func (h *Hook) Init(host hooks.Host) error {
 	if err := host.Registry().Register(h.lost); err != nil {
 		return err
 	}
+	// Before the first tick, so the live view has them from the start:
+	// the model is installed already.
+	h.updateView()
+	h.follow(context.Background())
 	h.ready.Store(true)
 	return nil
 }
@@ -185,6 +189,22 @@ func (h *Hook) Run(ctx context.Context) error {
 // gauges, reconciles the published alerts and applies the response.
 func (h *Hook) tick(ctx context.Context) {
 	h.follow(ctx)
+	lv := h.updateView()
+	ws := h.cur.Load()
+	if ws == nil || ws.w == nil {
+		return
+	}
+	now := time.Now()
+	ws.w.Tick(now, lv.loss)
+	active := ws.w.Active()
+	h.gauges.Update(ws.name, ws.w.Features.Scores(), active)
+	h.reconcile(ctx, ws.name, active, now)
+	h.respond(ctx, ws, active)
+}
+
+// updateView reads the owner's learning state for the live view, which
+// then never waits for the learner's lock.
+func (h *Hook) updateView() *learnView {
 	own := h.host.Owner()
 	lv := &learnView{learning: monitor.Off}
 	if updates, loss, ok := own.Stats(); ok {
@@ -197,16 +217,7 @@ func (h *Hook) tick(ctx context.Context) {
 		}
 	}
 	h.view.Store(lv)
-	ws := h.cur.Load()
-	if ws == nil || ws.w == nil {
-		return
-	}
-	now := time.Now()
-	ws.w.Tick(now, lv.loss)
-	active := ws.w.Active()
-	h.gauges.Update(ws.name, ws.w.Features.Scores(), active)
-	h.reconcile(ctx, ws.name, active, now)
-	h.respond(ctx, ws, active)
+	return lv
 }
 
 // follow rebuilds the detectors when the served version changed: from
