@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/linnet-edge/linnet/daemon/drift"
 	"github.com/linnet-edge/linnet/daemon/homeassistant"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/ota"
@@ -52,7 +53,8 @@ type Config struct {
 	// StartAnew starts a new store when the store file is missing or
 	// empty although its state record says one existed; without it the
 	// daemon refuses to start (store.ErrLost).
-	StartAnew bool `toml:"start_anew"`
+	StartAnew bool         `toml:"start_anew"`
+	Drift     drift.Config `toml:"drift"` // monitoring hook and live view
 }
 
 // MQTTConfig is the broker connection.
@@ -196,6 +198,7 @@ func Default() *Config {
 		OTA:           ota.Default(),
 		// Home Assistant hook
 		HomeAssistant: homeassistant.Config{Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 10000},
+		Drift:         drift.Default(), // monitoring hook
 	}
 }
 
@@ -482,6 +485,7 @@ func (c *Config) Validate() error {
 		readings[i] = sb.Topic
 	}
 	c.HomeAssistant.Validate(bad, readings) // Home Assistant hook
+	c.Drift.Validate(bad)                   // monitoring hook
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}

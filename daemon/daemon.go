@@ -4,10 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"github.com/linnet-edge/linnet/daemon/homeassistant"
-	"github.com/linnet-edge/linnet/daemon/hooks"
-	"github.com/linnet-edge/linnet/daemon/ota"
-	"github.com/linnet-edge/linnet/store"
 	"log/slog"
 	"math"
 	"net"
@@ -21,10 +17,16 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linnet-edge/linnet/daemon/drift"
+	"github.com/linnet-edge/linnet/daemon/homeassistant"
+	"github.com/linnet-edge/linnet/daemon/hooks"
+	"github.com/linnet-edge/linnet/daemon/monitor"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
+	"github.com/linnet-edge/linnet/daemon/ota"
 	"github.com/linnet-edge/linnet/daemon/serving"
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/simd"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // Service is one running linnet daemon. Build it with New, give it a model
@@ -76,6 +78,7 @@ type Service struct {
 	lastProblems string
 
 	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
+	drift  *drift.Hook     // the monitoring hook and live view
 	store  *store.Store    // open while Run runs
 	broker *embeddedBroker // nil with an external broker
 }
@@ -156,8 +159,14 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		s.hooks.Add(s.ota)
 	}
 	if cfg.HomeAssistant.Enabled {
-		s.hooks.Add(homeassistant.New(cfg.HomeAssistant))
+		ha := homeassistant.New(cfg.HomeAssistant)
+		if cfg.Drift.Enabled {
+			ha.WatchDrift(cfg.Drift.Topic) // a "model drifting" binary sensor
+		}
+		s.hooks.Add(ha)
 	}
+	s.drift = drift.New(cfg.Drift) // always: the live view; it watches readings when drift.enabled
+	s.hooks.Add(s.drift)
 	return s, nil
 }
 
@@ -294,7 +303,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("metrics: %w", err)
 		}
 		s.metricsAddr = ln.Addr().String()
-		goBG("metrics", func(ctx context.Context) error { return serveHTTP(ctx, ln, s.m.reg, s.health) })
+		goBG("metrics", func(ctx context.Context) error {
+			return serveHTTP(ctx, ln, s.m.reg, s.health, monitor.NewHandler(s.drift))
+		})
 	}
 	// Hooks register their routes before Connect. Their goroutines stop
 	// with ctx and are waited for before intake closes. After the last
@@ -712,6 +723,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		return buf
 	}
 	s.hooks.OnServed(j.device, sv)
+	s.hooks.OnPrediction(j.device, sv, rs, preds) // drift, before learning from the labels
 	s.learn(rs, j)
 	j.t.done(nil)
 	return buf

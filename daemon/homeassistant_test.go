@@ -203,6 +203,7 @@ func testHomeAssistantDiscovery(t *testing.T, logistic bool) {
 	m := startMosquitto(t, "")
 	cfg := testConfig(t, m.url())
 	cfg.HomeAssistant.Enabled = true
+	cfg.Drift.Enabled = false // only the devices' sensors here; TestHomeAssistantDriftSensor has the model's
 	// One worker: readings are predicted, and first seen, in the order
 	// they are sent, which the sentinel device below relies on.
 	cfg.Pipeline.Workers = 1

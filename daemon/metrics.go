@@ -71,9 +71,13 @@ func newMetrics(queueDepth, queueCap, inflight, retries func() float64) *metrics
 	return m
 }
 
-// serveHTTP serves /metrics and /healthz on ln until ctx ends.
-func serveHTTP(ctx context.Context, ln net.Listener, reg *prometheus.Registry, health func() error) error {
+// serveHTTP serves /metrics, /healthz and the live view (live, every
+// other path) on ln until ctx ends.
+func serveHTTP(ctx context.Context, ln net.Listener, reg *prometheus.Registry, health func() error, live http.Handler) error {
 	mux := http.NewServeMux()
+	if live != nil {
+		mux.Handle("/", live)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if err := health(); err != nil {

@@ -6,6 +6,8 @@
 #
 #   scripts/bench-daemon-ab.sh main        # base revision (default main)
 #   ROWS=100000 ROUNDS=2 scripts/bench-daemon-ab.sh HEAD~3
+#   BEFORE_ENV=LINNET_DRIFT_ENABLED=false scripts/bench-daemon-ab.sh HEAD
+#                                          # one build, a setting off and on
 #
 # Needs go, git and mosquitto.
 set -euo pipefail
@@ -41,9 +43,9 @@ pids+=($!)
 send() { "$work/linnet" send --broker "tcp://127.0.0.1:$PORT" --data "$work/houses.csv" --target price_k --positional --json "$@"; }
 field() { python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
 
-run() { # name binary
+run() { # name binary [VAR=value: the daemon's environment]
 	rm -rf "$work/data"
-	"$2" run --broker "tcp://127.0.0.1:$PORT" --model "$work/houses.lnm" --gateway bench \
+	env ${3:-} "$2" run --broker "tcp://127.0.0.1:$PORT" --model "$work/houses.lnm" --gateway bench \
 		--data-dir "$work/data" --metrics "$METRICS" > "$work/daemon-$1.log" 2>&1 &
 	local d=$!
 	for _ in $(seq 200); do curl -fs "http://$METRICS/healthz" >/dev/null 2>&1 && break; sleep 0.05; done
@@ -59,6 +61,6 @@ run() { # name binary
 
 for r in $(seq "$ROUNDS"); do
 	echo "== round $r"
-	run before "$work/linnet-base"
-	run after "$work/linnet"
+	run before "$work/linnet-base" "${BEFORE_ENV:-}"
+	run after "$work/linnet" "${AFTER_ENV:-}"
 done

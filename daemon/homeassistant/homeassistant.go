@@ -27,6 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/linnet-edge/linnet/daemon/drift"
 	"github.com/linnet-edge/linnet/daemon/hooks"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/serving"
@@ -80,14 +81,22 @@ type Hook struct {
 
 	announced prometheus.Counter
 	ignored   prometheus.Counter
+
+	driftTopic string        // the drift alerts' topic template; "" without monitoring
+	models     chan struct{} // 1 slot: announce the served model's drift sensor
 }
 
 // New returns the hook for c (enabled or not: the daemon adds it only
 // when c.Enabled).
 func New(c Config) *Hook {
 	return &Hook{prefix: strings.TrimSuffix(c.Prefix, "/"), birth: c.BirthTopic, max: int64(c.MaxDevices),
-		queue: make(chan string, hassQueue), again: make(chan struct{}, 1)}
+		queue: make(chan string, hassQueue), again: make(chan struct{}, 1), models: make(chan struct{}, 1)}
 }
+
+// WatchDrift adds a binary sensor "Model drifting" per served model, on
+// the gateway's own device, fed by the drift alerts published on topic
+// (a template with {gateway}). Call it before the daemon starts.
+func (h *Hook) WatchDrift(topic string) { h.driftTopic = topic }
 
 func (h *Hook) ID() string { return "homeassistant" }
 
@@ -126,8 +135,11 @@ func (h *Hook) OnServed(device string, sv *serving.Model) {
 	if h.lastSV.Load() != sv {
 		h.lastSV.Store(sv)
 		m := modelOf(sv)
-		if old := h.model.Swap(&m); old != nil && *old != m {
-			h.announceAll()
+		if old := h.model.Swap(&m); old == nil || *old != m {
+			if old != nil {
+				h.announceAll()
+			}
+			h.announceModel()
 		}
 	}
 	if _, ok := h.known.Load(device); ok {
@@ -166,10 +178,23 @@ func (h *Hook) announceAll() {
 	}
 }
 
-// onBirth is the birth topic's route: it only raises the flag.
+// announceModel asks the announcer to publish the drift sensor's config
+// (when monitoring is on).
+func (h *Hook) announceModel() {
+	if h.driftTopic == "" {
+		return
+	}
+	select {
+	case h.models <- struct{}{}:
+	default:
+	}
+}
+
+// onBirth is the birth topic's route: it only raises the flags.
 func (h *Hook) onBirth(_ string, payload []byte, _ bool) {
 	if strings.TrimSpace(string(payload)) == "online" {
 		h.announceAll()
+		h.announceModel()
 	}
 }
 
@@ -180,6 +205,7 @@ func (h *Hook) OnConnect(ctx context.Context) {
 		h.log.Warn("birth topic not subscribed; sensors are announced only on a device's first prediction",
 			"topic", h.birth, "err", err)
 	}
+	h.announceModel()
 }
 
 // Run is the announcer, until ctx ends.
@@ -195,6 +221,8 @@ func (h *Hook) run(ctx context.Context) {
 			return
 		case d := <-h.queue:
 			h.announce(ctx, d)
+		case <-h.models:
+			h.announceDrift(ctx)
 		case <-h.again:
 			var all []string
 			h.known.Range(func(k, _ any) bool { all = append(all, k.(string)); return true })
@@ -215,6 +243,38 @@ func (h *Hook) announce(ctx context.Context, device string) {
 	}
 	topic, payload := h.config(device, modelOf(sv))
 	if err := h.host.Publish(ctx, topic, true, payload); err != nil {
+		return // shutting down
+	}
+	h.announced.Inc()
+}
+
+// announceDrift publishes the served model's "Model drifting" binary
+// sensor: on while a drift alert of the model fires.
+func (h *Hook) announceDrift(ctx context.Context) {
+	sv := h.host.Current()
+	if sv == nil {
+		return
+	}
+	name := drift.ModelName(sv)
+	node := "linnet_" + h.gw
+	t := h.host.Topics()
+	c := haBinarySensor{
+		Name:          "Model drifting " + name,
+		UniqueID:      node + "_" + haID(name) + "_drifting",
+		StateTopic:    h.host.Topic(h.driftTopic, ""),
+		ValueTemplate: "{{ 'ON' if value_json.active else 'OFF' }}",
+		DeviceClass:   "problem",
+		Availability: []haAvailability{{Topic: h.host.Topic(t.Status, ""), Template: "{{ value_json.state }}",
+			Available: "online", NotAvailable: "offline"}},
+		Device: haDevice{Identifiers: []string{node}, Name: "linnet " + h.host.Gateway(), Manufacturer: "linnet", Model: "gateway", SWVersion: h.version},
+		Origin: haOrigin{Name: "linnet", SWVersion: h.version},
+	}
+	c.AttributeTopic = c.StateTopic
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(fmt.Sprintf("homeassistant config: %v", err)) // only strings: cannot fail
+	}
+	if err := h.host.Publish(ctx, h.prefix+"/binary_sensor/"+node+"/"+haID(name)+"_drifting/config", true, b); err != nil {
 		return // shutting down
 	}
 	h.announced.Inc()
@@ -255,6 +315,18 @@ type haSensor struct {
 	ValueTemplate  string           `json:"value_template"`
 	StateClass     string           `json:"state_class"`
 	AttributeTopic string           `json:"json_attributes_topic,omitempty"`
+	Availability   []haAvailability `json:"availability"`
+	Device         haDevice         `json:"device"`
+	Origin         haOrigin         `json:"origin"`
+}
+
+type haBinarySensor struct {
+	Name           string           `json:"name"`
+	UniqueID       string           `json:"unique_id"`
+	StateTopic     string           `json:"state_topic"`
+	ValueTemplate  string           `json:"value_template"`
+	DeviceClass    string           `json:"device_class"`
+	AttributeTopic string           `json:"json_attributes_topic"`
 	Availability   []haAvailability `json:"availability"`
 	Device         haDevice         `json:"device"`
 	Origin         haOrigin         `json:"origin"`

@@ -4,7 +4,7 @@
 // hook sees the service only through Host — the serving model, a publish
 // function, routes and subscriptions, metrics and a logger — never the
 // service itself. Home Assistant discovery (daemon/homeassistant) is one;
-// monitoring will be the next.
+// monitoring (daemon/drift) another.
 package hooks
 
 import (
@@ -31,6 +31,11 @@ const (
 	// OnPredicted: a worker predicted a message's readings, before
 	// publishing. Called on the worker's goroutine: it must not block.
 	OnPredicted
+	// OnPrediction: a worker published a device's prediction of a
+	// message's readings (finite, so their features are too), before the
+	// learner sees their labels. Called on the worker's goroutine: it
+	// must not block, publish or wait for a lock (skip under contention).
+	OnPrediction
 )
 
 // Hook is one extension.
@@ -49,6 +54,7 @@ type Hook interface {
 	OnConnect(ctx context.Context)
 	OnServed(device string, m *serving.Model)
 	OnPredicted(m *serving.Model, rs []wire.Reading, preds []float32)
+	OnPrediction(device string, m *serving.Model, rs []wire.Reading, preds []float32)
 }
 
 // Host is what a hook sees of the daemon.
@@ -100,12 +106,15 @@ func (Base) Filters() map[string]byte        { return nil }
 
 func (Base) OnPredicted(*serving.Model, []wire.Reading, []float32) {}
 
+func (Base) OnPrediction(string, *serving.Model, []wire.Reading, []float32) {}
+
 // Hooks fans the events out to the hooks that provide them.
 type Hooks struct {
 	all       []Hook
 	served    []Hook // the hot paths' lists, fixed after Add
 	predicted []Hook
 	connect   []Hook
+	predict   []Hook
 }
 
 // Add registers h; Init initializes every hook, later.
@@ -119,6 +128,9 @@ func (hs *Hooks) Add(h Hook) {
 	}
 	if h.Provides(OnConnect) {
 		hs.connect = append(hs.connect, h)
+	}
+	if h.Provides(OnPrediction) {
+		hs.predict = append(hs.predict, h)
 	}
 }
 
@@ -183,5 +195,12 @@ func (hs *Hooks) OnConnect(ctx context.Context) {
 func (hs *Hooks) OnServed(device string, m *serving.Model) {
 	for _, h := range hs.served {
 		h.OnServed(device, m)
+	}
+}
+
+// OnPrediction calls every hook providing OnPrediction.
+func (hs *Hooks) OnPrediction(device string, m *serving.Model, rs []wire.Reading, preds []float32) {
+	for _, h := range hs.predict {
+		h.OnPrediction(device, m, rs, preds)
 	}
 }

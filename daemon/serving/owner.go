@@ -44,6 +44,9 @@ type Owner struct {
 	sinceQ  int // updates since the last re-quantization
 	// diverged is the watchdog's reason when it froze the learner.
 	diverged string
+
+	frozen map[string]bool // who stopped learning (Freeze), under mu
+	stop   atomic.Bool     // len(frozen) > 0, for Learn's check without the lock
 }
 
 // New returns an Owner with nothing to serve yet.
@@ -174,7 +177,7 @@ type Refusal struct {
 // updates. Without a learner or labels it does nothing.
 func (o *Owner) Learn(rs []wire.Reading) Learned {
 	var r Learned
-	if !o.cfg.Learning {
+	if !o.cfg.Learning || o.stop.Load() {
 		return r
 	}
 	labelled := false
