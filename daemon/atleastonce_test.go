@@ -310,6 +310,10 @@ enabled = false
 		errs.mu.Unlock()
 		preds.mu.Unlock()
 		slices.Sort(missing)
+		t.Logf("missing ids %v; daemon: in %v, predictions %v, queue_full %v, publish errors %v, retries %v", missing[:min(len(missing), 40)],
+			p.metric(t, "linnet_messages_in_total"), p.metric(t, "linnet_predictions_total"),
+			p.metric(t, `linnet_rejected_total{reason="queue_full"}`),
+			p.metric(t, "linnet_publish_errors_total"), p.metric(t, "linnet_publish_retries_total"))
 		if os.Getenv("LINNET_DUMP") != "" {
 			if resp, err := http.Get("http://" + p.metrics + "/metrics"); err == nil {
 				b, _ := io.ReadAll(resp.Body)
@@ -320,12 +324,19 @@ enabled = false
 			time.Sleep(time.Second)
 			os.WriteFile(os.Getenv("LINNET_DUMP"), p.log.Bytes(), 0o600)
 		}
-		t.Logf("missing ids %v; daemon: in %v, predictions %v, publish errors %v, retries %v", missing[:min(len(missing), 40)],
-			p.metric(t, "linnet_messages_in_total"), p.metric(t, "linnet_predictions_total"),
-			p.metric(t, "linnet_publish_errors_total"), p.metric(t, "linnet_publish_retries_total"))
 		t.Fatalf("%d readings acknowledged to the sender, %d answered, %d counted as dropped: %d lost without a count",
 			len(acked), got, drop, len(acked)-got-drop)
 	}
-	t.Logf("paused %v mid-burst: %d of %d readings acknowledged to the sender, %d answered, %d dropped with a count (broker %v, error reports %v)",
-		pause, len(acked), n, got, drop, p.metric(t, "linnet_broker_dropped_total"), p.metric(t, "linnet_error_reports_dropped_total"))
+	// A reading refused before decoding (queue_full) is named in its
+	// report, or its sender could not tell which one to send again.
+	errs.mu.Lock()
+	for _, e := range errs.all {
+		if _, ok := e["id"]; !ok {
+			t.Errorf("error report without the reading's id: %v", e)
+		}
+	}
+	errs.mu.Unlock()
+	t.Logf("paused %v mid-burst: %d of %d readings acknowledged to the sender, %d answered, %d dropped with a count (broker %v, error reports %v); queue_full %v",
+		pause, len(acked), n, got, drop, p.metric(t, "linnet_broker_dropped_total"), p.metric(t, "linnet_error_reports_dropped_total"),
+		p.metric(t, `linnet_rejected_total{reason="queue_full"}`))
 }

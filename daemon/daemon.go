@@ -586,7 +586,8 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	// Only this handler adds to queued (paho calls it one message at a
 	// time); releases only lower it, so the check holds.
 	if s.queued.Load()+int64(len(payload)) > s.intakeBytes {
-		reject(wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (%d of pipeline.queue_bytes) full, message dropped", s.intakeBytes))
+		rj := wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (%d of pipeline.queue_bytes) full, message dropped", s.intakeBytes)
+		reject(sb.named(rj, payload))
 		return
 	}
 	s.queued.Add(int64(len(payload)))
@@ -598,8 +599,17 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	select {
 	case q <- job{sub: sb, topic: topic, device: device, payload: payload, t: t}:
 	default:
-		s.report(topic, wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"), t)
+		s.report(topic, sb.named(wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"), payload), t)
 	}
+}
+
+// named gives a rejection of an undecoded JSON reading the reading's id,
+// so the sender can tell which one to send again.
+func (sb *sub) named(rj *wire.Reject, payload []byte) *wire.Reject {
+	if sb.format == "json" {
+		rj.ID = wire.PeekID(payload)
+	}
+	return rj
 }
 
 // readingTopic reports whether topic is one of the reading subscriptions'.
