@@ -105,6 +105,20 @@ func TestAcksInArrivalOrder(t *testing.T) {
 	}
 }
 
+// Every copy of what the daemon holds fits pipeline.queue_bytes: with the
+// embedded broker, two of each reading and three of each answer.
+func TestBudgetShares(t *testing.T) {
+	const total = 64 << 20
+	in, ans := budgetShares(total, false)
+	if in+ans > total || in < total/2 {
+		t.Errorf("external broker: intake %d + answers %d of %d", in, ans, total)
+	}
+	in, ans = budgetShares(total, true)
+	if 2*in+3*ans > total || in < total/8 || ans < total/32 {
+		t.Errorf("embedded broker: 2 x intake %d + 3 x answers %d of %d", in, ans, total)
+	}
+}
+
 // The byte budget: with queue_bytes full (a worker blocked), new readings
 // are refused as queue_full however few slots are taken. (With the
 // embedded broker, senders are held back first: TestEmbeddedBrokerPause.)
@@ -113,7 +127,7 @@ func TestQueueByteBudget(t *testing.T) {
 	cfg := testConfig(t, m.url())
 	cfg.Pipeline.Workers, cfg.Pipeline.Queue = 1, 1000
 	cfg.Payload.MaxBytes = 2048
-	cfg.Pipeline.QueueBytes = 4096 // two 2 KiB readings
+	cfg.Pipeline.QueueBytes = 5464 // readings get three quarters (budgetShares): 4,098 bytes, two 1,900-byte readings
 	bs := &blockingScorer{fakeScorer: newFake(), release: make(chan struct{})}
 	d := startDaemon(t, cfg, bs)
 	c := testClient(t, m.url(), "budget", true)
