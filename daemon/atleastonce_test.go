@@ -105,6 +105,20 @@ func TestAcksInArrivalOrder(t *testing.T) {
 	}
 }
 
+// Every copy of what the daemon holds fits pipeline.queue_bytes: with the
+// embedded broker, two of each reading and three of each answer.
+func TestBudgetShares(t *testing.T) {
+	const total = 64 << 20
+	in, ans := budgetShares(total, false)
+	if in+ans > total || in < total/2 {
+		t.Errorf("external broker: intake %d + answers %d of %d", in, ans, total)
+	}
+	in, ans = budgetShares(total, true)
+	if 2*in+3*ans > total || in < total/8 || ans < total/32 {
+		t.Errorf("embedded broker: 2 x intake %d + 3 x answers %d of %d", in, ans, total)
+	}
+}
+
 // The byte budget: with queue_bytes full (a worker blocked), new readings
 // are refused as queue_full however few slots are taken. (With the
 // embedded broker, senders are held back first: TestEmbeddedBrokerPause.)
@@ -113,7 +127,7 @@ func TestQueueByteBudget(t *testing.T) {
 	cfg := testConfig(t, m.url())
 	cfg.Pipeline.Workers, cfg.Pipeline.Queue = 1, 1000
 	cfg.Payload.MaxBytes = 2048
-	cfg.Pipeline.QueueBytes = 4096 // two 2 KiB readings
+	cfg.Pipeline.QueueBytes = 5464 // readings get three quarters (budgetShares): 4,098 bytes, two 1,900-byte readings
 	bs := &blockingScorer{fakeScorer: newFake(), release: make(chan struct{})}
 	d := startDaemon(t, cfg, bs)
 	c := testClient(t, m.url(), "budget", true)
@@ -310,6 +324,10 @@ enabled = false
 		errs.mu.Unlock()
 		preds.mu.Unlock()
 		slices.Sort(missing)
+		t.Logf("missing ids %v; daemon: in %v, predictions %v, queue_full %v, publish errors %v, retries %v", missing[:min(len(missing), 40)],
+			p.metric(t, "linnet_messages_in_total"), p.metric(t, "linnet_predictions_total"),
+			p.metric(t, `linnet_rejected_total{reason="queue_full"}`),
+			p.metric(t, "linnet_publish_errors_total"), p.metric(t, "linnet_publish_retries_total"))
 		if os.Getenv("LINNET_DUMP") != "" {
 			if resp, err := http.Get("http://" + p.metrics + "/metrics"); err == nil {
 				b, _ := io.ReadAll(resp.Body)
@@ -320,12 +338,19 @@ enabled = false
 			time.Sleep(time.Second)
 			os.WriteFile(os.Getenv("LINNET_DUMP"), p.log.Bytes(), 0o600)
 		}
-		t.Logf("missing ids %v; daemon: in %v, predictions %v, publish errors %v, retries %v", missing[:min(len(missing), 40)],
-			p.metric(t, "linnet_messages_in_total"), p.metric(t, "linnet_predictions_total"),
-			p.metric(t, "linnet_publish_errors_total"), p.metric(t, "linnet_publish_retries_total"))
 		t.Fatalf("%d readings acknowledged to the sender, %d answered, %d counted as dropped: %d lost without a count",
 			len(acked), got, drop, len(acked)-got-drop)
 	}
-	t.Logf("paused %v mid-burst: %d of %d readings acknowledged to the sender, %d answered, %d dropped with a count (broker %v, error reports %v)",
-		pause, len(acked), n, got, drop, p.metric(t, "linnet_broker_dropped_total"), p.metric(t, "linnet_error_reports_dropped_total"))
+	// A reading refused before decoding (queue_full) is named in its
+	// report, or its sender could not tell which one to send again.
+	errs.mu.Lock()
+	for _, e := range errs.all {
+		if _, ok := e["id"]; !ok {
+			t.Errorf("error report without the reading's id: %v", e)
+		}
+	}
+	errs.mu.Unlock()
+	t.Logf("paused %v mid-burst: %d of %d readings acknowledged to the sender, %d answered, %d dropped with a count (broker %v, error reports %v); queue_full %v",
+		pause, len(acked), n, got, drop, p.metric(t, "linnet_broker_dropped_total"), p.metric(t, "linnet_error_reports_dropped_total"),
+		p.metric(t, `linnet_rejected_total{reason="queue_full"}`))
 }

@@ -36,7 +36,9 @@ type brokerLimits struct {
 	maxPacket int // bytes; 0: no limit
 	inflight  int // messages per client
 	// self is the daemon's client id; held reports the payload bytes the
-	// daemon holds unacknowledged, and heldMax the most it may: past it,
+	// daemon holds unacknowledged, and heldMax the most it may (an eighth
+	// below the intake's budget, for what is in the socket and the client
+	// between the two, uncounted: refused as queue_full otherwise): past it,
 	// other clients' publishes wait (their connection is not read, which
 	// slows them down through TCP) for at most flowWait, then are refused
 	// without an acknowledgement.
@@ -55,7 +57,7 @@ func (s *Service) brokerLimits() brokerLimits {
 	}
 	p := &s.cfg.Pipeline
 	return brokerLimits{maxPacket: n + 64<<10, inflight: min(65535, p.Queue+p.Workers+s.cfg.MQTT.MaxInflight),
-		self: s.cfg.MQTT.ClientID, held: s.acks.held.Load, reading: s.readingTopic, heldMax: s.intakeBytes, flowWait: 5 * time.Second}
+		self: s.cfg.MQTT.ClientID, held: s.acks.held.Load, reading: s.readingTopic, heldMax: s.intakeBytes / 8 * 7, flowWait: 5 * time.Second}
 }
 
 // startBroker serves on ln, which it owns from then on. The packet limit
@@ -105,6 +107,15 @@ func (b *embeddedBroker) refused() int64 {
 		return 0
 	}
 	return b.flow.refused.Load()
+}
+
+// held is the reading bytes flow control counts against the daemon's
+// share of pipeline.queue_bytes: held by the daemon or on their way to it.
+func (b *embeddedBroker) held() int64 {
+	if b.flow == nil {
+		return 0
+	}
+	return b.flow.lim.held() + b.flow.transit.Load()
 }
 
 // flowHook is the embedded broker's flow control: the readings a slow

@@ -44,13 +44,13 @@ type Service struct {
 	queues []chan job
 	acks   acks         // acknowledgements, released in arrival order (acks.go)
 	queued atomic.Int64 // bytes of readings taken in and not yet released, against intakeBytes
-	// intakeBytes is the intake's share of pipeline.queue_bytes: all of
-	// it, or half with the embedded broker, whose copies of the same
-	// readings live in this process too.
-	intakeBytes int64
-	intakeMu    sync.RWMutex
-	closed      bool // intake closed, under intakeMu
-	errQ        chan errReport
+	// intakeBytes and answerBytes share pipeline.queue_bytes between the
+	// readings held until done and the answers waiting for the broker's
+	// acknowledgement (budgetShares).
+	intakeBytes, answerBytes int64
+	intakeMu                 sync.RWMutex
+	closed                   bool // intake closed, under intakeMu
+	errQ                     chan errReport
 
 	runCtx    context.Context
 	client    paho.Client
@@ -256,9 +256,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Info("memory", "queue_bytes", cfg.Pipeline.QueueBytes, "soft_limit", lim)
 	}
 	s.brokerURL = mqttc.BrokerURL(cfg.MQTT.Broker)
-	s.intakeBytes = cfg.Pipeline.QueueBytes
+	s.intakeBytes, s.answerBytes = budgetShares(cfg.Pipeline.QueueBytes, cfg.MQTT.Broker == "")
 	if cfg.MQTT.Broker == "" {
-		s.intakeBytes /= 2
 		// The listener is bound here, so a port taken fails clearly and at
 		// once, and a test can ask for port 0.
 		ln, err := net.Listen("tcp", cfg.MQTT.Embedded)
@@ -280,7 +279,10 @@ func (s *Service) Run(ctx context.Context) error {
 			func() float64 { in, wr := b.dropped(); return float64(in + wr) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_broker_refused_total",
 				Help: "Publishes the embedded broker refused without acknowledging them, after waiting for the daemon to catch up (flow control)."},
-				func() float64 { return float64(b.refused()) }))
+				func() float64 { return float64(b.refused()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_broker_held_bytes",
+				Help: "Reading bytes the embedded broker and the daemon hold for the daemon, against its share of pipeline.queue_bytes (flow control)."},
+				func() float64 { return float64(b.held()) }))
 		goBG("embedded broker", b.Run)
 		s.brokerURL = "tcp://" + ln.Addr().String()
 		s.log.Info("embedded broker listening", "addr", ln.Addr().String())
@@ -295,8 +297,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.m.pubErrors.Inc()
 	})
 	// Answers to big batches are big too: what waits for the broker's
-	// acknowledgement is bounded in bytes as well, by half the intake's.
-	s.pub.SetMaxBytes(s.intakeBytes / 2)
+	// acknowledgement is bounded in bytes as well.
+	s.pub.SetMaxBytes(s.answerBytes)
 	if cfg.Metrics.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
 		if err != nil {
@@ -602,7 +604,8 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	// Only this handler adds to queued (paho calls it one message at a
 	// time); releases only lower it, so the check holds.
 	if s.queued.Load()+int64(len(payload)) > s.intakeBytes {
-		reject(wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (%d of pipeline.queue_bytes) full, message dropped", s.intakeBytes))
+		rj := wire.Rejectf(wire.ReasonQueueFull, "intake byte budget (%d of pipeline.queue_bytes) full, message dropped", s.intakeBytes)
+		reject(sb.named(rj, payload))
 		return
 	}
 	s.queued.Add(int64(len(payload)))
@@ -614,8 +617,17 @@ func (s *Service) onMessage(_ paho.Client, msg paho.Message) {
 	select {
 	case q <- job{sub: sb, topic: topic, device: device, payload: payload, t: t}:
 	default:
-		s.report(topic, wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"), t)
+		s.report(topic, sb.named(wire.Rejectf(wire.ReasonQueueFull, "intake queue full, message dropped"), payload), t)
 	}
+}
+
+// named gives a rejection of an undecoded JSON reading the reading's id,
+// so the sender can tell which one to send again.
+func (sb *sub) named(rj *wire.Reject, payload []byte) *wire.Reject {
+	if sb.format == "json" {
+		rj.ID = wire.PeekID(payload)
+	}
+	return rj
 }
 
 // readingTopic reports whether topic is one of the reading subscriptions'.

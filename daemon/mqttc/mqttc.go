@@ -300,7 +300,8 @@ func Subscribe(ctx context.Context, c paho.Client, filters map[string]byte, d ti
 	return nil
 }
 
-// Match reports whether topic matches the MQTT filter.
+// Match reports whether topic matches the MQTT filter ("+" one level,
+// "#" the rest, the parent level included).
 func Match(filter, topic string) bool {
 	for {
 		fl, frest, fmore := strings.Cut(filter, "/")
@@ -312,7 +313,8 @@ func Match(filter, topic string) bool {
 			return false
 		}
 		if !fmore || !tmore {
-			return fmore == tmore
+			// "a/#" matches "a" too: "#" includes the parent level.
+			return fmore == tmore || (fmore && frest == "#")
 		}
 		filter, topic = frest, trest
 	}
