@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/linnet-edge/linnet/client"
 	"github.com/linnet-edge/linnet/daemon/serving"
 	"github.com/linnet-edge/linnet/model"
 )
@@ -145,7 +147,6 @@ func TestMessyReadingsMatchPredict(t *testing.T) {
 	errs.mu.Unlock()
 
 	col.mu.Lock()
-	defer col.mu.Unlock()
 	imputed := 0
 	for i := range rows {
 		want, err := strconv.ParseFloat(lines[i+1], 64)
@@ -182,5 +183,34 @@ func TestMessyReadingsMatchPredict(t *testing.T) {
 	}
 	if p := col.byID["unseen"]; len(p) != 1 || p[0]["imputed"] != nil {
 		t.Errorf("unseen category: %v", p)
+	}
+	col.mu.Unlock()
+
+	// linnet send replays the same file: text as strings, gaps as null.
+	for _, positional := range []bool{false, true} {
+		sc := client.DefaultSendConfig()
+		sc.MQTT.Broker = m.url()
+		sc.Data, sc.Target, sc.Ignore, sc.Positional = testPath, "y", []string{"ts", "device"}, positional
+		sc.Out = filepath.Join(dir, fmt.Sprintf("answers-%v.csv", positional))
+		if positional {
+			sc.Batch, sc.Rate = 10, 5000
+		}
+		r, err := client.Send(context.Background(), sc)
+		if err != nil || r.Predictions != len(rows) || r.Rejected != 0 {
+			t.Fatalf("send (positional %v): %v %+v", positional, err, r)
+		}
+		b, err := os.ReadFile(sc.Out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+			f := strings.Split(line, ",")
+			i, _ := strconv.Atoi(f[0])
+			got, err1 := strconv.ParseFloat(f[1], 64)
+			want, err2 := strconv.ParseFloat(lines[i+1], 64)
+			if err1 != nil || err2 != nil || math.Abs(got-want) > 1e-5*math.Max(math.Abs(want), 1e-3) {
+				t.Errorf("send row %d: daemon %q, linnet predict %q", i, f[1], lines[i+1])
+			}
+		}
 	}
 }
