@@ -28,11 +28,13 @@ func (s *Service) preprocessed(sv *serving.Model, sb *sub, rs []wire.Reading) {
 	ex, _ := sv.Scorer.(serving.Explainer)
 	for i := range rs {
 		r := &rs[i]
-		if len(r.Imputed) > 0 {
-			s.m.imputed.Add(float64(len(r.Imputed)))
-		}
-		if r.Unseen > 0 {
-			s.m.unseen.Add(float64(r.Unseen))
+		if x := r.Extra; x != nil {
+			if len(x.Imputed) > 0 {
+				s.m.imputed.Add(float64(len(x.Imputed)))
+			}
+			if x.Unseen > 0 {
+				s.m.unseen.Add(float64(x.Unseen))
+			}
 		}
 		k := sb.explain
 		switch r.Explain {
@@ -47,7 +49,10 @@ func (s *Service) preprocessed(sv *serving.Model, sb *sub, rs []wire.Reading) {
 			continue
 		}
 		if e, err := ex.Explain(r.X, k); err == nil {
-			r.Explanation = &e
+			if r.Extra == nil {
+				r.Extra = &wire.Extra{}
+			}
+			r.Extra.Explanation = &e
 		}
 	}
 }

@@ -24,6 +24,13 @@ type Reading struct {
 	// Explain is the reading's "explain": 1 for true, -1 for false, 0 when
 	// it did not say (the subscription decides).
 	Explain int8
+	// Extra is what preprocessing and explaining added, nil when nothing
+	// (behind a pointer: a plain reading stays small).
+	Extra *Extra
+}
+
+// Extra is what a reading's answer says beyond the prediction.
+type Extra struct {
 	// Imputed names the columns whose missing value the model's
 	// preprocessing filled in; Unseen counts the categories training never
 	// saw (they set no feature).
@@ -31,6 +38,21 @@ type Reading struct {
 	Unseen  int
 	// Explanation is set by the worker when the reading asked for one.
 	Explanation *model.Explanation
+}
+
+// Imputed returns r.Extra.Imputed, nil without Extra.
+func (r *Reading) Imputed() []string {
+	if r.Extra == nil {
+		return nil
+	}
+	return r.Extra.Imputed
+}
+
+// setReport records what encoding r had to do.
+func (r *Reading) setReport(rep *model.EncodeReport) {
+	if len(rep.Imputed) > 0 || len(rep.Unseen) > 0 {
+		r.Extra = &Extra{Imputed: rep.Imputed, Unseen: len(rep.Unseen)}
+	}
 }
 
 // Schema is what decoding needs from the serving model.
@@ -371,7 +393,7 @@ func decodeRaw(payload []byte, s *Schema) (Reading, *Reject) {
 		if err := s.enc.EncodeValues(r.X, vs, &rep); err != nil {
 			return Reading{}, encodeReject(err)
 		}
-		r.Imputed, r.Unseen = rep.Imputed, len(rep.Unseen)
+		r.setReport(&rep)
 	}
 	return r, nil
 }

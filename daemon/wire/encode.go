@@ -126,9 +126,13 @@ func appendPredictionFields(b []byte, p float32, logistic bool) []byte {
 // "contribution"},...] (score is bias plus every feature's contribution:
 // the prediction, or a classifier's logit).
 func appendReadingFields(b []byte, r *Reading) []byte {
-	if len(r.Imputed) > 0 {
+	x := r.Extra
+	if x == nil {
+		return b
+	}
+	if len(x.Imputed) > 0 {
 		b = append(b, `,"imputed":[`...)
-		for i, name := range r.Imputed {
+		for i, name := range x.Imputed {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -136,7 +140,7 @@ func appendReadingFields(b []byte, r *Reading) []byte {
 		}
 		b = append(b, ']')
 	}
-	if e := r.Explanation; e != nil {
+	if e := x.Explanation; e != nil {
 		b = append(b, `,"bias":`...)
 		b = appendFloat64(b, e.Bias)
 		b = append(b, `,"score":`...)

@@ -62,7 +62,7 @@ func encodeJSON(r *Reading, f []byte, s *Schema) *Reject {
 	if err != nil {
 		return encodeReject(err)
 	}
-	r.Imputed, r.Unseen = rep.Imputed, len(rep.Unseen)
+	r.setReport(&rep)
 	return nil
 }
 
@@ -145,7 +145,7 @@ func encodeCSV(payload []byte, s *Schema, maxBatch int) ([]Reading, bool, *Rejec
 			rj.Detail = "line " + strconv.Itoa(li+1) + ": " + rj.Detail
 			return nil, batch, rj
 		}
-		r.Imputed, r.Unseen = rep.Imputed, len(rep.Unseen)
+		r.setReport(&rep)
 		rs = append(rs, r)
 	}
 	return rs, batch, nil

@@ -78,8 +78,12 @@ func TestDecodePreprocessed(t *testing.T) {
 				t.Fatal(rj)
 			}
 			r := rs[0]
-			if !slices.Equal(r.X, c.want) || !slices.Equal(r.Imputed, c.imputed) || r.Unseen != c.unseen {
-				t.Errorf("got %v imputed %v unseen %d, want %v %v %d", r.X, r.Imputed, r.Unseen, c.want, c.imputed, c.unseen)
+			unseen := 0
+			if r.Extra != nil {
+				unseen = r.Extra.Unseen
+			}
+			if !slices.Equal(r.X, c.want) || !slices.Equal(r.Imputed(), c.imputed) || unseen != c.unseen {
+				t.Errorf("got %v imputed %v unseen %d, want %v %v %d", r.X, r.Imputed(), unseen, c.want, c.imputed, c.unseen)
 			}
 		})
 	}
@@ -93,7 +97,7 @@ func TestPlainPreprocessingIsFast(t *testing.T) {
 		t.Errorf("fast path: %v %+v", ok, r)
 	}
 	rs, _, rj := Decode("json", []byte(`{"features":{"a":3}}`), s, 1)
-	if rj != nil || !slices.Equal(rs[0].X, []float32{3, 2}) || !slices.Equal(rs[0].Imputed, []string{"b"}) {
+	if rj != nil || !slices.Equal(rs[0].X, []float32{3, 2}) || !slices.Equal(rs[0].Imputed(), []string{"b"}) {
 		t.Errorf("absent name: %v %+v", rj, rs)
 	}
 }
@@ -110,14 +114,14 @@ func TestExplainField(t *testing.T) {
 	if _, _, rj := Decode("json", []byte(`{"features":[1],"explain":3}`), s, 1); rj == nil || rj.Reason != ReasonMalformed {
 		t.Errorf("explain 3: %v", rj)
 	}
-	r := Reading{Imputed: []string{"t\"emp"}, Explanation: &model.Explanation{Bias: 1, Score: 3.5,
-		Top: []model.Contribution{{Feature: "room=bath", Value: 1, Contribution: 2}, {Feature: "t", Value: 0.5, Contribution: math.Inf(1)}}}}
+	r := Reading{Extra: &Extra{Imputed: []string{"t\"emp"}, Explanation: &model.Explanation{Bias: 1, Score: 3.5,
+		Top: []model.Contribution{{Feature: "room=bath", Value: 1, Contribution: 2}, {Feature: "t", Value: 0.5, Contribution: math.Inf(1)}}}}}
 	msg := AppendPrediction(nil, &r, "d", 4, false, 1, 2)
 	var p Prediction
 	if err := json.Unmarshal(msg, &p); err != nil {
 		t.Fatalf("%s: %v", msg, err)
 	}
-	if !slices.Equal(p.Imputed, r.Imputed) || *p.Bias != 1 || *p.Score != 3.5 || len(p.Explain) != 2 || p.Explain[0] != r.Explanation.Top[0] {
+	if !slices.Equal(p.Imputed, r.Imputed()) || *p.Bias != 1 || *p.Score != 3.5 || len(p.Explain) != 2 || p.Explain[0] != r.Extra.Explanation.Top[0] {
 		t.Errorf("%s read back as %+v", msg, p)
 	}
 }

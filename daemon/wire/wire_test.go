@@ -166,7 +166,7 @@ func fastSameAsSlow(t *testing.T, b []byte, s *Schema) {
 	}
 	if string(fast.ID) != string(slow.ID) || string(fast.TS) != string(slow.TS) || fast.HasLabel != slow.HasLabel ||
 		math.Float32bits(fast.Label) != math.Float32bits(slow.Label) || fmt.Sprint(fast.X) != fmt.Sprint(slow.X) ||
-		fast.Explain != slow.Explain || len(slow.Imputed) > 0 || slow.Unseen > 0 {
+		fast.Explain != slow.Explain || fast.Extra != nil || slow.Extra != nil {
 		t.Fatalf("%q: fast %+v, slow %+v", b, fast, slow)
 	}
 	for i := range fast.X {
@@ -205,7 +205,10 @@ func FuzzPublished(f *testing.F) {
 					preds[i] = float32(i) / 3
 					if rs[i].Explain == 1 {
 						e := explainAll(rs[i].X, s.Features)
-						rs[i].Explanation = &e
+						if rs[i].Extra == nil {
+							rs[i].Extra = &Extra{}
+						}
+						rs[i].Extra.Explanation = &e
 					}
 				}
 				if batch {
@@ -229,8 +232,11 @@ func FuzzPublished(f *testing.F) {
 				}
 				for i, p := range ps {
 					r := &rs[i]
-					if len(p.Imputed) != len(r.Imputed) || (r.Explanation != nil) != (p.Score != nil) ||
-						(r.Explanation != nil && len(p.Explain) != len(r.Explanation.Top)) {
+					var e *model.Explanation
+					if r.Extra != nil {
+						e = r.Extra.Explanation
+					}
+					if len(p.Imputed) != len(r.Imputed()) || (e != nil) != (p.Score != nil) || (e != nil && len(p.Explain) != len(e.Top)) {
 						t.Fatalf("%s %q: reading %d %+v read back as %+v", format, b, i, r, p)
 					}
 				}
