@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,17 +27,18 @@ import (
 type SendConfig struct {
 	MQTT       mqttc.Conn // broker, credentials, TLS, timeouts
 	QoS        int
-	Data       string  // CSV file with a header
-	Target     string  // column left out of the features (sent as the label with Learn)
-	Learn      bool    // send the target as "label"
-	Device     string  // the topic's device level
-	Features   string  // input topic template, {device} replaced
-	Prediction string  // prediction topic filter, {device} replaced
-	Errors     string  // errors topic filter
-	Rate       float64 // readings per second; 0 sends as fast as the window allows
-	Batch      int     // readings per message; 1 sends single readings
-	Positional bool    // features as an array in file order instead of by name
-	Window     int     // readings sent and not yet answered, at most
+	Data       string   // CSV file with a header
+	Target     string   // column left out of the features (sent as the label with Learn)
+	Learn      bool     // send the target as "label"
+	Device     string   // the topic's device level
+	Features   string   // input topic template, {device} replaced
+	Prediction string   // prediction topic filter, {device} replaced
+	Errors     string   // errors topic filter
+	Rate       float64  // readings per second; 0 sends as fast as the window allows
+	Batch      int      // readings per message; 1 sends single readings
+	Positional bool     // features as an array in file order instead of by name
+	Ignore     []string // columns not to send (timestamps, ids)
+	Window     int      // readings sent and not yet answered, at most
 	Wait       time.Duration
 	// Out, if set, receives every answer: a CSV file (id,prediction,
 	// model_version,reason) when its name ends in .csv, JSON lines
@@ -77,9 +79,12 @@ type Latencies struct {
 	Mean float64 `json:"mean"`
 }
 
+// sendRow is one row as JSON values: numbers as written (reformatted if
+// not valid JSON), categories as strings, missing cells as null.
 type sendRow struct {
-	x     []float32
-	label float32
+	vals     [][]byte
+	label    float32
+	hasLabel bool
 }
 
 // Send replays a CSV file as readings and collects the predictions by id.
@@ -93,7 +98,7 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) {
 		return nil, fmt.Errorf("send: rate %v", cfg.Rate)
 	}
-	names, rows, err := readSendRows(cfg.Data, cfg.Target)
+	names, rows, err := readSendRows(cfg.Data, cfg.Target, cfg.Ignore)
 	if err != nil {
 		return nil, err
 	}
@@ -376,33 +381,92 @@ func writeAnswers(path string, gotAt []int64, ans []answer) error {
 	return nil
 }
 
-func readSendRows(path, target string) ([]string, []sendRow, error) {
+// readSendRows reads a CSV file as train does (the delimiter detected,
+// quoted fields, text columns, missing cells): every column but the
+// target and ignore is sent, a text column's cells as strings, a missing
+// cell ("", NA, null...) as null.
+func readSendRows(path, target string, ignore []string) ([]string, []sendRow, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("send: %w", err)
 	}
 	defer f.Close()
-	cr, err := model.NewCSVReader(f, model.CSVOptions{Target: target})
+	t, err := model.OpenTable(f, model.TableOptions{Target: target, Ignore: ignore})
 	if err != nil {
 		return nil, nil, fmt.Errorf("send %s: %w", path, err)
 	}
-	names := cr.Features()
+	names, text := t.Inputs(), t.IsText()
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, fmt.Errorf("send %s: %w", path, err)
+	}
+	cr := csv.NewReader(f)
+	cr.Comma, cr.FieldsPerRecord, cr.ReuseRecord, cr.LazyQuotes = rune(t.Delimiter()), -1, true, true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, nil, fmt.Errorf("send %s: %w", path, err)
+	}
+	col := make([]int, len(names)) // file column of each input
+	tcol := -1
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		if h == target && target != "" {
+			tcol = i
+		}
+		if k := slices.Index(names, h); k >= 0 {
+			col[k] = i
+		}
+	}
 	var rows []sendRow
 	for {
-		x := make([]float32, len(names))
-		y, err := cr.Next(x)
+		rec, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("send %s: %w", path, err)
 		}
-		rows = append(rows, sendRow{x: x, label: y})
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // a blank line
+		}
+		row := sendRow{vals: make([][]byte, len(names))}
+		for k, i := range col {
+			var cell string
+			if i < len(rec) {
+				cell = strings.TrimSpace(rec[i])
+			}
+			row.vals[k] = jsonCell(cell, text[k])
+		}
+		if tcol >= 0 && tcol < len(rec) && !model.IsMissingText(rec[tcol]) {
+			y, err := strconv.ParseFloat(strings.TrimSpace(rec[tcol]), 32)
+			if err != nil {
+				return nil, nil, fmt.Errorf("send %s: row %d: target %q is not a number", path, len(rows)+1, rec[tcol])
+			}
+			row.label, row.hasLabel = float32(y), true
+		}
+		rows = append(rows, row)
 	}
 	if len(rows) == 0 {
 		return nil, nil, fmt.Errorf("send %s: no rows", path)
 	}
 	return names, rows, nil
+}
+
+// jsonCell is a CSV cell as a JSON value: null when missing, a string for
+// a text column or text that is not a finite number, else the number as
+// written when that is valid JSON.
+func jsonCell(cell string, text bool) []byte {
+	if model.IsMissingText(cell) {
+		return []byte("null")
+	}
+	if !text {
+		if v, err := strconv.ParseFloat(cell, 64); err == nil && !math.IsInf(v, 0) && !math.IsNaN(v) {
+			if c := cell[0]; (c == '-' || (c >= '0' && c <= '9')) && json.Valid([]byte(cell)) {
+				return []byte(cell)
+			}
+			return strconv.AppendFloat(nil, v, 'g', -1, 64)
+		}
+	}
+	return wire.AppendString(nil, cell)
 }
 
 // encodeSend builds every payload up front, so encoding is not measured;
@@ -416,26 +480,26 @@ func encodeSend(cfg *SendConfig, names []string, rows []sendRow) ([][]byte, []in
 		b = append(b, `,"features":`...)
 		if cfg.Positional {
 			b = append(b, '[')
-			for k, v := range rows[i].x {
+			for k, v := range rows[i].vals {
 				if k > 0 {
 					b = append(b, ',')
 				}
-				b = wire.AppendFloat32(b, v)
+				b = append(b, v...)
 			}
 			b = append(b, ']')
 		} else {
 			b = append(b, '{')
-			for k, v := range rows[i].x {
+			for k, v := range rows[i].vals {
 				if k > 0 {
 					b = append(b, ',')
 				}
 				b = wire.AppendString(b, names[k])
 				b = append(b, ':')
-				b = wire.AppendFloat32(b, v)
+				b = append(b, v...)
 			}
 			b = append(b, '}')
 		}
-		if cfg.Learn {
+		if cfg.Learn && rows[i].hasLabel {
 			b = append(b, `,"label":`...)
 			b = wire.AppendFloat32(b, rows[i].label)
 		}

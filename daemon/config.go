@@ -109,6 +109,9 @@ type TopicsConfig struct {
 type Subscription struct {
 	Topic  string `toml:"topic"`
 	Format string `toml:"format"` // json, csv or raw
+	// Explain gives every reading on the topic its top Explain
+	// contributions (0: only readings that send "explain":true, with 5).
+	Explain int `toml:"explain"`
 }
 
 // PayloadConfig bounds what one message may hold.
@@ -439,6 +442,9 @@ func (c *Config) Validate() error {
 		case "json", "csv", "raw":
 		default:
 			bad("subscriptions[%d].format %q: want json, csv or raw", i, s.Format)
+		}
+		if s.Explain < 0 {
+			bad("subscriptions[%d].explain %d: want 0 or more", i, s.Explain)
 		}
 	}
 	if c.Payload.MaxBytes < 16 || c.Payload.MaxBytes > maxPayloadBytes {

@@ -84,10 +84,11 @@ type Service struct {
 }
 
 type sub struct {
-	filter string // as subscribed, $share prefix included
-	match  string // the plain filter, matched against incoming topics
-	format string
-	level  int // the device's topic level
+	filter  string // as subscribed, $share prefix included
+	match   string // the plain filter, matched against incoming topics
+	format  string
+	level   int // the device's topic level
+	explain int // top contributions for every reading (0: when asked)
 }
 
 type job struct {
@@ -116,7 +117,7 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		if cfg.MQTT.ShareGroup != "" {
 			f = "$share/" + cfg.MQTT.ShareGroup + "/" + f
 		}
-		s.subs = append(s.subs, sub{filter: f, match: sc.Topic, format: sc.Format, level: lvl})
+		s.subs = append(s.subs, sub{filter: f, match: sc.Topic, format: sc.Format, level: lvl, explain: sc.Explain})
 	}
 	n := cfg.Pipeline.Workers
 	per := cfg.Pipeline.Queue / n
@@ -717,6 +718,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			return buf
 		}
 	}
+	s.preprocessed(sv, j.sub, rs)
 	s.hooks.OnPredictedBy(j.device, sv, rs, preds) // OTA: shadow-run readings, guarded rollout
 	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()

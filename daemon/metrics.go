@@ -34,6 +34,8 @@ type metrics struct {
 	errDropped  prometheus.Counter
 	checkpoints prometheus.Counter
 	swaps       prometheus.Counter
+	imputed     prometheus.Counter // see preprocess.go
+	unseen      prometheus.Counter
 }
 
 func newMetrics(queueDepth, queueCap, inflight, retries func() float64) *metrics {
@@ -62,6 +64,7 @@ func newMetrics(queueDepth, queueCap, inflight, retries func() float64) *metrics
 	for _, r := range wire.Reasons {
 		m.rejected.WithLabelValues(r)
 	}
+	m.imputed, m.unseen = preprocessCounters(f)
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_depth", Help: "Messages waiting for a worker."}, queueDepth))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_capacity", Help: "Messages the intake queues hold before dropping."}, queueCap))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_mqtt_inflight", Help: "Outgoing publishes not yet acknowledged by the broker (bounded by mqtt.max_inflight)."}, inflight))

@@ -60,6 +60,7 @@ bounds the readings sent and not yet answered.`,
 	f.BoolVar(&cfg.Learn, "learn", false, "send the --target column as the label (online learning)")
 	f.StringVar(&cfg.Device, "device", cfg.Device, "device id in the topic")
 	f.BoolVar(&cfg.Positional, "positional", false, "send features as an array in file order (the model's order) instead of by name")
+	f.StringSliceVar(&cfg.Ignore, "ignore", nil, "columns not to send (e.g. ts,device); text columns are sent as strings, missing cells as null")
 	f.IntVar(&cfg.QoS, "qos", cfg.QoS, "MQTT QoS for readings and predictions")
 	f.DurationVar(&cfg.Wait, "wait", cfg.Wait, "how long to wait for outstanding answers")
 	f.StringVar(&cfg.MQTT.Username, "username", "", "MQTT user name")

@@ -3,19 +3,41 @@ package serving
 import (
 	"fmt"
 
+	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
 )
 
 // modelScorer serves a decoded model through its Predictor (immutable and
 // safe for concurrent use).
 type modelScorer struct {
-	m *model.Model
-	p *model.Predictor
+	m      *model.Model
+	p      *model.Predictor
+	schema *wire.Schema // m's preprocessing: its one Encoder
 }
 
-// NewScorer wraps m for serving.
+// NewScorer wraps m for serving; readings are decoded through m's
+// preprocessing (wire.NewModelSchema).
 func NewScorer(m *model.Model) Scorer {
-	return &modelScorer{m: m, p: model.NewPredictor(m)}
+	return &modelScorer{m: m, p: model.NewPredictor(m), schema: wire.NewModelSchema(m)}
+}
+
+// Explainer is implemented by scorers that can take a prediction apart
+// (model.Model.Explain).
+type Explainer interface {
+	Explain(x []float32, k int) (model.Explanation, error)
+}
+
+func (s *modelScorer) Explain(x []float32, k int) (model.Explanation, error) {
+	return s.m.Explain(x, k)
+}
+
+// schemaOf is how readings for sc are decoded: a model's own schema (its
+// preprocessing), else its features, numeric.
+func schemaOf(sc Scorer) *wire.Schema {
+	if ms, ok := sc.(*modelScorer); ok {
+		return ms.schema
+	}
+	return wire.NewSchema(sc.Features(), sc.Logistic())
 }
 
 func (s *modelScorer) Version() int64                   { return s.m.Version }
@@ -33,7 +55,8 @@ type modelLearner struct {
 	scheme  model.Scheme
 	version int64
 	wd      model.Watchdog
-	good    []byte // the state at the last good checkpoint
+	good    []byte       // the state at the last good checkpoint
+	schema  *wire.Schema // the starting model's: learning keeps the preprocessing
 }
 
 // Robust configures a learner's defences: the plausibility margin and the
@@ -51,7 +74,8 @@ type Robust struct {
 // first baseline).
 func NewLearner(m *model.Model, r Robust) Learner {
 	a := &modelLearner{l: model.NewLearner(m, model.LearnerConfig{Margin: r.Margin, MaxStep: r.MaxStep}),
-		scheme: m.Scheme, version: m.Version, wd: model.Watchdog{Ratio: r.DivergeRatio, Initial: m.Metrics["train_loss"]}}
+		scheme: m.Scheme, version: m.Version, schema: wire.NewModelSchema(m),
+		wd: model.Watchdog{Ratio: r.DivergeRatio, Initial: m.Metrics["train_loss"]}}
 	a.markGood(nil)
 	return a
 }
@@ -110,5 +134,5 @@ func (a *modelLearner) Serving() (Scorer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quantize the learned weights: %w", err)
 	}
-	return NewScorer(q), nil
+	return &modelScorer{m: q, p: model.NewPredictor(q), schema: a.schema}, nil
 }

@@ -84,7 +84,7 @@ func NewModel(sc Scorer, meta Meta) *Model {
 	if meta.Loss == "" && sc.Logistic() {
 		meta.Loss = model.Logistic
 	}
-	m := &Model{Scorer: sc, Schema: wire.NewSchema(sc.Features(), sc.Logistic()), Meta: meta}
+	m := &Model{Scorer: sc, Schema: schemaOf(sc), Meta: meta}
 	m.Batch, _ = sc.(BatchScorer)
 	return m
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/linnet-edge/linnet/model"
 )
 
 // Reading is one decoded feature vector.
@@ -19,6 +21,38 @@ type Reading struct {
 	X        []float32 // raw features in model order
 	Label    float32
 	HasLabel bool
+	// Explain is the reading's "explain": 1 for true, -1 for false, 0 when
+	// it did not say (the subscription decides).
+	Explain int8
+	// Extra is what preprocessing and explaining added, nil when nothing
+	// (behind a pointer: a plain reading stays small).
+	Extra *Extra
+}
+
+// Extra is what a reading's answer says beyond the prediction.
+type Extra struct {
+	// Imputed names the columns whose missing value the model's
+	// preprocessing filled in; Unseen counts the categories training never
+	// saw (they set no feature).
+	Imputed []string
+	Unseen  int
+	// Explanation is set by the worker when the reading asked for one.
+	Explanation *model.Explanation
+}
+
+// Imputed returns r.Extra.Imputed, nil without Extra.
+func (r *Reading) Imputed() []string {
+	if r.Extra == nil {
+		return nil
+	}
+	return r.Extra.Imputed
+}
+
+// setReport records what encoding r had to do.
+func (r *Reading) setReport(rep *model.EncodeReport) {
+	if len(rep.Imputed) > 0 || len(rep.Unseen) > 0 {
+		r.Extra = &Extra{Imputed: rep.Imputed, Unseen: len(rep.Unseen)}
+	}
 }
 
 // Schema is what decoding needs from the serving model.
@@ -26,15 +60,51 @@ type Schema struct {
 	Features []string // names, in the order the model wants them
 	Logistic bool     // a classifier: labels are 0 or 1
 	index    map[string]int
+	// enc is the model's preprocessing, nil for a model without one (its
+	// inputs are its features, numeric, and a missing one is refused).
+	// inputs are then the names a reading gives, in column order.
+	enc    *model.Encoder
+	inputs []string
+	// plain: enc only copies numbers (every column numeric, no
+	// indicator), so the fast JSON path applies.
+	plain bool
 }
 
-// NewSchema indexes features for decoding by name.
+// NewSchema indexes features for decoding by name: a model without
+// preprocessing.
 func NewSchema(features []string, logistic bool) *Schema {
-	s := &Schema{Features: features, index: make(map[string]int, len(features)), Logistic: logistic}
+	s := &Schema{Features: features, index: make(map[string]int, len(features)), Logistic: logistic, plain: true}
 	for i, f := range features {
 		s.index[f] = i
 	}
 	return s
+}
+
+// NewModelSchema is m's schema: readings give m.Inputs() and go through
+// m's preprocessing (one Encoder, built here) as in linnet predict.
+func NewModelSchema(m *model.Model) *Schema {
+	s := NewSchema(m.Features, m.Loss == model.Logistic)
+	if m.Preprocessing == nil {
+		return s
+	}
+	s.enc, s.inputs = model.NewEncoder(m), m.Inputs()
+	s.plain = len(s.inputs) == len(m.Features)
+	for i, c := range m.Preprocessing.Columns {
+		if c.Kind != model.Numeric || c.Indicator || !s.plain || c.Name != m.Features[i] {
+			s.plain = false
+			break
+		}
+	}
+	return s
+}
+
+// Inputs returns the names a reading gives, in the order positional
+// formats (a JSON array, CSV, raw) send them.
+func (s *Schema) Inputs() []string {
+	if s.enc != nil {
+		return s.inputs
+	}
+	return s.Features
 }
 
 // Decode turns one payload into readings. batch reports whether the
@@ -44,6 +114,9 @@ func Decode(format string, payload []byte, s *Schema, maxBatch int) (rs []Readin
 	case "json":
 		return decodeJSON(payload, s, maxBatch)
 	case "csv":
+		if s.enc != nil {
+			return encodeCSV(payload, s, maxBatch)
+		}
 		return decodeCSV(payload, s, maxBatch)
 	case "raw":
 		r, rj := decodeRaw(payload, s)
@@ -60,6 +133,7 @@ type jsonReading struct {
 	TS       json.RawMessage   `json:"ts"`
 	Label    json.RawMessage   `json:"label"`
 	Features json.RawMessage   `json:"features"`
+	Explain  json.RawMessage   `json:"explain"`
 	Batch    []json.RawMessage `json:"batch"`
 }
 
@@ -118,14 +192,30 @@ func jsonToReading(jr *jsonReading, s *Schema) (Reading, *Reject) {
 		r.TS = jr.TS
 	}
 	fail := func(rj *Reject) (Reading, *Reject) { rj.ID = r.ID; return Reading{}, rj }
+	switch e := string(bytes.TrimSpace(jr.Explain)); e {
+	case "true":
+		r.Explain = 1
+	case "false":
+		r.Explain = -1
+	case "", "null":
+	default:
+		return fail(Rejectf(ReasonMalformed, "explain: want true or false"))
+	}
 	f := bytes.TrimSpace(jr.Features)
 	if len(f) == 0 || bytes.Equal(f, []byte("null")) {
 		return fail(Rejectf(ReasonMalformed, "no features"))
 	}
 	n := len(s.Features)
 	r.X = make([]float32, n)
-	switch f[0] {
-	case '[':
+	if s.enc != nil {
+		if rj := encodeJSON(&r, f, s); rj != nil {
+			return fail(rj)
+		}
+		f = nil
+	}
+	switch {
+	case f == nil:
+	case f[0] == '[':
 		// Pointers, because encoding/json turns null into 0 in a float64:
 		// a failed sensor must not get a confident prediction.
 		var vs []*float64
@@ -146,7 +236,7 @@ func jsonToReading(jr *jsonReading, s *Schema) (Reading, *Reject) {
 			}
 			r.X[i] = x
 		}
-	case '{':
+	case f[0] == '{':
 		var m map[string]*float64
 		if err := json.Unmarshal(f, &m); err != nil {
 			return fail(jsonValueReject("features", err))
@@ -261,32 +351,49 @@ func decodeCSV(payload []byte, s *Schema, maxBatch int) ([]Reading, bool, *Rejec
 	return rs, len(rs) > 1, nil
 }
 
-// decodeRaw reads little-endian float32 features in model order, then
-// optionally the label.
+// decodeRaw reads little-endian float32 features in model order (for a
+// model with preprocessing its inputs, NaN for a missing value, a category
+// as its number), then optionally the label.
 func decodeRaw(payload []byte, s *Schema) (Reading, *Reject) {
-	n := len(s.Features)
+	n, what := len(s.Features), "features"
+	var vs []model.Value
+	if s.enc != nil {
+		n, what = len(s.inputs), "inputs"
+		vs = make([]model.Value, n)
+	}
 	if len(payload)%4 != 0 {
 		return Reading{}, Rejectf(ReasonMalformed, "raw: %d bytes is not a whole number of float32", len(payload))
 	}
 	k := len(payload) / 4
 	if k != n && k != n+1 {
-		return Reading{}, Rejectf(ReasonFeatureCount, "raw: %d values, model has %d features (+1 for a label)", k, n)
+		return Reading{}, Rejectf(ReasonFeatureCount, "raw: %d values, model has %d %s (+1 for a label)", k, n, what)
 	}
-	r := Reading{X: make([]float32, n)}
+	r := Reading{X: make([]float32, len(s.Features))}
 	for i := 0; i < k; i++ {
 		v := math.Float32frombits(binary.LittleEndian.Uint32(payload[4*i:]))
-		if i == n {
+		switch {
+		case i == n:
 			y, rj := checkLabel(float64(v), s)
 			if rj != nil {
 				return Reading{}, rj
 			}
 			r.Label, r.HasLabel = y, true
-			continue
-		}
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+		case vs != nil:
+			if v == v {
+				vs[i] = model.Num(float64(v))
+			}
+		case math.IsNaN(float64(v)) || math.IsInf(float64(v), 0):
 			return Reading{}, Rejectf(ReasonNonFinite, "raw: value %d is %v", i, v)
+		default:
+			r.X[i] = v
 		}
-		r.X[i] = v
+	}
+	if vs != nil {
+		var rep model.EncodeReport
+		if err := s.enc.EncodeValues(r.X, vs, &rep); err != nil {
+			return Reading{}, encodeReject(err)
+		}
+		r.setReport(&rep)
 	}
 	return r, nil
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -62,6 +63,7 @@ func AppendPrediction(b []byte, r *Reading, device string, p float32, logistic b
 	b = AppendString(b, device)
 	b = append(b, ',')
 	b = appendPredictionFields(b, p, logistic)
+	b = appendReadingFields(b, r)
 	b = append(b, `,"model_version":`...)
 	b = strconv.AppendInt(b, version, 10)
 	b = append(b, `,"ts":`...)
@@ -94,6 +96,7 @@ func AppendBatch(b []byte, rs []Reading, preds []float32, device string, logisti
 			b = append(b, ',')
 		}
 		b = appendPredictionFields(b, preds[i], logistic)
+		b = appendReadingFields(b, &rs[i])
 		if rs[i].TS != nil {
 			b = append(b, `,"ts":`...)
 			b = append(b, rs[i].TS...)
@@ -115,6 +118,58 @@ func appendPredictionFields(b []byte, p float32, logistic bool) []byte {
 		}
 	}
 	return b
+}
+
+// appendReadingFields appends what preprocessing and explaining added:
+// ,"imputed":[names] when a value was imputed, and when the reading asked
+// for an explanation ,"bias":..,"score":..,"explain":[{"feature","value",
+// "contribution"},...] (score is bias plus every feature's contribution:
+// the prediction, or a classifier's logit).
+func appendReadingFields(b []byte, r *Reading) []byte {
+	x := r.Extra
+	if x == nil {
+		return b
+	}
+	if len(x.Imputed) > 0 {
+		b = append(b, `,"imputed":[`...)
+		for i, name := range x.Imputed {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendString(b, name)
+		}
+		b = append(b, ']')
+	}
+	if e := x.Explanation; e != nil {
+		b = append(b, `,"bias":`...)
+		b = appendFloat64(b, e.Bias)
+		b = append(b, `,"score":`...)
+		b = appendFloat64(b, e.Score)
+		b = append(b, `,"explain":[`...)
+		for i, c := range e.Top {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"feature":`...)
+			b = AppendString(b, c.Feature)
+			b = append(b, `,"value":`...)
+			b = AppendFloat32(b, c.Value) // a decoded feature: finite
+			b = append(b, `,"contribution":`...)
+			b = appendFloat64(b, c.Contribution)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return b
+}
+
+// appendFloat64 appends v, or null when it is not finite (JSON has no
+// infinities).
+func appendFloat64(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 // AppendError appends the errors-topic message for one rejected message:

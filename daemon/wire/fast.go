@@ -1,12 +1,13 @@
 package wire
 
 import (
+	"math"
 	"strconv"
 	"unsafe"
 )
 
 // fastReading decodes the common shape of a single JSON reading —
-// {"id":..,"ts":..,"label":..,"features":[...] or {...}} with plain ASCII
+// {"id":..,"ts":..,"label":..,"explain":..,"features":[...] or {...}} with plain ASCII
 // strings and numbers — without encoding/json, which is a fifth of the
 // daemon's CPU per reading. It accepts only what it is sure of: anything
 // else (escapes, nulls, other keys, a batch, any error to report) returns
@@ -14,6 +15,9 @@ import (
 // the same reading or the rejection. FuzzFastReading checks that whatever
 // it accepts, encoding/json decodes to the same reading.
 func fastReading(b []byte, s *Schema) (r Reading, ok bool) {
+	if !s.plain {
+		return r, false // categories, imputation: the Encoder's work
+	}
 	p := fastParser{b: b}
 	p.ws()
 	if !p.eat('{') {
@@ -61,6 +65,18 @@ func fastReading(b []byte, s *Schema) (r Reading, ok bool) {
 				return r, false
 			}
 			haveLabel, r.Label, r.HasLabel = true, y, true
+		case "explain":
+			if r.Explain != 0 {
+				return r, false
+			}
+			switch {
+			case p.lit("true"):
+				r.Explain = 1
+			case p.lit("false"):
+				r.Explain = -1
+			default:
+				return r, false
+			}
 		case "features":
 			if haveFeatures || !p.features(&r, s) {
 				return r, false
@@ -104,6 +120,15 @@ func (p *fastParser) eat(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// lit reads the literal word w.
+func (p *fastParser) lit(w string) bool {
+	if len(p.b)-p.i < len(w) || string(p.b[p.i:p.i+len(w)]) != w {
+		return false
+	}
+	p.i += len(w)
+	return true
 }
 
 // str reads a string of printable ASCII without escapes and returns its
@@ -176,7 +201,7 @@ func (p *fastParser) features(r *Reading, s *Schema) bool {
 			if !ok || k >= n {
 				return false
 			}
-			x, ok := finite32(v)
+			x, ok := s.finite32(v)
 			if !ok {
 				return false
 			}
@@ -222,7 +247,7 @@ func (p *fastParser) features(r *Reading, s *Schema) bool {
 		if !ok {
 			return false
 		}
-		x, ok := finite32(v)
+		x, ok := s.finite32(v)
 		if !ok {
 			return false
 		}
@@ -234,6 +259,15 @@ func (p *fastParser) features(r *Reading, s *Schema) bool {
 		}
 		return p.eat('}') && count == n
 	}
+}
+
+// finite32 is finite32 as the schema's slow path decides it: a model's
+// Encoder also refuses a number beyond float32's range that rounds to it.
+func (s *Schema) finite32(v float64) (float32, bool) {
+	if s.enc != nil && math.Abs(v) > math.MaxFloat32 {
+		return 0, false
+	}
+	return finite32(v)
 }
 
 // ScanID returns the raw "id" of a message that is one flat object of

@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/linnet-edge/linnet/model"
 )
 
 // Status is the retained status message of a gateway (and, with state
@@ -69,6 +71,14 @@ type Prediction struct {
 	ModelVersion int64           `json:"model_version"`
 	TS           json.RawMessage `json:"ts"`
 	Batch        []Prediction    `json:"batch"`
+	// Imputed names the inputs the model's preprocessing filled in.
+	Imputed []string `json:"imputed"`
+	// Bias, Score and Explain are set when the reading asked for an
+	// explanation: Bias plus every feature's contribution is Score, the
+	// prediction or a classifier's logit; Explain holds the largest.
+	Bias    *float64             `json:"bias"`
+	Score   *float64             `json:"score"`
+	Explain []model.Contribution `json:"explain"`
 }
 
 // Error is an errors-topic message as a client reads it.

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/linnet-edge/linnet/model"
 )
 
 func TestDecode(t *testing.T) {
@@ -83,33 +85,35 @@ func TestDecode(t *testing.T) {
 // and of the model's width.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{`{"features":[1,2,3]}`, `{"features":{"a":1,"b":2,"c":3},"label":1,"id":"x","ts":5}`,
-		`{"batch":[{"features":[1,2,3]}]}`, "1,2,3\n4,5,6", "\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40"} {
+		`{"batch":[{"features":[1,2,3]}]}`, "1,2,3\n4,5,6", "\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40",
+		`{"features":{"temp":null,"room":"bath"},"explain":true}`, "NA,living,3\n1,,2,1"} {
 		f.Add([]byte(seed))
 	}
-	s := NewSchema([]string{"a", "b", "c"}, true)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, format := range []string{"json", "csv", "raw"} {
-			rs, _, rj := Decode(format, b, s, 64)
-			if rj != nil {
-				if rj.Reason == "" || !json.Valid(AppendString(nil, rj.Detail)) {
-					t.Fatalf("bad reject %+v", rj)
-				}
-				continue
-			}
-			for _, r := range rs {
-				if len(r.X) != 3 {
-					t.Fatalf("width %d", len(r.X))
-				}
-				for _, v := range r.X {
-					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-						t.Fatalf("non-finite accepted from %q", b)
+		for _, s := range fuzzSchemas() {
+			for _, format := range []string{"json", "csv", "raw"} {
+				rs, _, rj := Decode(format, b, s, 64)
+				if rj != nil {
+					if rj.Reason == "" || !json.Valid(AppendString(nil, rj.Detail)) {
+						t.Fatalf("bad reject %+v", rj)
 					}
+					continue
 				}
-				if r.HasLabel && r.Label != 0 && r.Label != 1 {
-					t.Fatalf("classifier label %v accepted", r.Label)
-				}
-				if r.ID != nil && !json.Valid(r.ID) {
-					t.Fatalf("id %q", r.ID)
+				for _, r := range rs {
+					if len(r.X) != len(s.Features) {
+						t.Fatalf("width %d", len(r.X))
+					}
+					for _, v := range r.X {
+						if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+							t.Fatalf("non-finite accepted from %q", b)
+						}
+					}
+					if s.Logistic && r.HasLabel && r.Label != 0 && r.Label != 1 {
+						t.Fatalf("classifier label %v accepted", r.Label)
+					}
+					if r.ID != nil && !json.Valid(r.ID) {
+						t.Fatalf("id %q", r.ID)
+					}
 				}
 			}
 		}
@@ -133,36 +137,43 @@ func TestAppendJSONString(t *testing.T) {
 func FuzzFastReading(f *testing.F) {
 	for _, seed := range []string{`{"features":[1,2,3]}`, `{"id":7,"ts":"2024","features":{"a":1,"b":-2.5e3,"c":0},"label":1}`,
 		` { "features" : [ 1 , 2 , 3 ] , "id" : "x" } `, `{"features":[1,2,3],"features":[1,2,3]}`, `{"ID":1,"features":[1,2,3]}`,
-		`{"features":[01,2,3]}`, `{"features":[1e400,2,3]}`, `{"features":{"a":1,"a":2,"b":3}}`, `{"id":"\u0041","features":[1,2,3]}`} {
+		`{"features":[01,2,3]}`, `{"features":[1e400,2,3]}`, `{"features":{"a":1,"a":2,"b":3}}`, `{"id":"\u0041","features":[1,2,3]}`,
+		`{"features":[1,2,3],"explain":true}`, `{"explain":false,"explain":true,"features":[1,2,3]}`, `{"features":[3.4028236e38,2,3]}`} {
 		f.Add([]byte(seed))
 	}
-	s := NewSchema([]string{"a", "b", "c"}, true)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fast, ok := fastReading(b, s)
-		if !ok {
-			return
-		}
-		var top jsonReading
-		if err := json.Unmarshal(b, &top); err != nil {
-			t.Fatalf("fast path accepted %q, encoding/json: %v", b, err)
-		}
-		if top.Batch != nil {
-			t.Fatalf("fast path accepted a batch %q", b)
-		}
-		slow, rj := jsonToReading(&top, s)
-		if rj != nil {
-			t.Fatalf("fast path accepted %q, slow path rejects: %v", b, rj)
-		}
-		if string(fast.ID) != string(slow.ID) || string(fast.TS) != string(slow.TS) || fast.HasLabel != slow.HasLabel ||
-			math.Float32bits(fast.Label) != math.Float32bits(slow.Label) || fmt.Sprint(fast.X) != fmt.Sprint(slow.X) {
-			t.Fatalf("%q: fast %+v, slow %+v", b, fast, slow)
-		}
-		for i := range fast.X {
-			if math.Float32bits(fast.X[i]) != math.Float32bits(slow.X[i]) {
-				t.Fatalf("%q: feature %d fast %v slow %v", b, i, fast.X[i], slow.X[i])
-			}
+		for _, s := range fuzzSchemas() {
+			fastSameAsSlow(t, b, s)
 		}
 	})
+}
+
+func fastSameAsSlow(t *testing.T, b []byte, s *Schema) {
+	fast, ok := fastReading(b, s)
+	if !ok {
+		return
+	}
+	var top jsonReading
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatalf("fast path accepted %q, encoding/json: %v", b, err)
+	}
+	if top.Batch != nil {
+		t.Fatalf("fast path accepted a batch %q", b)
+	}
+	slow, rj := jsonToReading(&top, s)
+	if rj != nil {
+		t.Fatalf("fast path accepted %q, slow path rejects: %v", b, rj)
+	}
+	if string(fast.ID) != string(slow.ID) || string(fast.TS) != string(slow.TS) || fast.HasLabel != slow.HasLabel ||
+		math.Float32bits(fast.Label) != math.Float32bits(slow.Label) || fmt.Sprint(fast.X) != fmt.Sprint(slow.X) ||
+		fast.Explain != slow.Explain || fast.Extra != nil || slow.Extra != nil {
+		t.Fatalf("%q: fast %+v, slow %+v", b, fast, slow)
+	}
+	for i := range fast.X {
+		if math.Float32bits(fast.X[i]) != math.Float32bits(slow.X[i]) {
+			t.Fatalf("%q: feature %d fast %v slow %v", b, i, fast.X[i], slow.X[i])
+		}
+	}
 }
 
 // FuzzPublished: whatever a device sends on any format, and whatever its
@@ -172,43 +183,76 @@ func FuzzFastReading(f *testing.F) {
 func FuzzPublished(f *testing.F) {
 	for _, seed := range []string{`{"id":"a\u00ff","features":[1,2,3]}`, "{\"id\":\"a\xffb\",\"features\":[1,2,3]}",
 		`{"batch":[{"id":1,"ts":"x","features":[1,2,3]},{"features":{"a":1,"b":2,"c":3}}]}`, "1,2,3\n4,5,6",
-		`{"features":[1,null,3]}`, "{\"ts\":\"\xc3\x28\",\"features\":[1,2,3]}", `{"id":-0.5e3,"features":[1,2,3],"label":1}`} {
+		`{"features":[1,null,3]}`, "{\"ts\":\"\xc3\x28\",\"features\":[1,2,3]}", `{"id":-0.5e3,"features":[1,2,3],"label":1}`,
+		`{"features":{"temp":null,"room":"b\u00e4th"},"explain":true}`, "{\"features\":[1,\"\xff\",null],\"explain\":true}", "NA,living,3\n1,,2,1"} {
 		f.Add([]byte(seed), "linnet/dev\xff/features", "dev\xff")
 	}
-	s := NewSchema([]string{"a", "b", "c"}, true)
 	f.Fuzz(func(t *testing.T, b []byte, topic, device string) {
-		for _, format := range []string{"json", "csv", "raw"} {
-			rs, batch, rj := Decode(format, b, s, 64)
-			var msg []byte
-			if rj != nil {
-				msg = AppendError(nil, topic, rj, 1)
-				var e Error
-				if err := json.Unmarshal(msg, &e); err != nil || e.Reason != rj.Reason {
-					t.Fatalf("%s %q: error message %q: %v", format, b, msg, err)
+		for _, s := range fuzzSchemas() {
+			for _, format := range []string{"json", "csv", "raw"} {
+				rs, batch, rj := Decode(format, b, s, 64)
+				var msg []byte
+				if rj != nil {
+					msg = AppendError(nil, topic, rj, 1)
+					var e Error
+					if err := json.Unmarshal(msg, &e); err != nil || e.Reason != rj.Reason {
+						t.Fatalf("%s %q: error message %q: %v", format, b, msg, err)
+					}
+					continue
 				}
-				continue
-			}
-			preds := make([]float32, len(rs))
-			for i := range preds {
-				preds[i] = float32(i) / 3
-			}
-			if batch {
-				msg = AppendBatch(nil, rs, preds, device, true, 9, 1)
-			} else {
-				msg = AppendPrediction(nil, &rs[0], device, preds[0], true, 9, 1)
-			}
-			var p Prediction
-			if err := json.Unmarshal(msg, &p); err != nil {
-				t.Fatalf("%s %q: prediction message %q: %v", format, b, msg, err)
-			}
-			if !batch && string(p.ID) != string(rs[0].ID) {
-				t.Fatalf("id %q read back as %q", rs[0].ID, p.ID)
-			}
-			if batch && len(p.Batch) != len(rs) {
-				t.Fatalf("batch of %d read back as %d", len(rs), len(p.Batch))
+				preds := make([]float32, len(rs))
+				for i := range preds {
+					preds[i] = float32(i) / 3
+					if rs[i].Explain == 1 {
+						e := explainAll(rs[i].X, s.Features)
+						if rs[i].Extra == nil {
+							rs[i].Extra = &Extra{}
+						}
+						rs[i].Extra.Explanation = &e
+					}
+				}
+				if batch {
+					msg = AppendBatch(nil, rs, preds, device, true, 9, 1)
+				} else {
+					msg = AppendPrediction(nil, &rs[0], device, preds[0], true, 9, 1)
+				}
+				var p Prediction
+				if err := json.Unmarshal(msg, &p); err != nil {
+					t.Fatalf("%s %q: prediction message %q: %v", format, b, msg, err)
+				}
+				if !batch && string(p.ID) != string(rs[0].ID) {
+					t.Fatalf("id %q read back as %q", rs[0].ID, p.ID)
+				}
+				if batch && len(p.Batch) != len(rs) {
+					t.Fatalf("batch of %d read back as %d", len(rs), len(p.Batch))
+				}
+				ps := p.Batch
+				if !batch {
+					ps = []Prediction{p}
+				}
+				for i, p := range ps {
+					r := &rs[i]
+					var e *model.Explanation
+					if r.Extra != nil {
+						e = r.Extra.Explanation
+					}
+					if len(p.Imputed) != len(r.Imputed()) || (e != nil) != (p.Score != nil) || (e != nil && len(p.Explain) != len(e.Top)) {
+						t.Fatalf("%s %q: reading %d %+v read back as %+v", format, b, i, r, p)
+					}
+				}
 			}
 		}
 	})
+}
+
+// explainAll is an explanation of x with unit weights, names as given.
+func explainAll(x []float32, names []string) model.Explanation {
+	e := model.Explanation{Bias: 0.5, Score: 0.5}
+	for i, v := range x {
+		e.Top = append(e.Top, model.Contribution{Feature: names[i], Value: v, Contribution: float64(v)})
+		e.Score += float64(v)
+	}
+	return e
 }
 
 func TestStatusAndResultEncode(t *testing.T) {
