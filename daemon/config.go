@@ -133,7 +133,14 @@ type PipelineConfig struct {
 
 // LearningConfig drives online learning from labelled readings.
 type LearningConfig struct {
-	Enabled            bool          `toml:"enabled"`
+	Enabled bool `toml:"enabled"`
+	// Mode is "shared" (one learner for every device, the default),
+	// "per_device" (each device learns its own delta from its own labelled
+	// readings, starting from the active version) or "off".
+	Mode string `toml:"mode"`
+	// MaxDevices is how many per-device states stay in memory; the least
+	// recently used beyond it are evicted to the store. 0: 10,000.
+	MaxDevices         int           `toml:"max_devices"`
 	RequantizeEvery    int           `toml:"requantize_every"`
 	CheckpointInterval time.Duration `toml:"checkpoint_interval"`
 	// CheckpointEvery also checkpoints every so many updates (0: only on
@@ -153,6 +160,22 @@ type LearningConfig struct {
 	// checkpoint is restored and learning frozen. 0: the default (4).
 	DivergeRatio float64 `toml:"diverge_ratio"`
 }
+
+// The learning modes (LearningConfig.Mode).
+const (
+	LearnOff       = "off"
+	LearnShared    = "shared"
+	LearnPerDevice = "per_device"
+)
+
+// maxDevices bounds learning.max_devices.
+const maxDevices = 10_000_000
+
+// On reports whether the daemon learns at all.
+func (l LearningConfig) On() bool { return l.Enabled && l.Mode != LearnOff }
+
+// PerDevice reports whether each device learns its own delta.
+func (l LearningConfig) PerDevice() bool { return l.On() && l.Mode == LearnPerDevice }
 
 // MetricsConfig is the Prometheus and /healthz endpoint.
 type MetricsConfig struct {
@@ -466,6 +489,14 @@ func (c *Config) Validate() error {
 		bad("pipeline.queue_bytes %d: want at least payload.max_bytes (%d)", qb, c.Payload.MaxBytes)
 	} else if ram > 0 && qb > ram/2 {
 		bad("pipeline.queue_bytes %d: want at most half this machine's memory (%d)", qb, ram/2)
+	}
+	switch c.Learning.Mode {
+	case "", LearnShared, LearnPerDevice, LearnOff:
+	default:
+		bad("learning.mode %q: want %q, %q or %q", c.Learning.Mode, LearnOff, LearnShared, LearnPerDevice)
+	}
+	if c.Learning.MaxDevices < 0 || c.Learning.MaxDevices > maxDevices {
+		bad("learning.max_devices %d: want 0 (the default) to %d", c.Learning.MaxDevices, maxDevices)
 	}
 	if c.Learning.CheckpointEvery < 0 {
 		bad("learning.checkpoint_every %d: want 0 (off) or more", c.Learning.CheckpointEvery)

@@ -148,7 +148,8 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
-	s.own = serving.New(serving.Config{Learning: cfg.Learning.Enabled, RequantizeEvery: cfg.Learning.RequantizeEvery,
+	s.own = serving.New(serving.Config{Learning: cfg.Learning.On(), RequantizeEvery: cfg.Learning.RequantizeEvery,
+		PerDevice: cfg.Learning.PerDevice(), MaxDevices: cfg.Learning.MaxDevices,
 		Robust: serving.Robust{Margin: cfg.Learning.Margin, MaxStep: float32(cfg.Learning.MaxStep), DivergeRatio: cfg.Learning.DivergeRatio},
 		Log:    log.With("component", "serving"), OnSwap: func(m *serving.Model) {
 			s.m.version.Set(float64(m.Version()))
@@ -712,6 +713,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			preds[i] = sv.Scorer.Predict(rs[i].X)
 		}
 	}
+	s.own.PredictDevice(j.device, sv, rs, preds)
 	for i, p := range preds {
 		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
 			s.report(j.topic, &wire.Reject{Reason: wire.ReasonNonFinite, Detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), ID: rs[i].ID}, j.t)
@@ -746,13 +748,15 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 // learn feeds labelled readings to the learner and counts; a checkpoint
 // every learning.checkpoint_every updates.
 func (s *Service) learn(rs []wire.Reading, j job) {
-	r := s.own.Learn(rs)
+	r := s.own.LearnDevice(j.device, rs)
 	s.learned(r, rs, j.topic, j.t)
 	if r.N == 0 {
 		return
 	}
 	s.m.learn.Add(float64(r.N))
-	s.m.loss.Set(r.Progressive)
+	if !math.IsNaN(r.Progressive) {
+		s.m.loss.Set(r.Progressive)
+	}
 	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && r.Updates/every > (r.Updates-int64(r.N))/every {
 		s.checkpoint()
 	}
@@ -785,6 +789,10 @@ func (s *Service) status(state string) []byte {
 			st.ProgressiveLoss = &l
 		}
 		st.LearningFrozen = s.own.Health().Frozen
+	}
+	if ds, _, ok := s.own.DeviceHealth(); ok {
+		st.Learning = wire.LearnPerDevice
+		st.DevicesResident, st.DevicesPending = &ds.Resident, &ds.Pending
 	}
 	st.StoreRepair = s.repair
 	st.Problems = s.problems()

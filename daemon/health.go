@@ -66,7 +66,13 @@ func (s *Service) learnMetrics() {
 			func() float64 { return float64(s.ckptFails.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_learn_diverged_total",
 			Help: "Times the divergence watchdog restored the last good checkpoint and froze learning."},
-			func() float64 { return float64(s.diverged.Load()) }))
+			func() float64 { return float64(s.diverged.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_devices_resident",
+			Help: "Per-device learning states in memory (learning.mode = \"per_device\")."},
+			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.Resident) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_devices_pending",
+			Help: "Per-device learning states evicted from memory and not yet saved."},
+			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.Pending) }))
 }
 
 // learned reports the readings the learner refused (bad_label, on the

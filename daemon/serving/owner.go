@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -28,6 +29,11 @@ type Config struct {
 	OnSwap func(*Model)
 	Log    *slog.Logger
 	Robust Robust // the learner's defences
+	// PerDevice (with Learning) learns one delta per device from the
+	// device's own labelled readings (model.Devices) instead of one shared
+	// learner; MaxDevices of them stay in memory (0: the default).
+	PerDevice  bool
+	MaxDevices int
 }
 
 // Owner holds the serving model, its learner and its checkpointer. The
@@ -44,6 +50,9 @@ type Owner struct {
 	sinceQ  int // updates since the last re-quantization
 	// diverged is the watchdog's reason when it froze the learner.
 	diverged string
+
+	pd   *perDevice   // per-device learning, nil without it (under mu)
+	base *model.Model // the installed version (under mu)
 
 	frozen map[string]bool // who stopped learning (Freeze), under mu
 	stop   atomic.Bool     // len(frozen) > 0, for Learn's check without the lock
@@ -90,14 +99,15 @@ func (o *Owner) SetLearner(l Learner, c Checkpointer) {
 // to restore if the model that replaced it does worse.
 type State struct {
 	Model   *Model
-	Learner Learner // nil without learning
+	Learner Learner      // nil without learning
+	Base    *model.Model // the installed version, nil if unknown
 }
 
 // State returns what is served now.
 func (o *Owner) State() State {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return State{Model: o.cur.Load(), Learner: o.learner}
+	return State{Model: o.cur.Load(), Learner: o.learner, Base: o.base}
 }
 
 // Install serves m, the store's active version, with a learner resumed
@@ -108,7 +118,7 @@ func (o *Owner) Install(m *model.Model, st Store) State {
 	meta := metaOf(m)
 	next := NewModel(NewScorer(m), meta)
 	var l Learner
-	if o.cfg.Learning {
+	if o.cfg.Learning && !o.cfg.PerDevice {
 		l = NewLearner(m, o.cfg.Robust)
 		state, err := st.LoadCheckpoint()
 		switch {
@@ -134,7 +144,11 @@ func (o *Owner) Install(m *model.Model, st Store) State {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	prev := State{Model: o.cur.Load(), Learner: o.learner}
+	prev := State{Model: o.cur.Load(), Learner: o.learner, Base: o.base}
+	o.base = m
+	if o.cfg.Learning && o.cfg.PerDevice {
+		o.installDevices(m, st)
+	}
 	o.swap(next)
 	if l != nil {
 		o.learner, o.ckpt, o.sinceQ, o.diverged = l, versioned{st, m.Version}, 0, ""
@@ -148,6 +162,12 @@ func (o *Owner) Restore(s State, st Store, version int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.swap(s.Model)
+	if s.Base != nil {
+		o.base = s.Base
+		if o.pd != nil {
+			o.installDevices(s.Base, st)
+		}
+	}
 	if s.Learner != nil {
 		o.learner, o.ckpt, o.sinceQ, o.diverged = s.Learner, versioned{st, version}, 0, ""
 	}
@@ -231,6 +251,9 @@ func (o *Owner) Learn(rs []wire.Reading) Learned {
 func (o *Owner) Stats() (updates int64, progressive float64, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.pd != nil {
+		return o.pd.updates.Load(), math.NaN(), true
+	}
 	if o.learner == nil {
 		return 0, 0, false
 	}
@@ -252,6 +275,10 @@ type Checkpointed struct {
 func (o *Owner) Checkpoint() (Checkpointed, error) {
 	var r Checkpointed
 	o.mu.Lock()
+	if pd := o.pd; pd != nil {
+		o.mu.Unlock()
+		return o.checkpointDevices(pd)
+	}
 	l, c := o.learner, o.ckpt
 	if l == nil || c == nil {
 		o.mu.Unlock()

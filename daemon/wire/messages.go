@@ -22,12 +22,21 @@ type Status struct {
 	// LearningFrozen: the learner diverged, its last good checkpoint was
 	// restored and learning stopped.
 	LearningFrozen bool `json:"learning_frozen,omitempty"`
+	// Learning is "per_device" when each device learns its own delta
+	// (empty otherwise); DevicesResident are the device states in memory,
+	// DevicesPending those evicted and not yet saved.
+	Learning        string `json:"learning,omitempty"`
+	DevicesResident *int   `json:"devices_resident,omitempty"`
+	DevicesPending  *int   `json:"devices_pending,omitempty"`
 	// Problems are what /healthz fails with, each with its reason.
 	Problems []string `json:"problems,omitempty"`
 	// StoreRepair says what the store found damaged or lost at start and
 	// repaired, and what it lost.
 	StoreRepair string `json:"store_repair,omitempty"`
 }
+
+// LearnPerDevice is Status.Learning with per-device learning.
+const LearnPerDevice = "per_device"
 
 // Encode is the status message's payload.
 func (s *Status) Encode() []byte {

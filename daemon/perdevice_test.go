@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linnet-edge/linnet/daemon/wire"
+	"github.com/linnet-edge/linnet/store"
+)
+
+// TestPerDeviceLearning: with learning.mode = "per_device", a device
+// whose targets carry its own offset learns it from its labelled readings
+// and its predictions move to it, while another device's stay the fleet
+// model's; the status counts the resident devices, and a checkpoint stores
+// the learning device's state under the served version.
+func TestPerDeviceLearning(t *testing.T) {
+	_, path := trainedModel(t)
+	honest := houses(t, 300, 64)
+	held := houses(t, 5, 65)
+	var mean, sq float64
+	for _, y := range honest.Y {
+		mean += float64(y)
+	}
+	mean /= float64(len(honest.Y))
+	for _, y := range honest.Y {
+		sq += (float64(y) - mean) * (float64(y) - mean)
+	}
+	offset := 2 * math.Sqrt(sq/float64(len(honest.Y)))
+
+	cfg := testConfig(t, "")
+	cfg.MQTT.Broker = ""
+	cfg.MQTT.Embedded = "127.0.0.1:0"
+	cfg.Model = path
+	cfg.Learning.Mode = LearnPerDevice
+	d := startDaemon(t, cfg, nil)
+	cl := testClient(t, d.s.BrokerURL(), "tester", true)
+	preds := collect(t, cl, "linnet/+/prediction")
+
+	var rows []string
+	for i := range honest.Len() {
+		rows = append(rows, labelledJSON(fmt.Sprint("l", i), honest.Row(i), honest.Y[i]+float32(offset)))
+	}
+	publish(t, cl, "linnet/attic/features", []byte(`{"batch":[`+strings.Join(rows, ",")+`]}`))
+	preds.waitAll(t, 1)
+	waitUpdates(t, d, int64(honest.Len()))
+
+	fleet := d.s.own.Current().Scorer
+	for i := range held.Len() {
+		publish(t, cl, "linnet/attic/features", unlabelled(fmt.Sprint("a", i), held.Row(i)))
+		publish(t, cl, "linnet/cellar/features", unlabelled(fmt.Sprint("c", i), held.Row(i)))
+	}
+	preds.waitAll(t, 1+2*held.Len())
+	preds.mu.Lock()
+	for i := range held.Len() {
+		f := float64(fleet.Predict(held.Row(i)))
+		a := preds.byID[fmt.Sprint("a", i)][0]["prediction"].(float64)
+		c := preds.byID[fmt.Sprint("c", i)][0]["prediction"].(float64)
+		if math.Abs(c-f) > 1e-3*math.Max(1, math.Abs(f)) {
+			t.Errorf("reading %d: the device without labels got %v, want the fleet's %v", i, c, f)
+		}
+		t.Logf("reading %d: fleet %.3f, learning device %+.3f (offset %+.3f), device without labels %+.3f", i, f, a-f, offset, c-f)
+		if got := a - f; math.Abs(got-offset) > 0.2*offset {
+			t.Errorf("reading %d: the learning device's prediction is the fleet's %+.3f, want its offset %+.3f", i, got, offset)
+		}
+	}
+	preds.mu.Unlock()
+
+	var st wire.Status
+	if err := json.Unmarshal(d.s.status("online"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Learning != wire.LearnPerDevice || st.DevicesResident == nil || *st.DevicesResident != 1 {
+		t.Errorf("status learning %q, resident %v: want per_device with 1 device", st.Learning, st.DevicesResident)
+	}
+	if !d.s.checkpoint() {
+		t.Fatal("no device state checkpointed")
+	}
+	d.stop(t)
+	s, err := store.Open(filepath.Join(cfg.DataDir, "linnet.db"), store.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	devs, err := s.Default().Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) != 1 || devs[0].Device != "attic" || devs[0].Updates != int64(honest.Len()) || devs[0].Version != 7 {
+		t.Errorf("stored devices %+v, want attic with %d updates of version 7", devs, honest.Len())
+	}
+}
+
+// unlabelled is one reading without a label.
+func unlabelled(id string, x []float32) []byte {
+	s := labelledJSON(id, x, 0)
+	return []byte(s[:strings.LastIndex(s, `,"label"`)] + "}")
+}

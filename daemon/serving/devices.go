@@ -1,0 +1,163 @@
+package serving
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+
+	"github.com/linnet-edge/linnet/daemon/wire"
+	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
+)
+
+// DeviceStore keeps the per-device learning states of one model (a
+// store.Model handle).
+type DeviceStore interface {
+	LoadDevice(device string) (*model.DeviceSnapshot, error)
+	SaveDevices(states []model.DeviceSnapshot) error
+	PruneDevices(keep int64) (int, error)
+}
+
+// perDevice is the per-device learning of an Owner (Config.PerDevice):
+// model.Devices over the active version, its states kept in ds.
+type perDevice struct {
+	dev     *model.Devices
+	ds      DeviceStore
+	updates atomic.Int64 // readings learned from, this run
+}
+
+// deviceStoreOf is the per-device store behind st: the default model's
+// handle of a *store.Store, or st itself when it is a DeviceStore.
+func deviceStoreOf(st Store) DeviceStore {
+	switch s := st.(type) {
+	case DeviceStore:
+		return s
+	case interface{ Default() *store.Model }:
+		return s.Default()
+	}
+	return nil
+}
+
+// installDevices starts per-device learning on m, or rebases it onto m (a
+// new version drops every device's delta: see model.Devices.Rebase) and
+// prunes the stored states of other versions. Called under o.mu.
+func (o *Owner) installDevices(m *model.Model, st Store) {
+	ds := deviceStoreOf(st)
+	if ds == nil {
+		o.cfg.Log.Error("per-device learning needs a store with device states; learning is off")
+		return
+	}
+	if o.pd != nil && o.pd.dev.Version() == m.Version {
+		return
+	}
+	if o.pd != nil {
+		if err := o.pd.dev.Rebase(m); err != nil {
+			o.cfg.Log.Error("per-device learning: rebase", "version", m.Version, "err", err)
+			o.pd = nil
+			return
+		}
+		o.pd.ds = ds
+	} else {
+		dev, err := model.NewDevices(m, model.DeviceConfig{MaxResident: o.cfg.MaxDevices,
+			Margin: o.cfg.Robust.Margin, Load: ds.LoadDevice, Evict: ds.SaveDevices})
+		if err != nil {
+			o.cfg.Log.Error("per-device learning is off for this model", "version", m.Version, "err", err)
+			return
+		}
+		o.pd = &perDevice{dev: dev, ds: ds}
+	}
+	if n, err := ds.PruneDevices(m.Version); err != nil {
+		o.cfg.Log.Error("prune device states of other versions", "err", err)
+	} else if n > 0 {
+		o.cfg.Log.Info("device states of other versions dropped (deltas do not carry over)", "states", n, "version", m.Version)
+	}
+}
+
+// PerDevice reports whether the Owner learns per device.
+func (o *Owner) PerDevice() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.pd != nil
+}
+
+// PredictDevice overwrites preds[i] with device's own prediction for
+// rs[i] once the device has learned (per-device learning only; the fleet's
+// prediction stays otherwise). sv is the served model the readings were
+// decoded for: a device delta of another version is not applied.
+func (o *Owner) PredictDevice(device string, sv *Model, rs []wire.Reading, preds []float32) {
+	o.mu.Lock()
+	pd := o.pd
+	o.mu.Unlock()
+	if pd == nil || sv == nil || pd.dev.Version() != sv.Version() {
+		return
+	}
+	w := pd.dev.Width()
+	for i := range rs {
+		if len(rs[i].X) != w {
+			continue
+		}
+		if p, ok := pd.dev.Predict(device, rs[i].X); ok {
+			preds[i] = p
+		}
+	}
+}
+
+// LearnDevice feeds the labelled readings of rs, all from device, to the
+// learner: device's own with per-device learning, else the shared one
+// (Learn).
+func (o *Owner) LearnDevice(device string, rs []wire.Reading) Learned {
+	o.mu.Lock()
+	pd := o.pd
+	o.mu.Unlock()
+	if pd == nil {
+		return o.Learn(rs)
+	}
+	var r Learned
+	if o.stop.Load() {
+		return r
+	}
+	w := pd.dev.Width()
+	for i := range rs {
+		if !rs[i].HasLabel {
+			continue
+		}
+		if len(rs[i].X) != w {
+			r.Refused = append(r.Refused, Refusal{Index: i, Err: fmt.Errorf("%d features, the model has %d", len(rs[i].X), w)})
+			continue
+		}
+		_, err := pd.dev.Learn(device, rs[i].X, rs[i].Label)
+		switch {
+		case err == nil:
+			r.N++
+		case errors.Is(err, model.ErrFrozen):
+			r.Frozen++
+		default:
+			r.Refused = append(r.Refused, Refusal{Index: i, Err: err})
+		}
+	}
+	r.Updates = pd.updates.Add(int64(r.N))
+	r.Progressive = math.NaN() // no shared running loss
+	return r
+}
+
+// checkpointDevices saves the states of the devices that changed since
+// the last checkpoint, in batches.
+func (o *Owner) checkpointDevices(pd *perDevice) (Checkpointed, error) {
+	n, err := pd.dev.Checkpoint(pd.ds.SaveDevices)
+	if err != nil {
+		return Checkpointed{Written: n > 0}, fmt.Errorf("checkpoint device states: %w", err)
+	}
+	return Checkpointed{Written: n > 0}, nil
+}
+
+// DeviceHealth are per-device learning's counters; ok is false without it.
+func (o *Owner) DeviceHealth() (st model.DeviceStats, updates int64, ok bool) {
+	o.mu.Lock()
+	pd := o.pd
+	o.mu.Unlock()
+	if pd == nil {
+		return model.DeviceStats{}, 0, false
+	}
+	return pd.dev.Stats(), pd.updates.Load(), true
+}
