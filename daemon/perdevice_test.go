@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,4 +101,99 @@ func TestPerDeviceLearning(t *testing.T) {
 func unlabelled(id string, x []float32) []byte {
 	s := labelledJSON(id, x, 0)
 	return []byte(s[:strings.LastIndex(s, `,"label"`)] + "}")
+}
+
+// TestSIGKILLKeepsDeviceStates: per-device learning in the real binary,
+// killed with SIGKILL after 250 labelled readings of 25 devices with a
+// checkpoint every 100 updates: the store holds every device's state as
+// of the last checkpoint (8 readings each); a restart resumes from it (a
+// device's next reading makes 9) and an ordered stop saves what changed.
+func TestSIGKILLKeepsDeviceStates(t *testing.T) {
+	m := startMosquitto(t, "")
+	dir := t.TempDir()
+	modelPath := writeModel(t, dir, 42)
+	data := filepath.Join(dir, "data")
+	cfgPath := writeConfig(t, dir, fmt.Sprintf(`gateway = "gw-kill"
+data_dir = %q
+model = %q
+[mqtt]
+broker = %q
+[pipeline]
+workers = 1
+[learning]
+mode = "per_device"
+checkpoint_every = 100
+checkpoint_interval = "1h"
+`, data, modelPath, m.url()))
+	p := startProc(t, cfgPath)
+	c := testClient(t, m.url(), "kill-tester", true)
+	preds := collect(t, c, "linnet/+/prediction")
+	r := rand.New(rand.NewPCG(7, 8))
+	const devices, n = 25, 250
+	send := func(id, dev int) {
+		a, b, cc := r.NormFloat64(), r.NormFloat64()*10-2, r.Float64()
+		y := 3 + 2*a - 0.7*b + cc + float64(dev) + 0.1*r.NormFloat64()
+		publish(t, c, fmt.Sprintf("linnet/d%d/features", dev), fmt.Appendf(nil, `{"id":%d,"features":[%v,%v,%v],"label":%v}`, id, a, b, cc, y))
+	}
+	for i := range n {
+		send(i, i%devices)
+	}
+	preds.waitIDs(t, n)
+	if got := p.metric(t, "linnet_learn_updates_total"); got != n {
+		t.Fatalf("updates %v, want %d", got, n)
+	}
+	if got := p.metric(t, "linnet_checkpoints_total"); got != 2 {
+		t.Fatalf("checkpoints %v, want 2 (at 100 and 200 updates)", got)
+	}
+	if got := p.metric(t, "linnet_devices_resident"); got != devices {
+		t.Errorf("resident devices %v, want %d", got, devices)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+
+	stored := func() map[string]store.DeviceInfo {
+		t.Helper()
+		s, err := store.Open(filepath.Join(data, "linnet.db"), store.Options{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		devs, err := s.Default().Devices()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]store.DeviceInfo{}
+		for _, d := range devs {
+			out[d.Device] = d
+		}
+		return out
+	}
+	got := stored()
+	if len(got) != devices {
+		t.Fatalf("%d device states stored after SIGKILL, want %d", len(got), devices)
+	}
+	for name, d := range got {
+		if d.Updates != 200/devices || d.Version != 42 {
+			t.Errorf("device %s: %d updates of version %d after SIGKILL, want %d of 42 (the last checkpoint)", name, d.Updates, d.Version, 200/devices)
+		}
+	}
+
+	p2 := startProc(t, cfgPath)
+	send(n, 0)
+	preds.waitIDs(t, n+1)
+	if err := p2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p2.log)
+	}
+	got = stored()
+	if d := got["d0"]; d.Updates != 200/devices+1 {
+		t.Errorf("device d0 has %d updates after the restart and one reading, want %d (resumed)", d.Updates, 200/devices+1)
+	}
+	if d := got["d1"]; d.Updates != 200/devices {
+		t.Errorf("device d1 has %d updates, want %d (untouched)", d.Updates, 200/devices)
+	}
 }
