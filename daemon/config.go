@@ -20,6 +20,7 @@ import (
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/ota"
 	"github.com/linnet-edge/linnet/daemon/wire"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // Config is the whole service configuration. It is built in layers —
@@ -42,11 +43,17 @@ type Config struct {
 	MQTT          MQTTConfig     `toml:"mqtt"`
 	Topics        TopicsConfig   `toml:"topics"`
 	Subscriptions []Subscription `toml:"subscriptions"`
-	Payload       PayloadConfig  `toml:"payload"`
-	Pipeline      PipelineConfig `toml:"pipeline"`
-	Learning      LearningConfig `toml:"learning"`
-	Metrics       MetricsConfig  `toml:"metrics"`
-	OTA           ota.Config     `toml:"ota"` // the OTA hook
+	// Models configures the served models by name ([[models]]). Empty:
+	// one model named "default" from model, learning.mode and
+	// subscriptions, as before models had names. This build serves one
+	// model, named "default": its entry stands for those keys (see
+	// ModelConfig); more than one is refused at validation.
+	Models   []ModelConfig  `toml:"models"`
+	Payload  PayloadConfig  `toml:"payload"`
+	Pipeline PipelineConfig `toml:"pipeline"`
+	Learning LearningConfig `toml:"learning"`
+	Metrics  MetricsConfig  `toml:"metrics"`
+	OTA      ota.Config     `toml:"ota"` // the OTA hook
 
 	HomeAssistant homeassistant.Config `toml:"homeassistant"` // Home Assistant hook
 
@@ -102,6 +109,66 @@ type TopicsConfig struct {
 	Prediction string `toml:"prediction"`
 	Errors     string `toml:"errors"`
 	Status     string `toml:"status"`
+}
+
+// ModelConfig is one [[models]] entry.
+type ModelConfig struct {
+	// Name is the model's key in the store, topics and metrics:
+	// [a-z0-9][a-z0-9_-]{0,62}.
+	Name string `toml:"name"`
+	// File, when set, is a .lnm file imported at start unless the store
+	// serves a newer version (the top-level model key).
+	File string `toml:"file"`
+	// Learning is "off", "shared" or "per_device" (learning.mode); empty
+	// keeps learning.mode.
+	Learning      string         `toml:"learning"`
+	Subscriptions []Subscription `toml:"subscriptions"`
+}
+
+// applyModels checks [[models]] and, for the one model this build serves,
+// carries its entry over to the keys that serve it: file to model,
+// learning to learning.mode, its subscriptions to subscriptions.
+func (c *Config) applyModels(bad func(string, ...any)) {
+	for i, m := range c.Models {
+		if err := store.CheckName(m.Name); err != nil {
+			bad("models[%d].name: %v", i, err)
+		}
+		switch m.Learning {
+		case "", LearnOff, LearnShared, LearnPerDevice:
+		default:
+			bad("models[%d].learning %q: want %q, %q or %q", i, m.Learning, LearnOff, LearnShared, LearnPerDevice)
+		}
+		for j := range i {
+			if c.Models[j].Name == m.Name {
+				bad("models[%d].name %q: already models[%d]'s", i, m.Name, j)
+			}
+		}
+	}
+	switch {
+	case len(c.Models) == 0:
+		return
+	case len(c.Models) > 1 || c.Models[0].Name != store.DefaultModel:
+		names := make([]string, len(c.Models))
+		for i, m := range c.Models {
+			names[i] = m.Name
+		}
+		bad("models %q: not yet served: this build serves one model, named %q (one [[models]] entry with name = %q, or none)",
+			names, store.DefaultModel, store.DefaultModel)
+		return
+	}
+	m := c.Models[0]
+	if m.File != "" {
+		if c.Model != "" && c.Model != m.File {
+			bad("models[0].file %q and model %q: set one", m.File, c.Model)
+		}
+		c.Model = m.File
+	}
+	if m.Learning != "" {
+		c.Learning.Mode = m.Learning
+	}
+	if len(m.Subscriptions) > 0 {
+		c.Subscriptions = m.Subscriptions
+	}
 }
 
 // Subscription is one input topic filter and the payload format on it.
@@ -351,6 +418,7 @@ func (c *Config) Validate() error {
 	var p []string
 	bad := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
 
+	c.applyModels(bad)
 	if c.Gateway == "" {
 		c.Gateway = machineID()
 	}
