@@ -286,7 +286,7 @@ func Default() *Config {
 		Subscriptions: []Subscription{{Topic: "linnet/+/features", Format: "json"}},
 		Payload:       PayloadConfig{MaxBytes: 256 << 10, MaxBatch: 4096},
 		Pipeline:      PipelineConfig{Workers: w, Queue: 8192, QueueBytes: DefaultQueueBytes, DrainTimeout: 5 * time.Second},
-		Learning:      LearningConfig{Enabled: true, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
+		Learning:      LearningConfig{Enabled: true, Mode: LearnShared, RequantizeEvery: 1000, CheckpointInterval: 30 * time.Second},
 		Metrics:       MetricsConfig{Listen: "127.0.0.1:9464"},
 		OTA:           ota.Default(),
 		// Home Assistant hook
