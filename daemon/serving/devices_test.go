@@ -1,0 +1,88 @@
+package serving
+
+import (
+	"math"
+	"testing"
+
+	"github.com/linnet-edge/linnet/daemon/wire"
+	"github.com/linnet-edge/linnet/model"
+)
+
+// devStore is memStore with device states, in memory.
+type devStore struct {
+	memStore
+	dev map[string]model.DeviceSnapshot
+}
+
+func (d *devStore) LoadDevice(name string) (*model.DeviceSnapshot, error) {
+	if s, ok := d.dev[name]; ok {
+		return &s, nil
+	}
+	return nil, nil
+}
+
+func (d *devStore) SaveDevices(states []model.DeviceSnapshot) error {
+	for _, s := range states {
+		s.State = append([]byte(nil), s.State...)
+		d.dev[s.Device] = s
+	}
+	return nil
+}
+
+func (d *devStore) PruneDevices(keep int64) (int, error) {
+	n := 0
+	for k, s := range d.dev {
+		if s.Version != keep {
+			delete(d.dev, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Per-device learning through the Owner: a device with its own offset
+// moves its predictions and no other device's; a checkpoint stores only
+// the changed device; a new version rebases every device and prunes the
+// stored states of the old one.
+func TestOwnerPerDevice(t *testing.T) {
+	o := New(Config{Learning: true, PerDevice: true})
+	st := &devStore{memStore: memStore{active: 1, ckpt: map[int64][]byte{}}, dev: map[string]model.DeviceSnapshot{}}
+	o.Install(lin(1), st)
+	if !o.PerDevice() {
+		t.Fatal("per-device learning is off")
+	}
+	fleet := o.Current().Scorer
+	rs := make([]wire.Reading, 40)
+	for i := range rs {
+		x := []float32{float32(i%7) - 3, float32(i%5) - 2}
+		rs[i] = wire.Reading{X: x, Label: fleet.Predict(x) + 5, HasLabel: true}
+	}
+	if r := o.LearnDevice("a", rs); r.N != len(rs) || r.Updates != int64(len(rs)) {
+		t.Fatalf("learned %+v", r)
+	}
+	probe := []wire.Reading{{X: []float32{1, 1}}}
+	f := fleet.Predict(probe[0].X)
+	pa, pb := []float32{f}, []float32{f}
+	o.PredictDevice("a", o.Current(), probe, pa)
+	o.PredictDevice("b", o.Current(), probe, pb)
+	if math.Abs(float64(pa[0]-f-5)) > 0.5 || pb[0] != f {
+		t.Errorf("fleet %v: device a %v (want about +5), device b %v (want the fleet's)", f, pa[0], pb[0])
+	}
+	if ds, u, ok := o.DeviceHealth(); !ok || ds.Resident != 1 || u != int64(len(rs)) {
+		t.Errorf("device health %+v, %d updates", ds, u)
+	}
+	if r, err := o.Checkpoint(); err != nil || !r.Written || len(st.dev) != 1 || st.dev["a"].Version != 1 {
+		t.Fatalf("checkpoint %+v %v: stored %v", r, err, st.dev)
+	}
+	if r, _ := o.Checkpoint(); r.Written {
+		t.Error("a checkpoint without changes wrote")
+	}
+
+	st.active = 2
+	o.Install(lin(2), st)
+	pa[0] = f
+	o.PredictDevice("a", o.Current(), probe, pa)
+	if pa[0] != f || len(st.dev) != 0 {
+		t.Errorf("after a new version device a predicts %v (want the fleet's %v), stored states %v (want none)", pa[0], f, st.dev)
+	}
+}
