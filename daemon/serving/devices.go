@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/linnet-edge/linnet/daemon/wire"
@@ -25,6 +26,37 @@ type perDevice struct {
 	dev     *model.Devices
 	ds      DeviceStore
 	updates atomic.Int64 // readings learned from, this run
+
+	// none are devices known to have no state of the current version:
+	// their predictions skip the store lookup (model.Devices loads on
+	// every miss, under its lock). A device leaves it when it learns
+	// (its readings are predicted and learned in order by one worker);
+	// it is cleared on a rebase and when it grows past noneMax.
+	noneMu sync.Mutex
+	none   map[string]struct{}
+}
+
+// noneMax bounds perDevice.none.
+const noneMax = 100_000
+
+func (pd *perDevice) known(device string) bool {
+	pd.noneMu.Lock()
+	defer pd.noneMu.Unlock()
+	_, ok := pd.none[device]
+	return ok
+}
+
+func (pd *perDevice) setNone(device string, none bool) {
+	pd.noneMu.Lock()
+	defer pd.noneMu.Unlock()
+	switch {
+	case !none:
+		delete(pd.none, device)
+	case len(pd.none) >= noneMax || pd.none == nil:
+		pd.none = map[string]struct{}{device: {}}
+	default:
+		pd.none[device] = struct{}{}
+	}
 }
 
 // deviceStoreOf is the per-device store behind st: the default model's
@@ -58,6 +90,9 @@ func (o *Owner) installDevices(m *model.Model, st Store) {
 			return
 		}
 		o.pd.ds = ds
+		o.pd.noneMu.Lock()
+		o.pd.none = nil
+		o.pd.noneMu.Unlock()
 	} else {
 		dev, err := model.NewDevices(m, model.DeviceConfig{MaxResident: o.cfg.MaxDevices,
 			Margin: o.cfg.Robust.Margin, Load: ds.LoadDevice, Evict: ds.SaveDevices})
@@ -92,14 +127,20 @@ func (o *Owner) PredictDevice(device string, sv *Model, rs []wire.Reading, preds
 	if pd == nil || sv == nil || pd.dev.Version() != sv.Version() {
 		return
 	}
+	if pd.known(device) {
+		return
+	}
 	w := pd.dev.Width()
 	for i := range rs {
 		if len(rs[i].X) != w {
 			continue
 		}
-		if p, ok := pd.dev.Predict(device, rs[i].X); ok {
-			preds[i] = p
+		p, ok := pd.dev.Predict(device, rs[i].X)
+		if !ok {
+			pd.setNone(device, true)
+			return
 		}
+		preds[i] = p
 	}
 }
 
@@ -117,6 +158,7 @@ func (o *Owner) LearnDevice(device string, rs []wire.Reading) Learned {
 	if o.stop.Load() {
 		return r
 	}
+	pd.setNone(device, false)
 	w := pd.dev.Width()
 	for i := range rs {
 		if !rs[i].HasLabel {

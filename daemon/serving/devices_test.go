@@ -42,7 +42,8 @@ func (d *devStore) PruneDevices(keep int64) (int, error) {
 
 // Per-device learning through the Owner: a device with its own offset
 // moves its predictions and no other device's; a checkpoint stores only
-// the changed device; a new version rebases every device and prunes the
+// the changed device; a device predicted before it had a state learns
+// later all the same; a new version rebases every device and prunes the
 // stored states of the old one.
 func TestOwnerPerDevice(t *testing.T) {
 	o := New(Config{Learning: true, PerDevice: true})
@@ -76,6 +77,15 @@ func TestOwnerPerDevice(t *testing.T) {
 	}
 	if r, _ := o.Checkpoint(); r.Written {
 		t.Error("a checkpoint without changes wrote")
+	}
+
+	// b was predicted without a state (remembered as such): its first
+	// labelled readings give it one.
+	o.LearnDevice("b", rs)
+	pb[0] = f
+	o.PredictDevice("b", o.Current(), probe, pb)
+	if math.Abs(float64(pb[0]-f-5)) > 0.5 {
+		t.Errorf("device b predicts %v after learning, want about %v", pb[0], f+5)
 	}
 
 	st.active = 2
