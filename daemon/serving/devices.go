@@ -72,22 +72,23 @@ func deviceStoreOf(st Store) DeviceStore {
 }
 
 // installDevices starts per-device learning on m, or rebases it onto m (a
-// new version drops every device's delta: see model.Devices.Rebase) and
-// prunes the stored states of other versions. Called under o.mu.
-func (o *Owner) installDevices(m *model.Model, st Store) {
+// new version drops every device's delta: see model.Devices.Rebase). It is
+// called under o.mu and returns what the caller runs after unlocking (nil
+// if nothing): pruning the stored states of other versions, store I/O.
+func (o *Owner) installDevices(m *model.Model, st Store) (prune func()) {
 	ds := deviceStoreOf(st)
 	if ds == nil {
 		o.cfg.Log.Error("per-device learning needs a store with device states; learning is off")
-		return
+		return nil
 	}
 	if o.pd != nil && o.pd.dev.Version() == m.Version {
-		return
+		return nil
 	}
 	if o.pd != nil {
 		if err := o.pd.dev.Rebase(m); err != nil {
 			o.cfg.Log.Error("per-device learning: rebase", "version", m.Version, "err", err)
 			o.pd = nil
-			return
+			return nil
 		}
 		o.pd.ds = ds
 		o.pd.noneMu.Lock()
@@ -98,14 +99,23 @@ func (o *Owner) installDevices(m *model.Model, st Store) {
 			Margin: o.cfg.Robust.Margin, Load: ds.LoadDevice, Evict: ds.SaveDevices})
 		if err != nil {
 			o.cfg.Log.Error("per-device learning is off for this model", "version", m.Version, "err", err)
-			return
+			return nil
 		}
 		o.pd = &perDevice{dev: dev, ds: ds}
 	}
-	if n, err := ds.PruneDevices(m.Version); err != nil {
-		o.cfg.Log.Error("prune device states of other versions", "err", err)
-	} else if n > 0 {
-		o.cfg.Log.Info("device states of other versions dropped (deltas do not carry over)", "states", n, "version", m.Version)
+	return func() {
+		if n, err := ds.PruneDevices(m.Version); err != nil {
+			o.cfg.Log.Error("prune device states of other versions", "err", err)
+		} else if n > 0 {
+			o.cfg.Log.Info("device states of other versions dropped (deltas do not carry over)", "states", n, "version", m.Version)
+		}
+	}
+}
+
+// after runs f, if any (deferred before the unlock, it runs after it).
+func after(f *func()) {
+	if *f != nil {
+		(*f)()
 	}
 }
 

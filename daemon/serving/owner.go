@@ -142,12 +142,14 @@ func (o *Owner) Install(m *model.Model, st Store) State {
 			o.cfg.Log.Error("load checkpoint; learning starts from the model", "err", err)
 		}
 	}
+	var prune func()
+	defer after(&prune)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	prev := State{Model: o.cur.Load(), Learner: o.learner, Base: o.base}
 	o.base = m
 	if o.cfg.Learning && o.cfg.PerDevice {
-		o.installDevices(m, st)
+		prune = o.installDevices(m, st)
 	}
 	o.swap(next)
 	if l != nil {
@@ -159,13 +161,15 @@ func (o *Owner) Install(m *model.Model, st Store) State {
 // Restore serves a kept state again (the guarded rollout's verdict), its
 // learner checkpointed under version from now on.
 func (o *Owner) Restore(s State, st Store, version int64) {
+	var prune func()
+	defer after(&prune)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.swap(s.Model)
 	if s.Base != nil {
 		o.base = s.Base
 		if o.pd != nil {
-			o.installDevices(s.Base, st)
+			prune = o.installDevices(s.Base, st)
 		}
 	}
 	if s.Learner != nil {
