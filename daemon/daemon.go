@@ -144,7 +144,9 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_queue_bytes", Help: "Payload bytes taken in and not yet done (bounded by pipeline.queue_bytes)."},
 			func() float64 { return float64(s.queued.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_unacked_messages", Help: "Messages received and not yet acknowledged to the broker (acknowledged in arrival order once done)."},
-			func() float64 { return float64(s.acks.unacked.Load()) }))
+			func() float64 { return float64(s.acks.unacked.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_unacked_bytes", Help: "Payload bytes of the messages not yet acknowledged to the broker, refused ones included (held until their turn)."},
+			func() float64 { return float64(s.acks.held.Load()) }))
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}

@@ -59,10 +59,14 @@ for c in $(seq "$CLIENTS"); do
 	senders+=($!)
 	pids+=($!)
 done
-peak=0
-for _ in $(seq $((DURATION * 10))); do
-	kb=$(awk '/^VmHWM/ {print $2}' "/proc/$daemon/status")
-	peak=$kb
+peak=0 unacked=0 held=0
+for i in $(seq $((DURATION * 10))); do
+	peak=$(awk '/^VmHWM/ {print $2}' "/proc/$daemon/status")
+	if [ $((i % 10)) = 0 ]; then
+		read -r u h < <(curl -fs "http://$METRICS/metrics" | awk '/^linnet_unacked_messages/ {u=$2} /^linnet_unacked_bytes/ {h=$2} END {printf "%d %d\n", u, h}') || true
+		[ "${u:-0}" -gt "$unacked" ] && unacked=$u
+		[ "${h:-0}" -gt "$held" ] && held=$h
+	fi
 	sleep 0.1
 done
 for p in "${senders[@]}"; do pkill -P "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
@@ -70,6 +74,6 @@ sleep 1
 echo "== after ${DURATION}s of $CLIENTS clients x 4096-reading batches ($BROKER broker)"
 grep -E '^(VmRSS|VmHWM)' "/proc/$daemon/status"
 limit=$(( (BUDGET + 64 * 1024 * 1024) / 1024 ))
-echo "peak ${peak} kB, budget + 64 MB = ${limit} kB"
+echo "peak ${peak} kB, budget + 64 MB = ${limit} kB; most unacknowledged (sampled each second): $unacked messages, $((held / 1024)) kB"
 curl -fs "http://$METRICS/metrics" | grep -E '^linnet_(messages_in_total|predictions_total|rejected_total\{reason="queue_full"\}|broker_dropped_total|broker_refused_total|error_reports_dropped_total)'
 [ "$peak" -le "$limit" ] && echo "PASS: peak under budget + 64 MB" || { echo "FAIL: peak over budget + 64 MB"; exit 1; }
