@@ -723,7 +723,6 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		}
 	}
 	s.preprocessed(sv, j.sub, rs)
-	s.hooks.OnPredictedBy(j.device, sv, rs, preds) // OTA: shadow-run readings, guarded rollout
 	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()
 	if batch {
@@ -741,7 +740,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 		return buf
 	}
 	s.hooks.OnServed(j.device, sv)
-	s.hooks.OnPrediction(j.device, sv, rs, preds) // drift, before learning from the labels
+	s.hooks.OnPredicted(j.device, sv, rs, preds) // OTA's shadow readings and guard, drift: before learning
 	s.learn(rs, j)
 	j.t.done(nil)
 	return buf

@@ -5,7 +5,7 @@
 // learning, or roll back to the previous version) and is the live view's
 // Source.
 //
-// The workers only call OnPrediction: one atomic load, the detectors'
+// The workers only call OnPredicted: one atomic load, the detectors'
 // non-blocking Observe calls (a reading that meets another worker inside
 // a detector is skipped, not waited for) and, at the rare end of a window
 // that changes an alert, a non-blocking hand-off of the transition. One
@@ -92,9 +92,9 @@ func New(c Config) *Hook {
 
 func (h *Hook) ID() string { return "drift" }
 
-// Provides OnPrediction only when monitoring is on: off, the workers do
+// Provides OnPredicted only when monitoring is on: off, the workers do
 // not call the hook at all.
-func (h *Hook) Provides(e byte) bool { return e == hooks.OnPrediction && h.cfg.Enabled }
+func (h *Hook) Provides(e byte) bool { return e == hooks.OnPredicted && h.cfg.Enabled }
 
 // Init registers the gauges.
 func (h *Hook) Init(host hooks.Host) error {
@@ -127,8 +127,8 @@ func ModelName(m *serving.Model) string {
 	return "model"
 }
 
-// OnPrediction watches the readings of one published message.
-func (h *Hook) OnPrediction(device string, sv *serving.Model, rs []wire.Reading, preds []float32) {
+// OnPredicted watches the readings of one published message.
+func (h *Hook) OnPredicted(device string, sv *serving.Model, rs []wire.Reading, preds []float32) {
 	ws := h.cur.Load()
 	if ws == nil || ws.version != sv.Scorer.Version() {
 		select {

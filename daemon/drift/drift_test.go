@@ -92,9 +92,9 @@ func TestPublishKeepsTheRetainedState(t *testing.T) {
 	}
 }
 
-// BenchmarkOnPrediction is the worker's cost of monitoring one labelled
+// BenchmarkOnPredicted is the worker's cost of monitoring one labelled
 // 32-feature reading beside predicting it, in one run.
-func BenchmarkOnPrediction(b *testing.B) {
+func BenchmarkOnPredicted(b *testing.B) {
 	const n = 32
 	m := &model.Model{Version: 1, Target: "y", Loss: model.Squared, Scheme: model.F32,
 		Mean: make([]float32, n), Std: make([]float32, n), Weights: make([]float32, n)}
@@ -121,14 +121,14 @@ func BenchmarkOnPrediction(b *testing.B) {
 		}
 		_ = s
 	})
-	b.Run("OnPrediction32", func(b *testing.B) {
+	b.Run("OnPredicted32", func(b *testing.B) {
 		h := New(Default())
 		h.cur.Store(&watched{name: "y", version: 1, width: n, loss: lossFunc(sv.Meta),
 			w: monitor.NewWatch("y", m, h.mcfg, false)})
 		preds := []float32{0}
 		i := 0
 		for b.Loop() {
-			h.OnPrediction("dev", sv, rs[i&1023], preds)
+			h.OnPredicted("dev", sv, rs[i&1023], preds)
 			i++
 		}
 	})

@@ -28,14 +28,11 @@ const (
 	// OnServed: a worker published a device's prediction. Called on the
 	// worker's goroutine: it must not block or publish.
 	OnServed
-	// OnPredicted: a worker predicted a message's readings, before
-	// publishing. Called on the worker's goroutine: it must not block.
-	OnPredicted
-	// OnPrediction: a worker published a device's prediction of a
+	// OnPredicted: a worker published a device's prediction of a
 	// message's readings (finite, so their features are too), before the
 	// learner sees their labels. Called on the worker's goroutine: it
-	// must not block, publish or wait for a lock (skip under contention).
-	OnPrediction
+	// must not block, publish or wait for a contended lock.
+	OnPredicted
 )
 
 // Hook is one extension.
@@ -53,8 +50,7 @@ type Hook interface {
 	Filters() map[string]byte
 	OnConnect(ctx context.Context)
 	OnServed(device string, m *serving.Model)
-	OnPredicted(m *serving.Model, rs []wire.Reading, preds []float32)
-	OnPrediction(device string, m *serving.Model, rs []wire.Reading, preds []float32)
+	OnPredicted(device string, m *serving.Model, rs []wire.Reading, preds []float32)
 }
 
 // Host is what a hook sees of the daemon.
@@ -104,9 +100,7 @@ func (Base) OnConnect(context.Context)       {}
 func (Base) OnServed(string, *serving.Model) {}
 func (Base) Filters() map[string]byte        { return nil }
 
-func (Base) OnPredicted(*serving.Model, []wire.Reading, []float32) {}
-
-func (Base) OnPrediction(string, *serving.Model, []wire.Reading, []float32) {}
+func (Base) OnPredicted(string, *serving.Model, []wire.Reading, []float32) {}
 
 // Hooks fans the events out to the hooks that provide them.
 type Hooks struct {
@@ -114,7 +108,6 @@ type Hooks struct {
 	served    []Hook // the hot paths' lists, fixed after Add
 	predicted []Hook
 	connect   []Hook
-	predict   []Hook
 }
 
 // Add registers h; Init initializes every hook, later.
@@ -128,9 +121,6 @@ func (hs *Hooks) Add(h Hook) {
 	}
 	if h.Provides(OnConnect) {
 		hs.connect = append(hs.connect, h)
-	}
-	if h.Provides(OnPrediction) {
-		hs.predict = append(hs.predict, h)
 	}
 }
 
@@ -155,29 +145,10 @@ func (hs *Hooks) Filters() map[string]byte {
 	return f
 }
 
-// DevicePredicted is implemented by OnPredicted hooks that need the
-// device that sent the readings (the OTA guard counts labelling devices):
-// they get OnDevicePredicted instead of OnPredicted.
-type DevicePredicted interface {
-	OnDevicePredicted(device string, m *serving.Model, rs []wire.Reading, preds []float32)
-}
-
-// OnPredictedBy calls every hook providing OnPredicted, with the device
-// for those implementing DevicePredicted.
-func (hs *Hooks) OnPredictedBy(device string, m *serving.Model, rs []wire.Reading, preds []float32) {
-	for _, h := range hs.predicted {
-		if d, ok := h.(DevicePredicted); ok {
-			d.OnDevicePredicted(device, m, rs, preds)
-		} else {
-			h.OnPredicted(m, rs, preds)
-		}
-	}
-}
-
 // OnPredicted calls every hook providing OnPredicted.
-func (hs *Hooks) OnPredicted(m *serving.Model, rs []wire.Reading, preds []float32) {
+func (hs *Hooks) OnPredicted(device string, m *serving.Model, rs []wire.Reading, preds []float32) {
 	for _, h := range hs.predicted {
-		h.OnPredicted(m, rs, preds)
+		h.OnPredicted(device, m, rs, preds)
 	}
 }
 
@@ -195,12 +166,5 @@ func (hs *Hooks) OnConnect(ctx context.Context) {
 func (hs *Hooks) OnServed(device string, m *serving.Model) {
 	for _, h := range hs.served {
 		h.OnServed(device, m)
-	}
-}
-
-// OnPrediction calls every hook providing OnPrediction.
-func (hs *Hooks) OnPrediction(device string, m *serving.Model, rs []wire.Reading, preds []float32) {
-	for _, h := range hs.predict {
-		h.OnPrediction(device, m, rs, preds)
 	}
 }

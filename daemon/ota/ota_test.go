@@ -58,7 +58,7 @@ func BenchmarkObserve(b *testing.B) {
 	preds := []float32{0}
 	b.ReportAllocs()
 	for b.Loop() {
-		o.OnPredicted(sv, rs, preds)
+		o.OnPredicted("dev", sv, rs, preds)
 	}
 }
 

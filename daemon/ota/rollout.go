@@ -259,17 +259,11 @@ func lossFunc(m serving.Meta) func(p, y float32) float64 {
 	return func(p, y float32) float64 { r := float64(p - y); return r * r }
 }
 
-// OnPredicted is called by the workers once per message after
-// predicting: it keeps the readings for the next shadow run. Without the
-// device the guard cannot count the labels (see OnDevicePredicted).
-func (o *OTA) OnPredicted(sv *serving.Model, rs []wire.Reading, preds []float32) {
-	o.rec.add(sv.Schema, rs)
-}
-
-// OnDevicePredicted is OnPredicted with the device that sent the
-// readings: it keeps them for the next shadow run and feeds the guard. It
-// takes one short lock per message and never waits for the OTA goroutine.
-func (o *OTA) OnDevicePredicted(device string, sv *serving.Model, rs []wire.Reading, preds []float32) {
+// OnPredicted is called by the workers once per published message: it
+// keeps the readings for the next shadow run and feeds the guard with the
+// device that sent them. It takes one short lock per message and never
+// waits for the OTA goroutine.
+func (o *OTA) OnPredicted(device string, sv *serving.Model, rs []wire.Reading, preds []float32) {
 	o.rec.add(sv.Schema, rs)
 	g := o.guard.p.Load()
 	if g == nil || sv.Scorer.Version() != g.version {
