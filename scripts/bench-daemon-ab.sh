@@ -32,7 +32,9 @@ git archive "$BASE" | tar -x -C "$work/base"
 (cd "$work/base" && go build -o "$work/linnet-base" ./cmd/linnet)
 go build -o "$work/linnet" ./cmd/linnet
 go run ./scripts/gendata -kind houses -rows "$ROWS" -seed 1 -out "$work/houses.csv"
-"$work/linnet" train --data "$work/houses.csv" --target price_k --quantize q8 --epochs 2 --version 1 --out "$work/houses.lnm" >/dev/null
+# The base build trains the model: a newer build reads every older .lnm
+# format, an older one may not read a newer file.
+"$work/linnet-base" train --data "$work/houses.csv" --target price_k --quantize q8 --epochs 2 --version 1 --out "$work/houses.lnm" >/dev/null
 
 sed -e "s/^listener 1883 127.0.0.1/listener $PORT 127.0.0.1/" -e 's/^persistence true/persistence false/' \
 	-e '/^persistence_location/d' scripts/mosquitto.conf > "$work/mosquitto.conf"
