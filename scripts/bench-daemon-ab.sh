@@ -17,16 +17,8 @@ ROWS=${ROWS:-100000}
 ROUNDS=${ROUNDS:-2}
 PORT=${PORT:-18885}
 METRICS=${METRICS:-127.0.0.1:19466}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/bench-lib.sh
 
-mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 mkdir -p "$work/base"
 git archive "$BASE" | tar -x -C "$work/base"
 (cd "$work/base" && go build -o "$work/linnet-base" ./cmd/linnet)
@@ -36,11 +28,7 @@ go run ./scripts/gendata -kind houses -rows "$ROWS" -seed 1 -out "$work/houses.c
 # format, an older one may not read a newer file.
 "$work/linnet-base" train --data "$work/houses.csv" --target price_k --quantize q8 --epochs 2 --version 1 --out "$work/houses.lnm" >/dev/null
 
-sed -e "s/^listener 1883 127.0.0.1/listener $PORT 127.0.0.1/" -e 's/^persistence true/persistence false/' \
-	-e '/^persistence_location/d' scripts/mosquitto.conf > "$work/mosquitto.conf"
-[ "$(id -u)" = 0 ] && echo "user root" >> "$work/mosquitto.conf"
-"$mosq" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
-pids+=($!)
+start_mosquitto
 
 send() { "$work/linnet" send --broker "tcp://127.0.0.1:$PORT" --data "$work/houses.csv" --target price_k --positional --json "$@"; }
 field() { python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }

@@ -14,28 +14,15 @@ set -euo pipefail
 ROWS=${ROWS:-200000}
 PORT=${PORT:-18883}
 METRICS=${METRICS:-127.0.0.1:19464}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/bench-lib.sh
 
-mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-[ -x "$mosq" ] || { echo "bench-daemon: mosquitto not found (apt-get install mosquitto)" >&2; exit 1; }
 
 go build -o "$work/linnet" ./cmd/linnet
 go run ./scripts/gendata -kind houses -rows "$ROWS" -seed 1 -out "$work/houses.csv"
 "$work/linnet" train --data "$work/houses.csv" --target price_k --quantize q8 --epochs 2 --version 1 --out "$work/houses.lnm" >/dev/null
 
 # The reference configuration, on a private port and without persistence.
-sed -e "s/^listener 1883 127.0.0.1/listener $PORT 127.0.0.1/" -e 's/^persistence true/persistence false/' \
-	-e '/^persistence_location/d' scripts/mosquitto.conf > "$work/mosquitto.conf"
-[ "$(id -u)" = 0 ] && echo "user root" >> "$work/mosquitto.conf"
-"$mosq" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
-pids+=($!)
+start_mosquitto
 
 "$work/linnet" run --broker "tcp://127.0.0.1:$PORT" --model "$work/houses.lnm" --gateway bench \
 	--data-dir "$work/data" --metrics "$METRICS" > "$work/daemon.log" 2>&1 &

@@ -16,14 +16,7 @@ DURATION=${SECONDS_:-30}
 PORT=${PORT:-18893}
 METRICS=${METRICS:-127.0.0.1:19474}
 BUDGET=${BUDGET:-67108864} # pipeline.queue_bytes: the default
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/bench-lib.sh
 
 go build -o "$work/linnet" ./cmd/linnet
 go run ./scripts/gendata -kind houses -rows 245760 -seed 1 -out "$work/houses.csv"
@@ -31,12 +24,7 @@ go run ./scripts/gendata -kind houses -rows 245760 -seed 1 -out "$work/houses.cs
 
 args=(--model "$work/houses.lnm" --gateway flood --data-dir "$work/data" --metrics "$METRICS")
 if [ "$BROKER" = mosquitto ]; then
-	mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-	sed -e "s/^listener 1883 127.0.0.1/listener $PORT 127.0.0.1/" -e 's/^persistence true/persistence false/' \
-		-e '/^persistence_location/d' scripts/mosquitto.conf > "$work/mosquitto.conf"
-	[ "$(id -u)" = 0 ] && echo "user root" >> "$work/mosquitto.conf"
-	"$mosq" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
-	pids+=($!)
+	start_mosquitto
 	args+=(--broker "tcp://127.0.0.1:$PORT")
 else
 	printf '[mqtt]\nembedded_listen = "127.0.0.1:%s"\n[pipeline]\nqueue_bytes = %s\n' "$PORT" "$BUDGET" > "$work/linnet.toml"
