@@ -325,7 +325,7 @@ enabled = false
 		preds.mu.Unlock()
 		slices.Sort(missing)
 		t.Logf("missing ids %v; daemon: in %v, predictions %v, queue_full %v, publish errors %v, retries %v", missing[:min(len(missing), 40)],
-			p.metric(t, "linnet_messages_in_total"), p.metric(t, "linnet_predictions_total"),
+			p.metric(t, "linnet_messages_in_total"), p.metric(t, `linnet_predictions_total{model="default"}`),
 			p.metric(t, `linnet_rejected_total{reason="queue_full"}`),
 			p.metric(t, "linnet_publish_errors_total"), p.metric(t, "linnet_publish_retries_total"))
 		if os.Getenv("LINNET_DUMP") != "" {

@@ -14,6 +14,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/linnet-edge/linnet/daemon/ota"
 )
 
 // The embedded broker's door. On a loopback address it lets anyone in
@@ -41,7 +43,7 @@ type brokerAuth struct {
 	internal []byte            // the daemon's password
 	otaUser  string
 	features []sub    // the readings subscriptions: topic filter and device level
-	predict  string   // the prediction topic, {device} left in
+	predict  []string // each model's prediction topic, {device} left in
 	otaW     []string // topics the OTA user may publish
 	otaR     []string // filters the OTA user may subscribe to
 }
@@ -112,11 +114,18 @@ func (s *Service) brokerAuthHook() (mqtt.Hook, error) {
 		return nil, err
 	}
 	a := &brokerAuth{users: users, internal: []byte(hex.EncodeToString(pw)), otaUser: m.EmbeddedOTAUser,
-		features: s.subs, predict: s.cfg.Topics.Prediction}
+		features: s.subs}
+	for _, mdl := range s.models {
+		a.predict = append(a.predict, s.topic(s.cfg.Topics.Prediction, mdl.name, ""))
+		if o := s.cfg.OTA; o.Enabled {
+			for _, t := range ota.Topics(o, mdl.name, func(tmpl string) string { return s.topic(tmpl, mdl.name, "") }) {
+				a.otaW = append(a.otaW, t.Topic)
+			}
+		}
+	}
 	if o := s.cfg.OTA; o.Enabled {
-		a.otaW = []string{s.topic(o.FleetTopic, ""), s.topic(o.GatewayTopic, "")}
 		for _, t := range []string{o.ResultTopic, s.cfg.Topics.Status} {
-			a.otaR = append(a.otaR, s.topic(t, ""), strings.ReplaceAll(t, "{gateway}", "+"))
+			a.otaR = append(a.otaR, s.topic(t, "", ""), strings.ReplaceAll(t, "{gateway}", "+"))
 		}
 	}
 	return a, nil
@@ -149,7 +158,12 @@ func (a *brokerAuth) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool 
 	case user == a.otaUser && !write && contains(a.otaR, topic):
 		return true
 	case !write:
-		return topic == strings.ReplaceAll(a.predict, "{device}", user)
+		for _, p := range a.predict {
+			if topic == strings.ReplaceAll(p, "{device}", user) {
+				return true
+			}
+		}
+		return false
 	}
 	for i := range a.features {
 		f := &a.features[i]

@@ -45,9 +45,8 @@ type Config struct {
 	Subscriptions []Subscription `toml:"subscriptions"`
 	// Models configures the served models by name ([[models]]). Empty:
 	// one model named "default" from model, learning.mode and
-	// subscriptions, as before models had names. This build serves one
-	// model, named "default": its entry stands for those keys (see
-	// ModelConfig); more than one is refused at validation.
+	// subscriptions, as before models had names. An entry named
+	// "default" stands for those keys (see ModelConfig).
 	Models   []ModelConfig  `toml:"models"`
 	Payload  PayloadConfig  `toml:"payload"`
 	Pipeline PipelineConfig `toml:"pipeline"`
@@ -62,6 +61,13 @@ type Config struct {
 	// daemon refuses to start (store.ErrLost).
 	StartAnew bool         `toml:"start_anew"`
 	Drift     drift.Config `toml:"drift"` // monitoring hook and live view
+
+	// served are the models to serve, resolved by Validate: every
+	// [[models]] entry with its learning mode and subscriptions filled
+	// in, or the one model named "default".
+	served []ModelConfig
+	// subsSet: the file set the top-level subscriptions.
+	subsSet bool
 }
 
 // MQTTConfig is the broker connection.
@@ -111,24 +117,29 @@ type TopicsConfig struct {
 	Status     string `toml:"status"`
 }
 
-// ModelConfig is one [[models]] entry.
+// ModelConfig is one [[models]] entry. The entry named "default" stands
+// for the top-level model, learning.mode and subscriptions keys; every
+// other model needs its own subscriptions, and no topic filter may feed
+// two models.
 type ModelConfig struct {
 	// Name is the model's key in the store, topics and metrics:
 	// [a-z0-9][a-z0-9_-]{0,62}.
 	Name string `toml:"name"`
 	// File, when set, is a .lnm file imported at start unless the store
-	// serves a newer version (the top-level model key).
+	// serves a newer version of this model.
 	File string `toml:"file"`
-	// Learning is "off", "shared" or "per_device" (learning.mode); empty
-	// keeps learning.mode.
+	// Learning is "off", "shared" or "per_device"; empty keeps
+	// learning.mode. The other [learning] keys apply to every model.
 	Learning      string         `toml:"learning"`
 	Subscriptions []Subscription `toml:"subscriptions"`
 }
 
-// applyModels checks [[models]] and, for the one model this build serves,
-// carries its entry over to the keys that serve it: file to model,
-// learning to learning.mode, its subscriptions to subscriptions.
+// applyModels checks [[models]] and resolves the served models. The
+// entry named "default" and the top-level keys stand for each other: its
+// file is model, its learning learning.mode, its subscriptions
+// subscriptions.
 func (c *Config) applyModels(bad func(string, ...any)) {
+	c.served = nil
 	for i, m := range c.Models {
 		if err := store.CheckName(m.Name); err != nil {
 			bad("models[%d].name: %v", i, err)
@@ -144,30 +155,56 @@ func (c *Config) applyModels(bad func(string, ...any)) {
 			}
 		}
 	}
-	switch {
-	case len(c.Models) == 0:
-		return
-	case len(c.Models) > 1 || c.Models[0].Name != store.DefaultModel:
-		names := make([]string, len(c.Models))
-		for i, m := range c.Models {
-			names[i] = m.Name
-		}
-		bad("models %q: not yet served: this build serves one model, named %q (one [[models]] entry with name = %q, or none)",
-			names, store.DefaultModel, store.DefaultModel)
+	mode := c.Learning.Mode
+	if len(c.Models) == 0 {
+		c.served = []ModelConfig{{Name: store.DefaultModel, File: c.Model, Learning: mode, Subscriptions: c.Subscriptions}}
 		return
 	}
-	m := c.Models[0]
-	if m.File != "" {
-		if c.Model != "" && c.Model != m.File {
-			bad("models[0].file %q and model %q: set one", m.File, c.Model)
+	hasDefault := false
+	for i, m := range c.Models {
+		if m.Learning == "" {
+			m.Learning = mode
 		}
-		c.Model = m.File
+		if m.Name == store.DefaultModel {
+			hasDefault = true
+			if m.File != "" {
+				if c.Model != "" && c.Model != m.File {
+					bad("models[%d].file %q and model %q: set one", i, m.File, c.Model)
+				}
+				c.Model = m.File
+			}
+			m.File = c.Model
+			c.Learning.Mode = m.Learning
+			if len(m.Subscriptions) > 0 {
+				c.Subscriptions = m.Subscriptions
+			}
+			m.Subscriptions = c.Subscriptions
+		} else {
+			if len(m.Subscriptions) == 0 {
+				bad("models[%d] %q: no subscriptions: every model but %q needs its own [[models.subscriptions]]", i, m.Name, store.DefaultModel)
+			}
+			if m.File != "" {
+				checkFile(m.File, fmt.Sprintf("models[%d].file", i), bad)
+			}
+		}
+		c.served = append(c.served, m)
 	}
-	if m.Learning != "" {
-		c.Learning.Mode = m.Learning
+	if !hasDefault {
+		if c.Model != "" {
+			bad("model %q: the top-level model is the model named %q, which [[models]] does not list: set file in a [[models]] entry", c.Model, store.DefaultModel)
+		}
+		if c.subsSet {
+			bad("subscriptions: the top-level subscriptions are the model named %q's, which [[models]] does not list: move them to a [[models]] entry", store.DefaultModel)
+		}
 	}
-	if len(m.Subscriptions) > 0 {
-		c.Subscriptions = m.Subscriptions
+	feeds := map[string]string{}
+	for _, m := range c.served {
+		for _, sb := range m.Subscriptions {
+			if other, ok := feeds[sb.Topic]; ok && other != m.Name {
+				bad("subscription %q feeds two models, %q and %q: give each its own topics", sb.Topic, other, m.Name)
+			}
+			feeds[sb.Topic] = m.Name
+		}
 	}
 }
 
@@ -318,6 +355,7 @@ func LoadConfig(path string, lookup func(string) (string, bool)) (*Config, error
 			}
 			return nil, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
 		}
+		c.subsSet = c.Subscriptions != nil
 		if c.Subscriptions == nil {
 			c.Subscriptions = Default().Subscriptions
 		}
@@ -522,20 +560,28 @@ func (c *Config) Validate() error {
 			bad("%s %q: want a topic name without wildcards", t.name, t.v)
 		}
 	}
-	if len(c.Subscriptions) == 0 {
-		bad("subscriptions: none")
-	}
-	for i, s := range c.Subscriptions {
-		if _, err := deviceLevel(s.Topic); err != nil {
-			bad("subscriptions[%d].topic %q: %v", i, s.Topic, err)
+	var readings []string
+	for mi, m := range c.served {
+		key := "subscriptions"
+		if m.Name != store.DefaultModel {
+			key = fmt.Sprintf("models[%d].subscriptions", mi)
 		}
-		switch s.Format {
-		case "json", "csv", "raw":
-		default:
-			bad("subscriptions[%d].format %q: want json, csv or raw", i, s.Format)
+		if len(m.Subscriptions) == 0 && m.Name == store.DefaultModel {
+			bad("%s: none", key) // another model's: reported by applyModels
 		}
-		if s.Explain < 0 {
-			bad("subscriptions[%d].explain %d: want 0 or more", i, s.Explain)
+		for i, s := range m.Subscriptions {
+			readings = append(readings, s.Topic)
+			if _, err := deviceLevel(s.Topic); err != nil {
+				bad("%s[%d].topic %q: %v", key, i, s.Topic, err)
+			}
+			switch s.Format {
+			case "json", "csv", "raw":
+			default:
+				bad("%s[%d].format %q: want json, csv or raw", key, i, s.Format)
+			}
+			if s.Explain < 0 {
+				bad("%s[%d].explain %d: want 0 or more", key, i, s.Explain)
+			}
 		}
 	}
 	if c.Payload.MaxBytes < 16 || c.Payload.MaxBytes > maxPayloadBytes {
@@ -585,10 +631,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.OTA.Validate(bad)
-	readings := make([]string, len(c.Subscriptions))
-	for i, sb := range c.Subscriptions {
-		readings[i] = sb.Topic
-	}
 	c.HomeAssistant.Validate(bad, readings) // Home Assistant hook
 	c.Drift.Validate(bad)                   // monitoring hook
 	if len(p) > 0 {

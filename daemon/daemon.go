@@ -18,9 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/linnet-edge/linnet/daemon/drift"
-	"github.com/linnet-edge/linnet/daemon/homeassistant"
-	"github.com/linnet-edge/linnet/daemon/hooks"
-	"github.com/linnet-edge/linnet/daemon/monitor"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/ota"
 	"github.com/linnet-edge/linnet/daemon/serving"
@@ -37,7 +34,14 @@ type Service struct {
 	log  *slog.Logger
 	m    *metrics
 
-	own   *serving.Owner      // the serving model, its learner and checkpoints
+	// models are the served models, in the configuration's order; the
+	// readings of each subscription go to its model.
+	models []*served
+	// own, ota and drift are the first model's (the "default" model
+	// without [[models]]): SetScorer and SetLearner serve through own.
+	own   *serving.Owner
+	ota   *ota.OTA            // nil when ota.enabled is off
+	drift *drift.Hook         // the monitoring hook and live view
 	trust []ed25519.PublicKey // --trust keys, read once at Run
 
 	subs   []sub
@@ -60,7 +64,7 @@ type Service struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 	notify    *notifier
-	hooks     hooks.Hooks // extensions: OTA, Home Assistant (daemon/hooks)
+	routes    map[string][]routeFunc // the hooks' routes by filter, set before Connect
 
 	metricsAddr string
 	brokerURL   string
@@ -77,15 +81,14 @@ type Service struct {
 	// lastProblems were in the last status published by housekeeping.
 	lastProblems string
 
-	ota    *ota.OTA        // the OTA hook, nil when ota.enabled is off
-	drift  *drift.Hook     // the monitoring hook and live view
 	store  *store.Store    // open while Run runs
 	broker *embeddedBroker // nil with an external broker
 }
 
 type sub struct {
-	filter  string // as subscribed, $share prefix included
-	match   string // the plain filter, matched against incoming topics
+	mdl     *served // the model the readings go to
+	filter  string  // as subscribed, $share prefix included
+	match   string  // the plain filter, matched against incoming topics
 	format  string
 	level   int // the device's topic level
 	explain int // top contributions for every reading (0: when asked)
@@ -111,14 +114,6 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, base: log, log: log.With("component", "daemon"), ready: make(chan struct{}), notify: newNotifier()}
-	for _, sc := range cfg.Subscriptions {
-		lvl, _ := deviceLevel(sc.Topic)
-		f := sc.Topic
-		if cfg.MQTT.ShareGroup != "" {
-			f = "$share/" + cfg.MQTT.ShareGroup + "/" + f
-		}
-		s.subs = append(s.subs, sub{filter: f, match: sc.Topic, format: sc.Format, level: lvl, explain: sc.Explain})
-	}
 	n := cfg.Pipeline.Workers
 	per := cfg.Pipeline.Queue / n
 	s.queues = make([]chan job, n)
@@ -150,27 +145,21 @@ func New(cfg *Config, log *slog.Logger) (*Service, error) {
 	for op, k := range simd.Kernels() {
 		s.m.kernels.WithLabelValues(op, k).Set(1)
 	}
-	s.own = serving.New(serving.Config{Learning: cfg.Learning.On(), RequantizeEvery: cfg.Learning.RequantizeEvery,
-		PerDevice: cfg.Learning.PerDevice(), MaxDevices: cfg.Learning.MaxDevices,
-		Robust: serving.Robust{Margin: cfg.Learning.Margin, MaxStep: float32(cfg.Learning.MaxStep), DivergeRatio: cfg.Learning.DivergeRatio},
-		Log:    log.With("component", "serving"), OnSwap: func(m *serving.Model) {
-			s.m.version.Set(float64(m.Version()))
-			s.m.swaps.Inc()
-		}})
-	s.learnMetrics()
-	if cfg.OTA.Enabled {
-		s.ota = ota.New(cfg.OTA)
-		s.hooks.Add(s.ota)
-	}
-	if cfg.HomeAssistant.Enabled {
-		ha := homeassistant.New(cfg.HomeAssistant)
-		if cfg.Drift.Enabled {
-			ha.WatchDrift(cfg.Drift.Topic) // a "model drifting" binary sensor
+	shared := sharedPrediction(cfg)
+	for _, mc := range cfg.served {
+		mdl := s.newServed(mc, shared)
+		s.models = append(s.models, mdl)
+		for _, sc := range mc.Subscriptions {
+			lvl, _ := deviceLevel(sc.Topic)
+			f := sc.Topic
+			if cfg.MQTT.ShareGroup != "" {
+				f = "$share/" + cfg.MQTT.ShareGroup + "/" + f
+			}
+			s.subs = append(s.subs, sub{mdl: mdl, filter: f, match: sc.Topic, format: sc.Format, level: lvl, explain: sc.Explain})
 		}
-		s.hooks.Add(ha)
 	}
-	s.drift = drift.New(cfg.Drift) // always: the live view; it watches readings when drift.enabled
-	s.hooks.Add(s.drift)
+	s.own, s.ota, s.drift = s.models[0].own, s.models[0].ota, s.models[0].drift
+	s.learnMetrics()
 	return s, nil
 }
 
@@ -204,8 +193,13 @@ func (s *Service) queueDepth() float64 {
 	return float64(n)
 }
 
-func (s *Service) topic(tmpl, device string) string {
+// topic fills a topic template: {gateway}, {model} when model is not
+// empty, {device} when device is not.
+func (s *Service) topic(tmpl, model, device string) string {
 	t := strings.ReplaceAll(tmpl, "{gateway}", s.cfg.Gateway)
+	if model != "" {
+		t = strings.ReplaceAll(t, "{model}", model)
+	}
 	if device != "" {
 		t = strings.ReplaceAll(t, "{device}", device)
 	}
@@ -310,14 +304,16 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.metricsAddr = ln.Addr().String()
 		goBG("metrics", func(ctx context.Context) error {
-			return serveHTTP(ctx, ln, s.m.reg, s.health, monitor.NewHandler(s.drift))
+			return serveHTTP(ctx, ln, s.m.reg, s.health, s.liveView())
 		})
 	}
 	// Hooks register their routes before Connect. Their goroutines stop
 	// with ctx and are waited for before intake closes. After the last
 	// error return, so that one leaves nothing running.
-	if err := s.hooks.Init(host{s}); err != nil {
-		return err
+	for _, mdl := range s.models {
+		if err := mdl.hooks.Init(host{s, mdl}); err != nil {
+			return fmt.Errorf("model %s: %w", mdl.name, err)
+		}
 	}
 	ackStop, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
@@ -334,14 +330,16 @@ func (s *Service) Run(ctx context.Context) error {
 	repDone := make(chan struct{})
 	go func() { s.reporter(workCtx); close(repDone) }()
 	var hookWG sync.WaitGroup
-	for _, h := range s.hooks.All() {
-		hookWG.Add(1)
-		go func() {
-			defer hookWG.Done()
-			if err := h.Run(ctx); err != nil {
-				s.log.Error("hook stopped", "hook", h.ID(), "err", err)
-			}
-		}()
+	for _, mdl := range s.models {
+		for _, h := range mdl.hooks.All() {
+			hookWG.Add(1)
+			go func() {
+				defer hookWG.Done()
+				if err := h.Run(ctx); err != nil {
+					s.log.Error("hook stopped", "hook", h.ID(), "model", mdl.name, "err", err)
+				}
+			}()
+		}
 	}
 
 	// With ConnectRetry the token completes only once connected; OnConnect
@@ -389,7 +387,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// The reporter publishes what is left unless the drain deadline passed.
 	<-repDone
 
-	s.checkpoint()
+	s.checkpointAll()
 
 	// No publisher is left: let the acker finish under the deadline.
 	s.pub.Close()
@@ -404,7 +402,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	if s.client.IsConnectionOpen() {
-		t := s.client.Publish(s.topic(cfg.Topics.Status, ""), 1, true, s.status("offline"))
+		t := s.client.Publish(s.topic(cfg.Topics.Status, "", ""), 1, true, s.status("offline"))
 		if err := mqttc.Wait(context.Background(), t, cfg.MQTT.OpTimeout); err != nil {
 			s.log.Warn("publish offline status", "err", err)
 		}
@@ -443,10 +441,10 @@ func (s *Service) housekeep(ctx context.Context) {
 			return
 		case <-ck.C:
 			s.checkStore()
-			if s.checkpoint() && s.connected.Load() || s.problemsChanged() {
+			if s.checkpointAll() && s.connected.Load() || s.problemsChanged() {
 				// The status message carries the progressive loss and
 				// the problems.
-				s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
+				s.client.Publish(s.topic(s.cfg.Topics.Status, "", ""), 1, true, s.status("online"))
 			}
 		case <-drops.C:
 			if s.broker != nil {
@@ -490,7 +488,7 @@ func (s *Service) clientOptions() (*paho.ClientOptions, error) {
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(m.MaxReconnect).
-		SetBinaryWill(s.topic(s.cfg.Topics.Status, ""), s.status("offline"), 1, true).
+		SetBinaryWill(s.topic(s.cfg.Topics.Status, "", ""), s.status("offline"), 1, true).
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -526,8 +524,10 @@ func (s *Service) onConnect(c paho.Client) {
 	for _, sb := range s.subs {
 		filters[sb.filter] = byte(s.cfg.MQTT.QoS)
 	}
-	for f, q := range s.hooks.Filters() {
-		filters[f] = q
+	for _, mdl := range s.models {
+		for f, q := range mdl.hooks.Filters() {
+			filters[f] = q
+		}
 	}
 	backoff := time.Second
 	for {
@@ -547,10 +547,12 @@ func (s *Service) onConnect(c paho.Client) {
 		}
 		backoff = min(2*backoff, s.cfg.MQTT.MaxReconnect)
 	}
-	s.hooks.OnConnect(s.runCtx)
+	for _, mdl := range s.models {
+		mdl.hooks.OnConnect(s.runCtx)
+	}
 	s.connected.Store(true)
 	s.m.connected.Set(1)
-	t := c.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online"))
+	t := c.Publish(s.topic(s.cfg.Topics.Status, "", ""), 1, true, s.status("online"))
 	if err := mqttc.Wait(s.runCtx, t, s.cfg.MQTT.OpTimeout); err != nil {
 		s.log.Warn("publish status", "err", err)
 	}
@@ -668,7 +670,7 @@ func (s *Service) report(topic string, rj *wire.Reject, t *ticket) {
 }
 
 func (s *Service) reporter(ctx context.Context) {
-	errTopic := s.topic(s.cfg.Topics.Errors, "")
+	errTopic := s.topic(s.cfg.Topics.Errors, "", "")
 	for r := range s.errQ {
 		b := wire.AppendError(nil, r.topic, r.rj, time.Now().UnixMilli())
 		if err := s.pub.Publish(ctx, errTopic, false, b, r.t.done); err != nil {
@@ -692,7 +694,8 @@ func (s *Service) worker(ctx context.Context, q <-chan job) {
 // process decodes, predicts, publishes and learns for one message.
 func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	start := time.Now()
-	sv := s.own.Current()
+	mdl := j.sub.mdl
+	sv := mdl.own.Current()
 	if sv == nil {
 		s.report(j.topic, wire.Rejectf(wire.ReasonNoModel, "no active model"), j.t)
 		return buf
@@ -715,7 +718,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 			preds[i] = sv.Scorer.Predict(rs[i].X)
 		}
 	}
-	s.own.PredictDevice(j.device, sv, rs, preds)
+	mdl.own.PredictDevice(j.device, sv, rs, preds)
 	for i, p := range preds {
 		if math.IsNaN(float64(p)) || math.IsInf(float64(p), 0) {
 			s.report(j.topic, &wire.Reject{Reason: wire.ReasonNonFinite, Detail: fmt.Sprintf("prediction %d is %v: features out of the model's range", i, p), ID: rs[i].ID}, j.t)
@@ -726,74 +729,82 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	version := sv.Scorer.Version()
 	now := time.Now().UnixMilli()
 	if batch {
-		buf = wire.AppendBatch(buf, rs, preds, j.device, sv.Schema.Logistic, version, now)
+		buf = wire.AppendBatch(buf, rs, preds, j.device, mdl.name, sv.Schema.Logistic, version, now)
 	} else {
-		buf = wire.AppendPrediction(buf, &rs[0], j.device, preds[0], sv.Schema.Logistic, version, now)
+		buf = wire.AppendPrediction(buf, &rs[0], j.device, mdl.name, preds[0], sv.Schema.Logistic, version, now)
 	}
-	s.m.predictions.Add(float64(len(rs)))
+	mdl.predictions.Add(float64(len(rs)))
 	s.m.predictSec.Observe(time.Since(start).Seconds())
 	// Done after two steps: the broker's acknowledgement of the
 	// prediction, and the learning step below.
 	j.t.hold()
-	if err := s.pub.Publish(ctx, s.topic(s.cfg.Topics.Prediction, j.device), false, append([]byte(nil), buf...), j.t.done); err != nil {
+	if err := s.pub.Publish(ctx, s.topic(s.cfg.Topics.Prediction, mdl.name, j.device), false, append([]byte(nil), buf...), j.t.done); err != nil {
 		s.m.pubErrors.Inc() // shutting down: not acknowledged, delivered again
 		return buf
 	}
-	s.hooks.OnServed(j.device, sv)
-	s.hooks.OnPredicted(j.device, sv, rs, preds) // OTA's shadow readings and guard, drift: before learning
-	s.learn(rs, j)
+	mdl.hooks.OnServed(j.device, sv)
+	mdl.hooks.OnPredicted(j.device, sv, rs, preds) // OTA's shadow readings and guard, drift: before learning
+	s.learn(mdl, rs, j)
 	j.t.done(nil)
 	return buf
 }
 
 // learn feeds labelled readings to the learner and counts; a checkpoint
 // every learning.checkpoint_every updates.
-func (s *Service) learn(rs []wire.Reading, j job) {
-	r := s.own.LearnDevice(j.device, rs)
+func (s *Service) learn(mdl *served, rs []wire.Reading, j job) {
+	r := mdl.own.LearnDevice(j.device, rs)
 	s.learned(r, rs, j.topic, j.t)
 	if r.N == 0 {
 		return
 	}
-	s.m.learn.Add(float64(r.N))
+	mdl.learned.Add(float64(r.N))
 	if !math.IsNaN(r.Progressive) {
-		s.m.loss.Set(r.Progressive)
+		mdl.loss.Set(r.Progressive)
 	}
 	if every := int64(s.cfg.Learning.CheckpointEvery); every > 0 && r.Updates/every > (r.Updates-int64(r.N))/every {
-		s.checkpoint()
+		s.checkpoint(mdl)
 	}
 	if r.Err != nil {
-		s.log.Error("re-quantize", "err", r.Err)
+		s.log.Error("re-quantize", "model", mdl.name, "err", r.Err)
 	}
 }
 
-// checkpoint saves the learner's state through the store; it reports
+// checkpoint saves mdl's learner state through the store; it reports
 // whether one was written.
-func (s *Service) checkpoint() bool {
-	r, err := s.own.Checkpoint()
-	s.checkpointed(r, err)
+func (s *Service) checkpoint(mdl *served) bool {
+	r, err := mdl.own.Checkpoint()
+	s.checkpointed(mdl, r, err)
 	if r.Written {
-		s.m.checkpoints.Inc()
+		mdl.checkpoints.Inc()
 	}
 	return r.Written
+}
+
+// checkpointAll checkpoints every model; it reports whether any was
+// written.
+func (s *Service) checkpointAll() bool {
+	any := false
+	for _, mdl := range s.models {
+		if s.checkpoint(mdl) {
+			any = true
+		}
+	}
+	return any
 }
 
 // status is the retained status message (and, with "offline", the will).
 func (s *Service) status(state string) []byte {
 	st := wire.Status{State: state, Gateway: s.cfg.Gateway, Kernels: simd.Kernels(), TS: time.Now().UnixMilli()}
-	if sv := s.own.Current(); sv != nil {
-		v := sv.Scorer.Version()
-		st.ModelVersion, st.Scheme, st.Features = &v, sv.Scorer.Scheme(), len(sv.Schema.Features)
+	for _, mdl := range s.models {
+		st.Models = append(st.Models, mdl.status())
 	}
-	if u, l, ok := s.own.Stats(); ok {
-		st.Updates = &u
-		if !math.IsNaN(l) && !math.IsInf(l, 0) {
-			st.ProgressiveLoss = &l
-		}
-		st.LearningFrozen = s.own.Health().Frozen
-	}
-	if ds, _, ok := s.own.DeviceHealth(); ok {
+	// The first model, as before models had names.
+	first := st.Models[0]
+	st.ModelVersion, st.Scheme, st.Features = first.ModelVersion, first.Scheme, first.Features
+	st.Updates, st.ProgressiveLoss, st.LearningFrozen = first.Updates, first.ProgressiveLoss, first.LearningFrozen
+	if first.DevicesResident != nil {
 		st.Learning = wire.LearnPerDevice
-		st.DevicesResident, st.DevicesPending = &ds.Resident, &ds.Pending
+		st.DevicesResident, st.DevicesPending = first.DevicesResident, first.DevicesPending
 	}
 	st.StoreRepair = s.repair
 	st.Problems = s.problems()

@@ -17,22 +17,31 @@ import (
 // state. Each problem carries its reason.
 type healthState struct {
 	mu       sync.Mutex
-	ckptErr  string    // the last checkpoint failed: why; "" after a good one
-	ckptFrom time.Time // when checkpoints started failing
-	storeErr string    // the store file is missing, lost or re-created: why
+	ckpt     map[string]ckptFailure // by model: its last checkpoint failed
+	storeErr string                 // the store file is missing, lost or re-created: why
 }
 
-func (h *healthState) setCheckpoint(err error) {
+type ckptFailure struct {
+	err  string    // why the last checkpoint failed
+	from time.Time // when checkpoints started failing
+}
+
+func (h *healthState) setCheckpoint(model string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if err == nil {
-		h.ckptErr = ""
+		delete(h.ckpt, model)
 		return
 	}
-	if h.ckptErr == "" {
-		h.ckptFrom = time.Now()
+	if h.ckpt == nil {
+		h.ckpt = map[string]ckptFailure{}
 	}
-	h.ckptErr = err.Error()
+	f, ok := h.ckpt[model]
+	if !ok {
+		f.from = time.Now()
+	}
+	f.err = err.Error()
+	h.ckpt[model] = f
 }
 
 func (h *healthState) setStore(reason string) {
@@ -41,38 +50,16 @@ func (h *healthState) setStore(reason string) {
 	h.mu.Unlock()
 }
 
-// learnMetrics are the online learner's defences, read from the owner.
+// learnMetrics are the online learners' defences, read from the owners,
+// and the checkpoints' and the watchdog's counters.
 func (s *Service) learnMetrics() {
-	lh := func(f func(serving.LearnerHealth) float64) func() float64 {
-		return func() float64 { return f(s.own.Health()) }
-	}
-	s.m.reg.MustRegister(
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_learn_refused_total",
-			Help: "Labelled readings not learned from because a label or feature was implausible (still predicted; reason bad_label)."},
-			lh(func(h serving.LearnerHealth) float64 { return float64(h.Refused) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_learn_clipped_total",
-			Help: "Online learning steps shortened to learning.max_step."},
-			lh(func(h serving.LearnerHealth) float64 { return float64(h.Clipped) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_learning_frozen",
-			Help: "1 while online learning is frozen (the learner diverged and its last good checkpoint was restored)."},
-			lh(func(h serving.LearnerHealth) float64 {
-				if h.Frozen {
-					return 1
-				}
-				return 0
-			})),
+	s.m.reg.MustRegister(newLearnCollector(s),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_checkpoint_failures_total",
 			Help: "Learner checkpoints that could not be written."},
 			func() float64 { return float64(s.ckptFails.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "linnet_learn_diverged_total",
 			Help: "Times the divergence watchdog restored the last good checkpoint and froze learning."},
-			func() float64 { return float64(s.diverged.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_devices_resident",
-			Help: "Per-device learning states in memory (learning.mode = \"per_device\")."},
-			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.Resident) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_devices_pending",
-			Help: "Per-device learning states evicted from memory and not yet saved."},
-			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.Pending) }))
+			func() float64 { return float64(s.diverged.Load()) }))
 }
 
 // learned reports the readings the learner refused (bad_label, on the
@@ -86,18 +73,27 @@ func (s *Service) learned(r serving.Learned, rs []wire.Reading, topic string, t 
 
 // checkpointed logs and reports one checkpoint: a failure (until a good
 // one), a diverged learner (log, errors topic, metric, status).
-func (s *Service) checkpointed(r serving.Checkpointed, err error) {
+func (s *Service) checkpointed(mdl *served, r serving.Checkpointed, err error) {
 	if v := r.Diverged; v != nil {
 		s.diverged.Add(1)
-		s.log.Error("online learning diverged: restored the last good checkpoint and froze learning", "reason", v.Reason,
+		s.log.Error("online learning diverged: restored the last good checkpoint and froze learning", "model", mdl.name, "reason", v.Reason,
 			"loss", v.Loss, "baseline", v.Baseline, "updates", v.Updates)
-		s.notice(wire.Rejectf(reasonDiverged, "learning frozen, last good checkpoint restored: %s", v.Reason))
+		s.notice(wire.Rejectf(reasonDiverged, "%slearning frozen, last good checkpoint restored: %s", s.modelPrefix(mdl), v.Reason))
 	}
 	if err != nil {
 		s.ckptFails.Add(1)
-		s.log.Error("checkpoint", "err", err)
+		s.log.Error("checkpoint", "model", mdl.name, "err", err)
 	}
-	s.hs.setCheckpoint(err)
+	s.hs.setCheckpoint(mdl.name, err)
+}
+
+// modelPrefix names mdl at the start of a problem or a notice when the
+// daemon serves several models ("model hvac: ").
+func (s *Service) modelPrefix(mdl *served) string {
+	if len(s.models) == 1 {
+		return ""
+	}
+	return "model " + mdl.name + ": "
 }
 
 // reasonDiverged is the errors-topic reason of a frozen learner; it is a
@@ -122,15 +118,17 @@ func (s *Service) problems() []string {
 	if !s.connected.Load() {
 		p = append(p, "not connected to the broker")
 	}
-	if s.own.Current() == nil {
-		p = append(p, "no model")
-	}
-	if lh := s.own.Health(); lh.Frozen {
-		why := "learning frozen: restored from a checkpoint taken after the learner diverged"
-		if lh.Diverged != "" {
-			why = "learning frozen: the learner diverged (" + lh.Diverged + ")"
+	for _, mdl := range s.models {
+		if mdl.own.Current() == nil {
+			p = append(p, s.modelPrefix(mdl)+"no model")
 		}
-		p = append(p, why)
+		if lh := mdl.own.Health(); lh.Frozen {
+			why := "learning frozen: restored from a checkpoint taken after the learner diverged"
+			if lh.Diverged != "" {
+				why = "learning frozen: the learner diverged (" + lh.Diverged + ")"
+			}
+			p = append(p, s.modelPrefix(mdl)+why)
+		}
 	}
 	if st := s.store; st != nil {
 		if err := st.Health(); err != nil {
@@ -138,8 +136,10 @@ func (s *Service) problems() []string {
 		}
 	}
 	s.hs.mu.Lock()
-	if s.hs.ckptErr != "" {
-		p = append(p, "checkpoints failing since "+s.hs.ckptFrom.UTC().Format(time.RFC3339)+": "+s.hs.ckptErr)
+	for _, mdl := range s.models {
+		if f, ok := s.hs.ckpt[mdl.name]; ok {
+			p = append(p, s.modelPrefix(mdl)+"checkpoints failing since "+f.from.UTC().Format(time.RFC3339)+": "+f.err)
+		}
 	}
 	if s.hs.storeErr != "" {
 		p = append(p, "store: "+s.hs.storeErr)

@@ -52,7 +52,7 @@ func TestHealthReasons(t *testing.T) {
 	statuses := collect(t, testClient(t, mq.url(), "watcher", true), "linnet/gw-test/status")
 
 	d.s.own.SetLearner(serving.NewLearner(m, serving.Robust{}), failingCheckpoints{})
-	if d.s.checkpoint() {
+	if d.s.checkpointAll() {
 		t.Fatal("a failing checkpoint reported written")
 	}
 	// Housekeeping publishes the status again when the problems change,
@@ -77,7 +77,7 @@ func TestHealthReasons(t *testing.T) {
 		t.Error("linnet_checkpoint_failures_total not counted")
 	}
 	d.s.own.SetLearner(serving.NewLearner(m, serving.Robust{}), nil)
-	d.s.checkpointed(serving.Checkpointed{Written: true}, nil)
+	d.s.checkpointed(d.s.models[0], serving.Checkpointed{Written: true}, nil)
 	if code, body := healthz(t, d); code != 200 {
 		t.Errorf("after a good checkpoint: %d %s", code, body)
 	}

@@ -334,7 +334,7 @@ func TestHomeAssistantDisabled(t *testing.T) {
 	m := startMosquitto(t, "")
 	cfg := testConfig(t, m.url())
 	d := startDaemon(t, cfg, &targetScorer{fakeScorer: newFake(), target: "price_k"}, serving.Meta{Target: "price_k"})
-	for _, h := range d.s.hooks.All() {
+	for _, h := range d.s.models[0].hooks.All() {
 		if h.ID() == "homeassistant" {
 			t.Fatal("announcer built with homeassistant.enabled = false")
 		}
@@ -437,11 +437,17 @@ func TestHookRouteAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got string
+	// Two models' hooks route the same filter (Home Assistant's birth
+	// topic): both handlers get the message, acknowledged once.
+	var got []string
+	s.routes = map[string][]routeFunc{"f": {
+		func(_ string, p []byte, _ bool) { got = append(got, "a:"+string(p)) },
+		func(_ string, p []byte, _ bool) { got = append(got, "b:"+string(p)) },
+	}}
 	m := &fakeMsg{payload: []byte("online")}
-	host{s}.routed(func(_ string, p []byte, _ bool) { got = string(p) })(nil, m)
-	if got != "online" || !m.acked {
-		t.Errorf("handler got %q, acknowledged %v", got, m.acked)
+	host{s, s.models[0]}.routed("f")(nil, m)
+	if strings.Join(got, ",") != "a:online,b:online" || !m.acked {
+		t.Errorf("handlers got %q, acknowledged %v", got, m.acked)
 	}
 }
 

@@ -31,18 +31,22 @@ func softwareVersion() string {
 	return "dev"
 }
 
-// host is the service as its hooks see it (hooks.Host).
-type host struct{ s *Service }
+// host is the service as one model's hooks see it (hooks.Host).
+type host struct {
+	s   *Service
+	mdl *served
+}
 
 func (h host) Gateway() string                  { return h.s.cfg.Gateway }
 func (h host) Version() string                  { return softwareVersion() }
-func (h host) Topic(tmpl, device string) string { return h.s.topic(tmpl, device) }
-func (h host) Current() *serving.Model          { return h.s.own.Current() }
-func (h host) Owner() *serving.Owner            { return h.s.own }
-func (h host) Store() *store.Store              { return h.s.store }
+func (h host) Model() string                    { return h.mdl.name }
+func (h host) Topic(tmpl, device string) string { return h.s.topic(tmpl, h.mdl.name, device) }
+func (h host) Current() *serving.Model          { return h.mdl.own.Current() }
+func (h host) Owner() *serving.Owner            { return h.mdl.own }
+func (h host) Store() *store.Model              { return h.mdl.st }
 func (h host) Trust() []ed25519.PublicKey       { return h.s.trust }
 func (h host) Registry() prometheus.Registerer  { return h.s.m.reg }
-func (h host) Log() *slog.Logger                { return h.s.base }
+func (h host) Log() *slog.Logger                { return h.s.base.With("model", h.mdl.name) }
 
 func (h host) Topics() hooks.Topics {
 	t := h.s.cfg.Topics
@@ -53,16 +57,31 @@ func (h host) Publish(ctx context.Context, topic string, retained bool, payload 
 	return h.s.pub.Publish(ctx, topic, retained, payload, nil)
 }
 
+// Route adds handle to filter's handlers. Every model's hooks route
+// before the client connects (Init), so the list is complete by then.
 func (h host) Route(filter string, handle func(topic string, payload []byte, retained bool)) {
-	h.s.client.AddRoute(filter, h.routed(handle))
+	s := h.s
+	if s.routes == nil {
+		s.routes = map[string][]routeFunc{}
+	}
+	first := len(s.routes[filter]) == 0
+	s.routes[filter] = append(s.routes[filter], handle)
+	if first {
+		s.client.AddRoute(filter, h.routed(filter))
+	}
 }
 
-// routed adapts a hook's handler to paho's: the message is acknowledged
-// in its turn among the readings once the handler returned.
-func (h host) routed(handle func(topic string, payload []byte, retained bool)) paho.MessageHandler {
+// routeFunc is a hook's handler of routed messages.
+type routeFunc = func(topic string, payload []byte, retained bool)
+
+// routed adapts filter's handlers to paho's: the message is acknowledged
+// in its turn among the readings once they returned.
+func (h host) routed(filter string) paho.MessageHandler {
 	return func(_ paho.Client, msg paho.Message) {
 		defer h.s.acks.ackNow(msg)
-		handle(msg.Topic(), msg.Payload(), msg.Retained())
+		for _, handle := range h.s.routes[filter] {
+			handle(msg.Topic(), msg.Payload(), msg.Retained())
+		}
 	}
 }
 
@@ -76,5 +95,5 @@ func (h host) Subscribe(ctx context.Context, filters map[string]byte) error {
 
 func (h host) PublishStatus(ctx context.Context) error {
 	s := h.s
-	return mqttc.Wait(ctx, s.client.Publish(s.topic(s.cfg.Topics.Status, ""), 1, true, s.status("online")), s.cfg.MQTT.OpTimeout)
+	return mqttc.Wait(ctx, s.client.Publish(s.topic(s.cfg.Topics.Status, "", ""), 1, true, s.status("online")), s.cfg.MQTT.OpTimeout)
 }

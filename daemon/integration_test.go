@@ -178,7 +178,7 @@ func TestEmbeddedBrokerPayloads(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
 		}
-		if path == "/metrics" && !bytes.Contains(body, []byte("linnet_predictions_total 6")) {
+		if path == "/metrics" && !bytes.Contains(body, []byte(`linnet_predictions_total{model="default"} 6`)) {
 			t.Errorf("metrics lack 6 predictions:\n%s", grepLines(body, "linnet_"))
 		}
 	}

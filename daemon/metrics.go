@@ -15,25 +15,26 @@ import (
 )
 
 // metrics are per Service (its own registry), so tests can run several
-// daemons in one process.
+// daemons in one process. What belongs to one served model carries a
+// model label.
 type metrics struct {
 	reg *prometheus.Registry
 
 	in          prometheus.Counter
-	predictions prometheus.Counter
+	predictions *prometheus.CounterVec // by model, as the others below
 	rejected    *prometheus.CounterVec
 	predictSec  prometheus.Histogram
-	learn       prometheus.Counter
-	loss        prometheus.Gauge
-	version     prometheus.Gauge
+	learn       *prometheus.CounterVec
+	loss        *prometheus.GaugeVec
+	version     *prometheus.GaugeVec
 	kernels     *prometheus.GaugeVec
 	reconnects  prometheus.Counter
 	connected   prometheus.Gauge
 	subackFail  prometheus.Counter
 	pubErrors   prometheus.Counter
 	errDropped  prometheus.Counter
-	checkpoints prometheus.Counter
-	swaps       prometheus.Counter
+	checkpoints *prometheus.CounterVec
+	swaps       *prometheus.CounterVec
 	imputed     prometheus.Counter // see preprocess.go
 	unseen      prometheus.Counter
 }
@@ -42,21 +43,22 @@ func newMetrics(queueDepth, queueCap, inflight, retries func() float64) *metrics
 	m := &metrics{reg: prometheus.NewRegistry()}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.in = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_messages_in_total", Help: "MQTT messages received on the input subscriptions."})
-	m.predictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_predictions_total", Help: "Predictions published (a batch counts each reading)."})
+	model := []string{"model"}
+	m.predictions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_predictions_total", Help: "Predictions published (a batch counts each reading)."}, model)
 	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_rejected_total", Help: "Messages rejected, by reason; each one also goes to the errors topic."}, []string{"reason"})
 	m.predictSec = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "linnet_predict_seconds", Help: "Time from dequeue to publish for one message (decode, predict, encode).",
 		Buckets: []float64{2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 5e-3, 2e-2}})
-	m.learn = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_learn_updates_total", Help: "Online learning updates from labelled readings."})
-	m.loss = prometheus.NewGauge(prometheus.GaugeOpts{Name: "linnet_progressive_loss", Help: "Running progressive-validation loss of the online learner."})
-	m.version = prometheus.NewGauge(prometheus.GaugeOpts{Name: "linnet_model_version", Help: "Version of the serving model (0: none)."})
+	m.learn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_learn_updates_total", Help: "Online learning updates from labelled readings."}, model)
+	m.loss = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "linnet_progressive_loss", Help: "Running progressive-validation loss of the online learner."}, model)
+	m.version = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "linnet_model_version", Help: "Version of the serving model (0: none)."}, model)
 	m.kernels = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "linnet_kernel_info", Help: "The SIMD kernel chosen for each op (value 1)."}, []string{"op", "kernel"})
 	m.reconnects = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_mqtt_reconnects_total", Help: "Connections to the broker after the first."})
 	m.connected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "linnet_mqtt_connected", Help: "1 while connected and subscribed."})
 	m.subackFail = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_mqtt_subscribe_failures_total", Help: "Subscriptions refused by the broker or not acknowledged in time."})
 	m.pubErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_publish_errors_total", Help: "Publishes that failed or were abandoned at shutdown."})
 	m.errDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_error_reports_dropped_total", Help: "Errors-topic messages not sent because their queue was full (the rejection is still counted)."})
-	m.checkpoints = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_checkpoints_total", Help: "Learner checkpoints written to the store."})
-	m.swaps = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_model_swaps_total", Help: "Serving model replacements (activation or re-quantization)."})
+	m.checkpoints = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_checkpoints_total", Help: "Learner checkpoints written to the store."}, model)
+	m.swaps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_model_swaps_total", Help: "Serving model replacements (activation or re-quantization)."}, model)
 	for _, c := range []prometheus.Collector{m.in, m.predictions, m.rejected, m.predictSec, m.learn, m.loss, m.version, m.kernels,
 		m.reconnects, m.connected, m.subackFail, m.pubErrors, m.errDropped, m.checkpoints, m.swaps} {
 		f(c)

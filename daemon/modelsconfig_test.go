@@ -9,8 +9,8 @@ import (
 )
 
 // TestModelsConfig: one [[models]] entry named "default" stands for the
-// model, learning.mode and subscriptions keys; names are validated; more
-// than one model, or another name, is refused as not yet served; no
+// model, learning.mode and subscriptions keys; names are validated; every
+// other model needs its own subscriptions, no topic feeds two models; no
 // [[models]] keeps today's single model.
 func TestModelsConfig(t *testing.T) {
 	load := func(body string) (*Config, error) {
@@ -50,12 +50,42 @@ format = "json"
 		t.Errorf("without [[models]]: model %q, learning %q, subscriptions %+v", c.Model, c.Learning.Mode, c.Subscriptions)
 	}
 
+	// Two models: each its own file, learning and topics.
+	c, err = load(fmt.Sprintf(`
+[learning]
+mode = "off"
+[[models]]
+name = "hvac"
+file = %q
+learning = "per_device"
+[[models.subscriptions]]
+topic = "site/hvac/+/features"
+format = "json"
+[[models]]
+name = "pump"
+[[models.subscriptions]]
+topic = "site/pump/+/features"
+format = "csv"
+`, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%+v", c.served); got != fmt.Sprintf("[{Name:hvac File:%s Learning:per_device Subscriptions:[{Topic:site/hvac/+/features Format:json Explain:0}]} {Name:pump File: Learning:off Subscriptions:[{Topic:site/pump/+/features Format:csv Explain:0}]}]", file) {
+		t.Errorf("served %s", got)
+	}
+	c.Model = file // the top-level model is the "default" one, not listed
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "top-level model") {
+		t.Errorf("a top-level model beside [[models]] without default: %v", err)
+	}
+
 	for _, bad := range []struct{ body, want string }{
 		{"[[models]]\nname = \"Hvac\"\n", "models[0].name"},
 		{"[[models]]\nname = \"-x\"\n", "models[0].name"},
 		{"[[models]]\nname = \"default\"\nlearning = \"each\"\n", "models[0].learning"},
-		{"[[models]]\nname = \"hvac\"\n", "not yet served"},
-		{"[[models]]\nname = \"default\"\n[[models]]\nname = \"pump\"\n", "not yet served"},
+		{"[[models]]\nname = \"hvac\"\n", "no subscriptions"},
+		{"[[models]]\nname = \"default\"\n[[models]]\nname = \"pump\"\n", "no subscriptions"},
+		{"[[models]]\nname = \"default\"\n[[models]]\nname = \"pump\"\n[[models.subscriptions]]\ntopic = \"linnet/+/features\"\nformat = \"json\"\n", "feeds two models"},
+		{"[[subscriptions]]\ntopic = \"a/+/f\"\nformat = \"json\"\n[[models]]\nname = \"pump\"\n[[models.subscriptions]]\ntopic = \"p/+/f\"\nformat = \"json\"\n", "top-level subscriptions"},
 		{"[[models]]\nname = \"default\"\n[[models]]\nname = \"default\"\n", "already"},
 		{"[learning]\nmode = \"each\"\n", "learning.mode"},
 	} {

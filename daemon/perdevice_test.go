@@ -79,7 +79,7 @@ func TestPerDeviceLearning(t *testing.T) {
 	if st.Learning != wire.LearnPerDevice || st.DevicesResident == nil || *st.DevicesResident != 1 {
 		t.Errorf("status learning %q, resident %v: want per_device with 1 device", st.Learning, st.DevicesResident)
 	}
-	if !d.s.checkpoint() {
+	if !d.s.checkpointAll() {
 		t.Fatal("no device state checkpointed")
 	}
 	d.stop(t)
@@ -139,13 +139,13 @@ checkpoint_interval = "1h"
 		send(i, i%devices)
 	}
 	preds.waitIDs(t, n)
-	if got := p.metric(t, "linnet_learn_updates_total"); got != n {
+	if got := p.metric(t, `linnet_learn_updates_total{model="default"}`); got != n {
 		t.Fatalf("updates %v, want %d", got, n)
 	}
-	if got := p.metric(t, "linnet_checkpoints_total"); got != 2 {
+	if got := p.metric(t, `linnet_checkpoints_total{model="default"}`); got != 2 {
 		t.Fatalf("checkpoints %v, want 2 (at 100 and 200 updates)", got)
 	}
-	if got := p.metric(t, "linnet_devices_resident"); got != devices {
+	if got := p.metric(t, `linnet_devices_resident{model="default"}`); got != devices {
 		t.Errorf("resident devices %v, want %d", got, devices)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -265,18 +265,18 @@ requantize_every = 50
 	const n = 250
 	send(0, n)
 	preds.waitIDs(t, n)
-	if got := p.metric(t, "linnet_learn_updates_total"); got != n {
+	if got := p.metric(t, `linnet_learn_updates_total{model="default"}`); got != n {
 		t.Fatalf("updates %v, want %d", got, n)
 	}
-	if got := p.metric(t, "linnet_checkpoints_total"); got != 2 {
+	if got := p.metric(t, `linnet_checkpoints_total{model="default"}`); got != 2 {
 		t.Fatalf("checkpoints %v, want 2 (at 100 and 200 updates)", got)
 	}
 	// The serving copy: the model at start, then re-quantized from the
 	// master weights every 50 updates.
-	if got := p.metric(t, "linnet_model_swaps_total"); got != 1+n/50 {
+	if got := p.metric(t, `linnet_model_swaps_total{model="default"}`); got != 1+n/50 {
 		t.Errorf("serving swaps %v, want %d", got, 1+n/50)
 	}
-	lossBefore := p.metric(t, "linnet_progressive_loss")
+	lossBefore := p.metric(t, `linnet_progressive_loss{model="default"}`)
 
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -296,7 +296,7 @@ requantize_every = 50
 	}
 	send(n, n+50)
 	preds.waitIDs(t, n+50)
-	if got := p2.metric(t, "linnet_learn_updates_total"); got != 50 {
+	if got := p2.metric(t, `linnet_learn_updates_total{model="default"}`); got != 50 {
 		t.Errorf("updates after restart %v, want 50", got)
 	}
 	t.Logf("progressive loss before the kill %.4g, resumed status %v", lossBefore, st["progressive_loss"])

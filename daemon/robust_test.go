@@ -194,7 +194,7 @@ func TestWatchdogFreezesDiverged(t *testing.T) {
 	}
 	preds.waitAll(t, 5)
 	waitUpdates(t, d, 500)
-	if !d.s.checkpoint() {
+	if !d.s.checkpointAll() {
 		t.Fatal("first checkpoint not written")
 	}
 	good := d.s.own.Current().Scorer.Predict(held.Row(0))
@@ -206,7 +206,7 @@ func TestWatchdogFreezesDiverged(t *testing.T) {
 	if p := d.s.own.Current().Scorer.Predict(held.Row(0)); !(math.Abs(float64(p)) > 1e6) {
 		t.Fatalf("the unguarded learner was not poisoned (%v): the test proves nothing", p)
 	}
-	if !d.s.checkpoint() {
+	if !d.s.checkpointAll() {
 		t.Fatal("checkpoint after divergence not written")
 	}
 	if p := d.s.own.Current().Scorer.Predict(held.Row(0)); p != good {
@@ -228,7 +228,7 @@ func TestWatchdogFreezesDiverged(t *testing.T) {
 	if err := json.Unmarshal(d.s.status("online"), &st); err != nil || !st.LearningFrozen || len(st.Problems) == 0 {
 		t.Errorf("status %+v %v", st, err)
 	}
-	if !strings.Contains(scrape(t, d.s.MetricsAddr()), "linnet_learning_frozen 1") {
+	if !strings.Contains(scrape(t, d.s.MetricsAddr()), `linnet_learning_frozen{model="default"} 1`) {
 		t.Error("metric linnet_learning_frozen not 1")
 	}
 	// Frozen: labelled readings are still answered, not learned from.

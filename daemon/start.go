@@ -54,29 +54,39 @@ func (s *Service) openStore() (*store.Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.storeOpened(st)
-	if err := s.loadModel(st); err != nil {
-		st.Close()
-		return nil, err
+	for _, mdl := range s.models {
+		if mdl.st, err = st.Model(mdl.name); err == nil {
+			err = s.loadModel(mdl)
+		}
+		if err != nil {
+			st.Close()
+			if len(s.models) > 1 {
+				err = fmt.Errorf("model %s: %w", mdl.name, err)
+			}
+			return nil, err
+		}
 	}
 	return st, nil
 }
 
-func (s *Service) loadModel(st *store.Store) error {
-	cfg := s.cfg
-	if cfg.Model != "" {
-		// --model imports the file and activates it unless the store
-		// already serves something newer (an OTA update is not undone by a
+// loadModel imports mdl's file, loads its active version into its owner
+// and resumes its learner from the checkpoint.
+func (s *Service) loadModel(mdl *served) error {
+	st := mdl.st
+	if file := mdl.cfg.File; file != "" {
+		// The file is imported and activated unless the store already
+		// serves something newer (an OTA update is not undone by a
 		// restart with the old command line).
-		_, file, err := model.ReadFile(cfg.Model)
+		_, b, err := model.ReadFile(file)
 		if err != nil {
-			return fmt.Errorf("load model %q: %w", cfg.Model, err)
+			return fmt.Errorf("load model %q: %w", file, err)
 		}
-		v, err := st.Put(file, "run --model")
+		v, err := st.Put(b, "run --model")
 		if err != nil {
-			return fmt.Errorf("import model %q: %w", cfg.Model, err)
+			return fmt.Errorf("import model %q: %w", file, err)
 		}
 		active, err := st.ActiveVersion()
-		if err != nil {
+		if err != nil && !errors.Is(err, store.ErrNoActive) {
 			return err
 		}
 		if v > active {
@@ -84,11 +94,11 @@ func (s *Service) loadModel(st *store.Store) error {
 				return fmt.Errorf("activate model %d: %w", v, err)
 			}
 		} else if v < active {
-			s.log.Warn("--model is older than the active model; keeping the active one", "model", v, "active", active)
+			s.log.Warn("the model file is older than the active model; keeping the active one", "model", mdl.name, "file", file, "version", v, "active", active)
 		}
 	}
 	m, _, err := st.Active()
-	if errors.Is(err, store.ErrNoActive) && cfg.MQTT.Broker == "" && s.own.Current() == nil {
+	if errors.Is(err, store.ErrNoActive) && s.cfg.MQTT.Broker == "" && mdl.name == store.DefaultModel && mdl.own.Current() == nil {
 		v, perr := st.Put(demoModel, "demo")
 		if perr == nil {
 			perr = st.Activate(v, "demo")
@@ -100,18 +110,18 @@ func (s *Service) loadModel(st *store.Store) error {
 		m, _, err = st.Active()
 	}
 	if errors.Is(err, store.ErrNoActive) {
-		if s.own.Current() == nil {
-			s.log.Warn("no active model: readings are rejected until one is activated", "store", st.Path())
+		if mdl.own.Current() == nil {
+			s.log.Warn("no active model: readings are rejected until one is activated", "model", mdl.name, "store", st.Store().Path())
 		}
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("active model: %w", err)
 	}
-	s.own.Install(m, st)
-	s.log.Info("serving", "model_version", m.Version, "scheme", m.Scheme, "features", len(m.Features), "loss", m.Loss)
-	if _, loss, ok := s.own.Stats(); ok {
-		s.m.loss.Set(loss)
+	mdl.own.Install(m, st)
+	s.log.Info("serving", "model", mdl.name, "model_version", m.Version, "scheme", m.Scheme, "features", len(m.Features), "loss", m.Loss)
+	if _, loss, ok := mdl.own.Stats(); ok {
+		mdl.loss.Set(loss)
 	}
 	return nil
 }

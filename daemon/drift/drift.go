@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -99,7 +100,7 @@ func (h *Hook) Provides(e byte) bool { return e == hooks.OnPredicted && h.cfg.En
 // Init registers the gauges.
 func (h *Hook) Init(host hooks.Host) error {
 	h.host, h.log = host, host.Log().With("component", "drift")
-	h.topic = host.Topic(h.cfg.Topic, "")
+	h.topic = Topic(host, h.cfg.Topic)
 	g, err := monitor.NewGauges(host.Registry())
 	if err != nil {
 		return err
@@ -107,7 +108,7 @@ func (h *Hook) Init(host hooks.Host) error {
 	h.gauges = g
 	h.lost = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_drift_handoffs_dropped_total",
 		Help: "Alert transitions the workers could not hand to the monitoring goroutine at once (published at its next tick instead)."})
-	if err := host.Registry().Register(h.lost); err != nil {
+	if h.lost, err = hooks.Register(host.Registry(), h.lost); err != nil {
 		return err
 	}
 	// Before the first tick, so the live view has them from the start:
@@ -118,9 +119,23 @@ func (h *Hook) Init(host hooks.Host) error {
 	return nil
 }
 
-// ModelName is how the gateway names its served model in alerts, gauges,
-// the live view and Home Assistant: the model's target, or "model".
+// Topic is where a model's alerts go: the drift.topic template, with
+// the model's name as a last level unless it is the model named
+// "default" or the template has {model}.
+func Topic(host hooks.Host, tmpl string) string {
+	if n := host.Model(); n != store.DefaultModel && !strings.Contains(tmpl, "{model}") {
+		tmpl += "/" + n
+	}
+	return host.Topic(tmpl, "")
+}
+
+// ModelName is how the gateway names a served model in alerts, gauges,
+// the live view and Home Assistant: its name under [[models]], else (the
+// model named "default") the model's target, or "model".
 func ModelName(m *serving.Model) string {
+	if m != nil && m.Name != "" && m.Name != store.DefaultModel {
+		return m.Name
+	}
 	if m != nil && m.Meta.Target != "" {
 		return m.Meta.Target
 	}

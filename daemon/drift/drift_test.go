@@ -33,7 +33,8 @@ func (f *fakeHost) Topic(tmpl, _ string) string                      { return tm
 func (f *fakeHost) Topics() hooks.Topics                             { return hooks.Topics{} }
 func (f *fakeHost) Current() *serving.Model                          { return nil }
 func (f *fakeHost) Owner() *serving.Owner                            { return serving.New(serving.Config{}) }
-func (f *fakeHost) Store() *store.Store                              { return nil }
+func (f *fakeHost) Store() *store.Model                              { return nil }
+func (f *fakeHost) Model() string                                    { return store.DefaultModel }
 func (f *fakeHost) Trust() []ed25519.PublicKey                       { return nil }
 func (f *fakeHost) PublishStatus(context.Context) error              { return nil }
 func (f *fakeHost) Route(string, func(string, []byte, bool))         {}

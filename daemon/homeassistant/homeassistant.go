@@ -7,6 +7,9 @@
 // of every device it knows again whenever Home Assistant's birth message
 // ("online" on homeassistant.birth_topic) arrives, so a Home Assistant
 // that restarted against a broker without persistence finds its sensors.
+// Each served model has its own announcer: a device two models answer is
+// one Home Assistant device with a sensor per model ("Prediction" for the
+// model named "default", "Prediction <name>" for the others).
 //
 // Neither paho's handler nor the workers publish or wait: the workers hand
 // a new device to a bounded queue (a blocked handler stalls the client:
@@ -31,6 +34,7 @@ import (
 	"github.com/linnet-edge/linnet/daemon/hooks"
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/serving"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // Config is the [homeassistant] section: MQTT discovery.
@@ -81,6 +85,12 @@ type Hook struct {
 
 	announced prometheus.Counter
 	ignored   prometheus.Counter
+	devices   prometheus.Gauge
+
+	// shared: the model's predictions share their topic with other
+	// models' (several models, no {model} in topics.prediction); its
+	// sensor then keeps its state on the others' messages.
+	shared bool
 
 	driftTopic string        // the drift alerts' topic template; "" without monitoring
 	models     chan struct{} // 1 slot: announce the served model's drift sensor
@@ -98,6 +108,11 @@ func New(c Config) *Hook {
 // (a template with {gateway}). Call it before the daemon starts.
 func (h *Hook) WatchDrift(topic string) { h.driftTopic = topic }
 
+// SharedTopic says that the model's predictions share their topic with
+// other models': its sensor takes only the messages that name it. Call
+// it before the daemon starts.
+func (h *Hook) SharedTopic() { h.shared = true }
+
 func (h *Hook) ID() string { return "homeassistant" }
 
 func (h *Hook) Provides(e byte) bool { return e == hooks.OnConnect || e == hooks.OnServed }
@@ -112,15 +127,16 @@ func (h *Hook) Init(host hooks.Host) error {
 		Help: "Home Assistant discovery configs published (a device's first prediction, then every known device on Home Assistant's birth message)."})
 	h.ignored = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_homeassistant_unannounced_total",
 		Help: "Predictions of devices not announced to Home Assistant because homeassistant.max_devices devices are known."})
-	if err := host.Registry().Register(h.announced); err != nil {
+	// Shared by every model's announcer.
+	var err error
+	if h.announced, err = hooks.Register(host.Registry(), h.announced); err != nil {
 		return err
 	}
-	if err := host.Registry().Register(h.ignored); err != nil {
+	if h.ignored, err = hooks.Register(host.Registry(), h.ignored); err != nil {
 		return err
 	}
-	if err := host.Registry().Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_homeassistant_devices",
-		Help: "Devices known to the Home Assistant announcer (bounded by homeassistant.max_devices)."},
-		func() float64 { return float64(h.nKnown.Load()) })); err != nil {
+	if h.devices, err = hooks.Register(host.Registry(), prometheus.NewGauge(prometheus.GaugeOpts{Name: "linnet_homeassistant_devices",
+		Help: "Devices known to the Home Assistant announcers, every model's (each bounded by homeassistant.max_devices)."})); err != nil {
 		return err
 	}
 	host.Route(h.birth, h.onBirth)
@@ -163,6 +179,7 @@ func (h *Hook) OnServed(device string, sv *serving.Model) {
 	case h.queue <- device:
 		h.known.Store(device, struct{}{})
 		h.nKnown.Add(1)
+		h.devices.Inc()
 	default:
 		// Not remembered, so a later prediction queues it again.
 	}
@@ -261,7 +278,7 @@ func (h *Hook) announceDrift(ctx context.Context) {
 	c := haBinarySensor{
 		Name:          "Model drifting " + name,
 		UniqueID:      node + "_" + haID(name) + "_drifting",
-		StateTopic:    h.host.Topic(h.driftTopic, ""),
+		StateTopic:    drift.Topic(h.host, h.driftTopic),
 		ValueTemplate: "{{ 'ON' if value_json.active else 'OFF' }}",
 		DeviceClass:   "problem",
 		Availability: []haAvailability{{Topic: h.host.Topic(t.Status, ""), Template: "{{ value_json.state }}",
@@ -339,11 +356,20 @@ func (h *Hook) config(device string, m hassModel) (string, []byte) {
 	node := "linnet_" + h.gw + "_" + haID(device)
 	t := h.host.Topics()
 	predTopic := h.host.Topic(t.Prediction, device)
+	// The model named "default" keeps the names it had before models had
+	// names; another model's sensor sits beside it on the same device.
+	name, id, vt := "Prediction", "prediction", "{{ value_json.prediction }}"
+	if n := h.host.Model(); n != store.DefaultModel {
+		name, id = "Prediction "+n, haID(n)+"_prediction"
+	}
+	if h.shared {
+		vt = "{% if value_json.model == '" + h.host.Model() + "' %}{{ value_json.prediction }}{% else %}{{ this.state }}{% endif %}"
+	}
 	c := haSensor{
-		Name:          "Prediction",
-		UniqueID:      node + "_prediction",
+		Name:          name,
+		UniqueID:      node + "_" + id,
 		StateTopic:    predTopic,
-		ValueTemplate: "{{ value_json.prediction }}",
+		ValueTemplate: vt,
 		StateClass:    "measurement",
 		Availability: []haAvailability{{Topic: h.host.Topic(t.Status, ""), Template: "{{ value_json.state }}",
 			Available: "online", NotAvailable: "offline"}},
@@ -357,7 +383,7 @@ func (h *Hook) config(device string, m hassModel) (string, []byte) {
 	if err != nil {
 		panic(fmt.Sprintf("homeassistant config: %v", err)) // only strings: cannot fail
 	}
-	return h.prefix + "/sensor/" + node + "/prediction/config", b
+	return h.prefix + "/sensor/" + node + "/" + id + "/config", b
 }
 
 // haID keeps [a-zA-Z0-9_-], which Home Assistant accepts in discovery

@@ -45,7 +45,8 @@ func (f *fakeHost) Topics() hooks.Topics {
 }
 func (f *fakeHost) Current() *serving.Model             { return nil }
 func (f *fakeHost) Owner() *serving.Owner               { return nil }
-func (f *fakeHost) Store() *store.Store                 { return nil }
+func (f *fakeHost) Store() *store.Model                 { return nil }
+func (f *fakeHost) Model() string                       { return store.DefaultModel }
 func (f *fakeHost) Trust() []ed25519.PublicKey          { return nil }
 func (f *fakeHost) PublishStatus(context.Context) error { return nil }
 func (f *fakeHost) Publish(context.Context, string, bool, []byte) error {

@@ -5,6 +5,11 @@
 // function, routes and subscriptions, metrics and a logger — never the
 // service itself. Home Assistant discovery (daemon/homeassistant) is one;
 // monitoring (daemon/drift) another.
+//
+// A daemon serving several models ([[models]]) gives each model its own
+// hooks, each with a Host bound to that model: its name, its serving
+// state, its part of the store. Metrics a hook registers are shared by
+// the instances of every model (Register).
 package hooks
 
 import (
@@ -53,12 +58,14 @@ type Hook interface {
 	OnPredicted(device string, m *serving.Model, rs []wire.Reading, preds []float32)
 }
 
-// Host is what a hook sees of the daemon.
+// Host is what a hook sees of the daemon and of the model it serves.
 type Host interface {
 	Gateway() string
 	Version() string // the software's
-	// Topic fills a topic template of the configuration: {gateway}, and
-	// {device} when device is not empty.
+	// Model is the name of the hook's model ("default" without [[models]]).
+	Model() string
+	// Topic fills a topic template of the configuration: {gateway},
+	// {model}, and {device} when device is not empty.
 	Topic(tmpl, device string) string
 	Topics() Topics
 	// Current is the serving model, nil before the first.
@@ -66,8 +73,9 @@ type Host interface {
 	// Owner is the serving state itself, for a hook that installs models
 	// (OTA): through its methods only.
 	Owner() *serving.Owner
-	// Store is the model store; Trust the keys models must be signed by.
-	Store() *store.Store
+	// Store is the model's part of the store; Trust the keys models must
+	// be signed by.
+	Store() *store.Model
 	Trust() []ed25519.PublicKey
 	// PublishStatus publishes the gateway's retained status message now.
 	PublishStatus(ctx context.Context) error
@@ -76,7 +84,7 @@ type Host interface {
 	Publish(ctx context.Context, topic string, retained bool, payload []byte) error
 	// Route sends the messages of filter to handle, on paho's goroutine:
 	// handle must not block. They are acknowledged in their turn after it
-	// returns.
+	// returns. Every handler routed for a filter gets its messages.
 	Route(filter string, handle func(topic string, payload []byte, retained bool))
 	// Subscribe subscribes the filters and checks the broker's answer,
 	// with the daemon's deadline.
@@ -88,6 +96,19 @@ type Host interface {
 // Topics are the daemon's output topic templates.
 type Topics struct {
 	Prediction, Errors, Status string
+}
+
+// Register registers c with reg, or returns the collector another
+// instance of the hook (another model's) registered under the same
+// description, to use instead.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+		if ec, ok := are.ExistingCollector.(C); ok {
+			return ec, nil
+		}
+	}
+	return c, err
 }
 
 // Base provides nothing: embed it and override what a hook needs.

@@ -10,7 +10,8 @@ type Gauges struct {
 	Alert *prometheus.GaugeVec
 }
 
-// NewGauges creates the drift gauges and registers them with reg.
+// NewGauges creates the drift gauges and registers them with reg; when
+// another model's monitor registered them already, it shares those.
 func NewGauges(reg prometheus.Registerer) (*Gauges, error) {
 	g := &Gauges{
 		Score: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -22,8 +23,14 @@ func NewGauges(reg prometheus.Registerer) (*Gauges, error) {
 			Help: "1 while a drift alert of this kind fires for the model, else 0.",
 		}, []string{"model", "kind"}),
 	}
-	for _, c := range []prometheus.Collector{g.Score, g.Alert} {
-		if err := reg.Register(c); err != nil {
+	for _, v := range []**prometheus.GaugeVec{&g.Score, &g.Alert} {
+		err := reg.Register(*v)
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if ev, ok := are.ExistingCollector.(*prometheus.GaugeVec); ok {
+				*v, err = ev, nil
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

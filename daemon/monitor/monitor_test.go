@@ -385,8 +385,12 @@ func TestGauges(t *testing.T) {
 	if v := testutil.ToFloat64(g.Alert.WithLabelValues("m", "feature")); v != 0 {
 		t.Errorf("feature alert gauge %v", v)
 	}
-	if _, err := NewGauges(reg); err == nil {
-		t.Error("registered twice")
+	// Another model's monitor shares the registered gauges.
+	if g2, err := NewGauges(reg); err != nil || g2.Score != g.Score || g2.Alert != g.Alert {
+		t.Errorf("a second NewGauges: %v, shared %v", err, err == nil && g2.Score == g.Score && g2.Alert == g.Alert)
+	}
+	if _, err := NewGauges(prometheus.WrapRegistererWith(prometheus.Labels{"x": "1"}, reg)); err == nil {
+		t.Error("gauges registered over others of another description")
 	}
 	g.Forget("m")
 	if n := testutil.CollectAndCount(g.Score); n != 0 {

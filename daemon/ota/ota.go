@@ -27,8 +27,12 @@ import (
 
 // Over-the-air model updates.
 //
-// A model arrives as a .lnm file on the fleet topic or on this gateway's
-// own topic, normally retained, so it comes again at every connection. The
+// Each served model has its own OTA hook, store part and decisions: a
+// decision about one model never touches another. A model arrives as a
+// .lnm file on the fleet topic or on this gateway's own topic, each with
+// the model's name as its last level (linnet/ota/hvac,
+// linnet/{gateway}/ota/hvac; the model named "default" also keeps
+// linnet/ota and linnet/{gateway}/ota), normally retained, so it comes again at every connection. The
 // paho route handler only keeps the newest message per topic in a mailbox
 // (oversize payloads are dropped right there, keeping only their size) and
 // wakes the OTA goroutine; everything else happens there, off paho's
@@ -71,8 +75,8 @@ import (
 // of the same file again gets "already_active".
 //
 // Every other decision is published on ota.result_topic as
-// {"version":..,"accepted":bool,"reason":..,"detail":..,...}, counted in
-// linnet_ota_results_total{reason} and recorded in the store's history
+// {"version":..,"accepted":bool,"reason":..,"detail":..,"model":..,...},
+// counted in linnet_ota_results_total{model,reason} and recorded in the store's history
 // (reject events, or the activation / rollback itself). Refusals are
 // recorded 20 at once, then one per 6 s: past that a flood of bad files is
 // still published and counted (linnet_ota_unrecorded_total) but does not
@@ -85,8 +89,9 @@ import (
 // ota.guard_margin (relative), the store rolls back (store.Withdraw) and the
 // previous model serves again.
 
-// Config is the over-the-air update section ([ota]). Topics accept
-// {gateway}.
+// Config is the over-the-air update section ([ota]), the same for every
+// model. Topics accept {gateway}; the fleet and gateway topics also
+// {model}, which is otherwise their last level.
 type Config struct {
 	Enabled      bool   `toml:"enabled"`
 	FleetTopic   string `toml:"fleet_topic"`
@@ -202,7 +207,7 @@ type OTA struct {
 	log  *slog.Logger
 
 	keys       []ed25519.PublicKey
-	st         *store.Store
+	st         *store.Model // the model's part of the store
 	results    *prometheus.CounterVec
 	unrecorded prometheus.Counter
 	recBudget  budget // OTA goroutine only
@@ -238,10 +243,41 @@ func (o *OTA) Provides(e byte) bool { return e == hooks.OnPredicted }
 // Filters are the OTA subscriptions: never under $share, since every
 // instance of a share group must get every model.
 func (o *OTA) Filters() map[string]byte {
-	return map[string]byte{
-		o.host.Topic(o.cfg.FleetTopic, ""):   1,
-		o.host.Topic(o.cfg.GatewayTopic, ""): 1,
+	f := map[string]byte{}
+	for _, t := range o.topics() {
+		f[t.Topic] = 1
 	}
+	return f
+}
+
+// Topic is one of a model's OTA topics.
+type Topic struct {
+	Topic   string
+	Gateway bool // this gateway's own, not the fleet's
+}
+
+// Topics are model's OTA topics under c: the fleet's and the gateway's,
+// each with the model's name as its last level (or in place of {model});
+// fill fills the rest of a template ({gateway}, {model}). The model named
+// "default" also keeps the topics without a name, as before models had
+// names.
+func Topics(c Config, model string, fill func(tmpl string) string) []Topic {
+	var ts []Topic
+	for _, t := range []Topic{{c.FleetTopic, false}, {c.GatewayTopic, true}} {
+		tmpl := t.Topic
+		if !strings.Contains(tmpl, "{model}") {
+			if model == store.DefaultModel {
+				ts = append(ts, Topic{fill(tmpl), t.Gateway})
+			}
+			tmpl += "/{model}"
+		}
+		ts = append(ts, Topic{fill(tmpl), t.Gateway})
+	}
+	return ts
+}
+
+func (o *OTA) topics() []Topic {
+	return Topics(o.cfg, o.host.Model(), func(tmpl string) string { return o.host.Topic(tmpl, "") })
 }
 
 // Init registers the metrics and the routes (before Connect: a persistent
@@ -249,14 +285,15 @@ func (o *OTA) Filters() map[string]byte {
 // rollout a restart interrupted.
 func (o *OTA) Init(h hooks.Host) error {
 	o.host, o.log, o.st, o.keys = h, h.Log().With("component", "ota"), h.Store(), h.Trust()
-	o.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_ota_results_total",
-		Help: "Over-the-air model decisions, by reason (applied, rejections, automatic rollbacks)."}, []string{"reason"})
-	o.unrecorded = prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_ota_unrecorded_total",
-		Help: "OTA refusals published and counted but not written to the store's history (rate limit: each record is a commit, two fsyncs)."})
-	for _, c := range []prometheus.Collector{o.results, o.unrecorded} {
-		if err := h.Registry().Register(c); err != nil {
-			return err
-		}
+	results, err := hooks.Register(h.Registry(), prometheus.NewCounterVec(prometheus.CounterOpts{Name: "linnet_ota_results_total",
+		Help: "Over-the-air model decisions, by model and reason (applied, rejections, automatic rollbacks)."}, []string{"model", "reason"}))
+	if err != nil {
+		return err
+	}
+	o.results = results.MustCurryWith(prometheus.Labels{"model": h.Model()})
+	if o.unrecorded, err = hooks.Register(h.Registry(), prometheus.NewCounter(prometheus.CounterOpts{Name: "linnet_ota_unrecorded_total",
+		Help: "OTA refusals published and counted but not written to the store's history (rate limit: each record is a commit, two fsyncs)."})); err != nil {
+		return err
 	}
 	for _, r := range wire.OTAReasons {
 		o.results.WithLabelValues(r)
@@ -308,7 +345,10 @@ func (o *OTA) Run(ctx context.Context) error {
 }
 
 func (o *OTA) run(ctx context.Context) {
-	gw := o.host.Topic(o.cfg.GatewayTopic, "")
+	gw := map[string]bool{}
+	for _, t := range o.topics() {
+		gw[t.Topic] = t.Gateway
+	}
 	keep := time.NewTicker(recentEvery)
 	defer keep.Stop()
 	for {
@@ -331,9 +371,9 @@ func (o *OTA) run(ctx context.Context) {
 			// The gateway's own topic first: it overrides the fleet's.
 			slices.SortFunc(msgs, func(a, b otaMsg) int {
 				switch {
-				case a.topic == gw:
+				case gw[a.topic] && !gw[b.topic]:
 					return -1
-				case b.topic == gw:
+				case gw[b.topic] && !gw[a.topic]:
 					return 1
 				}
 				return strings.Compare(a.topic, b.topic)
@@ -537,7 +577,7 @@ func (o *OTA) apply(c *candidate, active int64) (string, string) {
 func (o *OTA) finish(ctx context.Context, res wire.OTAResult, reason, detail string, sum *[32]byte) {
 	res.Reason, res.Detail = reason, detail
 	res.Accepted = reason == wire.OTAApplied || reason == wire.OTAGuardPassed
-	res.Gateway = o.host.Gateway()
+	res.Gateway, res.Model = o.host.Gateway(), o.host.Model()
 	res.Active, _ = o.st.ActiveVersion()
 	res.TS = time.Now().UnixMilli()
 	o.results.WithLabelValues(reason).Inc()

@@ -22,8 +22,9 @@ type Store interface {
 
 // Config sets up an Owner.
 type Config struct {
-	Learning        bool // learn online from labelled readings
-	RequantizeEvery int  // updates between re-quantized serving copies
+	Name            string // the served model's name ([[models]]), on every Model it serves
+	Learning        bool   // learn online from labelled readings
+	RequantizeEvery int    // updates between re-quantized serving copies
 	// OnSwap, if set, is called after every swap of the serving model
 	// (install, restore, re-quantization): metrics and hooks follow it.
 	OnSwap func(*Model)
@@ -73,6 +74,9 @@ func New(cfg Config) *Owner {
 func (o *Owner) Current() *Model { return o.cur.Load() }
 
 func (o *Owner) swap(m *Model) {
+	if m.Name == "" {
+		m.Name = o.cfg.Name // a new Model, not yet published
+	}
 	o.cur.Store(m)
 	if o.cfg.OnSwap != nil {
 		o.cfg.OnSwap(m)

@@ -2,7 +2,8 @@
 // predict with, its online learner, the learner's checkpoints and the
 // re-quantized serving copies. Start-up, over-the-air updates and the
 // guarded rollout change it only through Owner's methods; nothing else
-// holds its state. One Owner serves one model.
+// holds its state. One Owner serves one named model; a daemon serving
+// several has one Owner each.
 package serving
 
 import (
@@ -73,6 +74,7 @@ type Meta struct {
 // atomic pointer: swapping it swaps the model, and a worker that loaded
 // the old one finishes with it. Immutable.
 type Model struct {
+	Name   string // the served model's name; "" outside a daemon
 	Scorer Scorer
 	Schema *wire.Schema
 	Batch  BatchScorer // nil when the scorer has no batch path

@@ -50,9 +50,10 @@ func AppendFloat32(b []byte, v float32) []byte {
 }
 
 // AppendPrediction appends the prediction message of one reading:
-// {"id":..,"device":..,"prediction":..,["class":..,]"model_version":..,"ts":..}.
-// ts is the reading's own when it had one, else now (Unix ms).
-func AppendPrediction(b []byte, r *Reading, device string, p float32, logistic bool, version, now int64) []byte {
+// {"id":..,"device":..,"model":..,"prediction":..,["class":..,]"model_version":..,"ts":..}.
+// model is the served model's name (left out when empty); ts is the
+// reading's own when it had one, else now (Unix ms).
+func AppendPrediction(b []byte, r *Reading, device, model string, p float32, logistic bool, version, now int64) []byte {
 	b = append(b, '{')
 	if r.ID != nil {
 		b = append(b, `"id":`...)
@@ -61,6 +62,7 @@ func AppendPrediction(b []byte, r *Reading, device string, p float32, logistic b
 	}
 	b = append(b, `"device":`...)
 	b = AppendString(b, device)
+	b = appendModel(b, model)
 	b = append(b, ',')
 	b = appendPredictionFields(b, p, logistic)
 	b = appendReadingFields(b, r)
@@ -77,9 +79,10 @@ func AppendPrediction(b []byte, r *Reading, device string, p float32, logistic b
 
 // AppendBatch appends the answer to a batch: one message with a
 // prediction per reading, in order.
-func AppendBatch(b []byte, rs []Reading, preds []float32, device string, logistic bool, version, now int64) []byte {
+func AppendBatch(b []byte, rs []Reading, preds []float32, device, model string, logistic bool, version, now int64) []byte {
 	b = append(b, `{"device":`...)
 	b = AppendString(b, device)
+	b = appendModel(b, model)
 	b = append(b, `,"model_version":`...)
 	b = strconv.AppendInt(b, version, 10)
 	b = append(b, `,"ts":`...)
@@ -104,6 +107,15 @@ func AppendBatch(b []byte, rs []Reading, preds []float32, device string, logisti
 		b = append(b, '}')
 	}
 	return append(b, "]}"...)
+}
+
+// appendModel appends the served model's name, when there is one.
+func appendModel(b []byte, model string) []byte {
+	if model == "" {
+		return b
+	}
+	b = append(b, `,"model":`...)
+	return AppendString(b, model)
 }
 
 func appendPredictionFields(b []byte, p float32, logistic bool) []byte {

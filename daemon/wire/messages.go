@@ -33,6 +33,23 @@ type Status struct {
 	// StoreRepair says what the store found damaged or lost at start and
 	// repaired, and what it lost.
 	StoreRepair string `json:"store_repair,omitempty"`
+	// Models lists every served model; the fields above describe the
+	// first (the "default" model unless [[models]] names others).
+	Models []ModelStatus `json:"models,omitempty"`
+}
+
+// ModelStatus is one served model in the status message.
+type ModelStatus struct {
+	Name            string   `json:"name"`
+	ModelVersion    *int64   `json:"model_version"` // null: no model
+	Scheme          string   `json:"scheme,omitempty"`
+	Features        int      `json:"features,omitempty"`
+	Learning        string   `json:"learning"` // off, shared or per_device
+	Updates         *int64   `json:"updates,omitempty"`
+	ProgressiveLoss *float64 `json:"progressive_loss,omitempty"`
+	LearningFrozen  bool     `json:"learning_frozen,omitempty"`
+	DevicesResident *int     `json:"devices_resident,omitempty"`
+	DevicesPending  *int     `json:"devices_pending,omitempty"`
 }
 
 // LearnPerDevice is Status.Learning with per-device learning.
@@ -55,6 +72,7 @@ type OTAResult struct {
 	Reason   string `json:"reason"`
 	Detail   string `json:"detail,omitempty"`
 	Gateway  string `json:"gateway"`
+	Model    string `json:"model,omitempty"` // the model the decision is about
 	Topic    string `json:"topic,omitempty"`
 	Active   int64  `json:"active"` // the active version after the decision
 	Rollback bool   `json:"rollback,omitempty"`
@@ -75,6 +93,7 @@ func (r *OTAResult) Encode() []byte {
 type Prediction struct {
 	ID           json.RawMessage `json:"id"`
 	Device       string          `json:"device"`
+	Model        string          `json:"model"` // the served model's name
 	Prediction   float64         `json:"prediction"`
 	Class        *int            `json:"class"`
 	ModelVersion int64           `json:"model_version"`

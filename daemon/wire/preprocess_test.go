@@ -116,7 +116,7 @@ func TestExplainField(t *testing.T) {
 	}
 	r := Reading{Extra: &Extra{Imputed: []string{"t\"emp"}, Explanation: &model.Explanation{Bias: 1, Score: 3.5,
 		Top: []model.Contribution{{Feature: "room=bath", Value: 1, Contribution: 2}, {Feature: "t", Value: 0.5, Contribution: math.Inf(1)}}}}}
-	msg := AppendPrediction(nil, &r, "d", 4, false, 1, 2)
+	msg := AppendPrediction(nil, &r, "d", "", 4, false, 1, 2)
 	var p Prediction
 	if err := json.Unmarshal(msg, &p); err != nil {
 		t.Fatalf("%s: %v", msg, err)
@@ -137,6 +137,6 @@ func fuzzSchemas() []*Schema {
 func ExampleAppendPrediction_explained() {
 	s := NewModelSchema(preModel(model.MissingImpute))
 	rs, _, _ := Decode("json", []byte(`{"id":1,"features":{"temp":null,"room":"bath","hum":50}}`), s, 1)
-	fmt.Println(string(AppendPrediction(nil, &rs[0], "d1", 21, false, 7, 0)))
+	fmt.Println(string(AppendPrediction(nil, &rs[0], "d1", "", 21, false, 7, 0)))
 	// Output: {"id":1,"device":"d1","prediction":21,"imputed":["temp"],"model_version":7,"ts":0}
 }

@@ -212,9 +212,9 @@ func FuzzPublished(f *testing.F) {
 					}
 				}
 				if batch {
-					msg = AppendBatch(nil, rs, preds, device, true, 9, 1)
+					msg = AppendBatch(nil, rs, preds, device, "hvac", true, 9, 1)
 				} else {
-					msg = AppendPrediction(nil, &rs[0], device, preds[0], true, 9, 1)
+					msg = AppendPrediction(nil, &rs[0], device, "hvac", preds[0], true, 9, 1)
 				}
 				var p Prediction
 				if err := json.Unmarshal(msg, &p); err != nil {
