@@ -631,12 +631,38 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.OTA.Validate(bad)
+	if c.OTA.Enabled {
+		c.checkOTATopics(bad)
+	}
 	c.HomeAssistant.Validate(bad, readings) // Home Assistant hook
 	c.Drift.Validate(bad)                   // monitoring hook
 	if len(p) > 0 {
 		return &ConfigError{Problems: p}
 	}
 	return nil
+}
+
+// checkOTATopics refuses models whose OTA topics meet another model's or
+// a topic the daemon publishes (a model named "result" would take its
+// updates from the OTA results).
+func (c *Config) checkOTATopics(bad func(string, ...any)) {
+	fill := func(model string) func(string) string {
+		return func(tmpl string) string {
+			return strings.NewReplacer("{gateway}", c.Gateway, "{model}", model).Replace(tmpl)
+		}
+	}
+	taken := map[string]string{}
+	for _, t := range []string{c.OTA.ResultTopic, c.Topics.Status, c.Topics.Errors} {
+		taken[fill("")(t)] = "a topic linnet publishes"
+	}
+	for _, m := range c.served {
+		for _, t := range ota.Topics(c.OTA, m.Name, fill(m.Name)) {
+			if who, ok := taken[t.Topic]; ok && who != "model "+m.Name {
+				bad("model %q: its OTA topic %q is already %s: rename the model", m.Name, t.Topic, who)
+			}
+			taken[t.Topic] = "model " + m.Name
+		}
+	}
 }
 
 // finiteIn reports whether v is a finite number in [lo, hi].

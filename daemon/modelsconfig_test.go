@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/linnet-edge/linnet/daemon/ota"
 )
 
 // TestModelsConfig: one [[models]] entry named "default" stands for the
@@ -91,6 +93,38 @@ format = "csv"
 	} {
 		if _, err := load(bad.body); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: got %v, want an error about %s", bad.body, err, bad.want)
+		}
+	}
+}
+
+// TestModelsOTATopics: each model's OTA topics carry its name; the model
+// named "default" keeps today's; a name whose topics meet another's or
+// the results' is refused.
+func TestModelsOTATopics(t *testing.T) {
+	c := Default()
+	c.Gateway = "gw"
+	c.OTA.Enabled = true
+	c.Models = []ModelConfig{{Name: "default"},
+		{Name: "hvac", Subscriptions: []Subscription{{Topic: "site/hvac/+/f", Format: "json"}}}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range c.served {
+		for _, tp := range ota.Topics(c.OTA, m.Name, func(s string) string {
+			return strings.NewReplacer("{gateway}", "gw", "{model}", m.Name).Replace(s)
+		}) {
+			got = append(got, tp.Topic)
+		}
+	}
+	want := "linnet/ota/model linnet/ota/default linnet/gw/ota/model linnet/gw/ota/default linnet/ota/hvac linnet/gw/ota/hvac"
+	if strings.Join(got, " ") != want {
+		t.Errorf("OTA topics %q, want %q", strings.Join(got, " "), want)
+	}
+	for _, name := range []string{"result", "model"} {
+		c.Models[1].Name = name
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "rename the model") {
+			t.Errorf("a model named %q: %v", name, err)
 		}
 	}
 }

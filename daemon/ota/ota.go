@@ -30,10 +30,10 @@ import (
 // Each served model has its own OTA hook, store part and decisions: a
 // decision about one model never touches another. A model arrives as a
 // .lnm file on the fleet topic or on this gateway's own topic, each with
-// the model's name as its last level (linnet/ota/hvac,
-// linnet/{gateway}/ota/hvac; the model named "default" also keeps
-// linnet/ota and linnet/{gateway}/ota), normally retained, so it comes again at every connection. The
-// paho route handler only keeps the newest message per topic in a mailbox
+// the model's name (linnet/ota/hvac, linnet/{gateway}/ota/hvac; the model
+// named "default" also keeps linnet/ota/model and
+// linnet/{gateway}/ota/model: see Topics), normally retained, so it comes
+// again at every connection. The paho route handler only keeps the newest message per topic in a mailbox
 // (oversize payloads are dropped right there, keeping only their size) and
 // wakes the OTA goroutine; everything else happens there, off paho's
 // goroutine and off the workers:
@@ -91,7 +91,7 @@ import (
 
 // Config is the over-the-air update section ([ota]), the same for every
 // model. Topics accept {gateway}; the fleet and gateway topics also
-// {model}, which is otherwise their last level.
+// {model} (see Topics).
 type Config struct {
 	Enabled      bool   `toml:"enabled"`
 	FleetTopic   string `toml:"fleet_topic"`
@@ -257,10 +257,11 @@ type Topic struct {
 }
 
 // Topics are model's OTA topics under c: the fleet's and the gateway's,
-// each with the model's name as its last level (or in place of {model});
-// fill fills the rest of a template ({gateway}, {model}). The model named
-// "default" also keeps the topics without a name, as before models had
-// names.
+// each with the model's name in place of {model}, else in place of a last
+// level "model" (linnet/ota/model -> linnet/ota/hvac), else as a new last
+// level; fill fills the rest of a template ({gateway}, {model}). The
+// model named "default" also keeps the topics as configured, as before
+// models had names.
 func Topics(c Config, model string, fill func(tmpl string) string) []Topic {
 	var ts []Topic
 	for _, t := range []Topic{{c.FleetTopic, false}, {c.GatewayTopic, true}} {
@@ -269,7 +270,11 @@ func Topics(c Config, model string, fill func(tmpl string) string) []Topic {
 			if model == store.DefaultModel {
 				ts = append(ts, Topic{fill(tmpl), t.Gateway})
 			}
-			tmpl += "/{model}"
+			if base, ok := strings.CutSuffix(tmpl, "/model"); ok {
+				tmpl = base + "/{model}"
+			} else {
+				tmpl += "/{model}"
+			}
 		}
 		ts = append(ts, Topic{fill(tmpl), t.Gateway})
 	}
