@@ -16,6 +16,7 @@ import (
 	"github.com/linnet-edge/linnet/daemon/mqttc"
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // PushOptions drive Push: `linnet push`.
@@ -25,6 +26,11 @@ type PushOptions struct {
 	Key     ed25519.PrivateKey
 	Model   []byte // the .lnm file
 	Gateway string // one gateway's topic; empty: the fleet topic
+	// Name is the model's name on gateways serving several ([[models]]):
+	// its own topics (wire.ModelTopic), and only gateways whose status
+	// lists it are waited for. Empty: the topics as configured (the model
+	// named "default").
+	Name string
 	// Rollback wraps the model in a signed rollback file (see
 	// model.NewRollback), so gateways serving version From accept it
 	// although it is older, once each, until Expires from now (0: 24 h),
@@ -50,6 +56,7 @@ type PushOptions struct {
 // PushReport is what Push did and heard back.
 type PushReport struct {
 	Topic    string           `json:"topic"`
+	Model    string           `json:"model,omitempty"` // --name
 	Version  int64            `json:"version"`
 	Bytes    int              `json:"bytes"`
 	Signer   string           `json:"signer"`
@@ -127,7 +134,13 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 	} else if o.From != 0 || o.Expires != 0 {
 		return nil, errors.New("--from and --expires go with --rollback")
 	}
-	rep := &PushReport{Topic: o.FleetTopic, Version: m.Version,
+	if o.Name != "" {
+		if err := store.CheckName(o.Name); err != nil {
+			return nil, err
+		}
+		o.FleetTopic, o.GatewayTopic = wire.ModelTopic(o.FleetTopic, o.Name), wire.ModelTopic(o.GatewayTopic, o.Name)
+	}
+	rep := &PushReport{Topic: o.FleetTopic, Version: m.Version, Model: o.Name,
 		Bytes: len(file), Signer: model.KeyID(pub), Rollback: o.Rollback}
 	resTopic := strings.ReplaceAll(o.ResultTopic, "{gateway}", "+")
 	if o.Gateway != "" {
@@ -152,6 +165,7 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 	// The gateways, from their retained status messages.
 	var mu sync.Mutex
 	states := map[string]string{}
+	others := map[string]bool{} // gateways that do not serve the model --name names
 	statusSeen := make(chan struct{}, 1)
 	statusFilter := strings.ReplaceAll(o.StatusTopic, "{gateway}", "+")
 	c.AddRoute(statusFilter, func(_ paho.Client, msg paho.Message) {
@@ -161,6 +175,11 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 		}
 		mu.Lock()
 		states[st.Gateway] = st.State
+		if !serves(&st, o.Name) {
+			others[st.Gateway] = true // not asked
+		} else {
+			delete(others, st.Gateway)
+		}
 		mu.Unlock()
 		select {
 		case statusSeen <- struct{}{}:
@@ -173,6 +192,9 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 	settle(ctx, statusSeen, o.Discover)
 	mu.Lock()
 	for g, s := range states {
+		if others[g] {
+			continue
+		}
 		if s == "online" {
 			rep.Online = append(rep.Online, g)
 		} else {
@@ -187,6 +209,8 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 	switch {
 	case o.Gateway != "" && slices.Contains(rep.Online, o.Gateway):
 		waitFor[o.Gateway] = true
+	case o.Gateway != "" && others[o.Gateway]:
+		return rep, fmt.Errorf("%w %q: it does not serve a model named %q", ErrUnknownGateway, o.Gateway, o.Name)
 	case o.Gateway != "" && !slices.Contains(rep.Offline, o.Gateway):
 		return rep, fmt.Errorf("%w %q: no status on %s (%s)", ErrUnknownGateway, o.Gateway, statusFilter, known)
 	case o.Gateway == "" && o.Expect == 0:
@@ -205,6 +229,9 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 		var r wire.OTAResult
 		if json.Unmarshal(msg.Payload(), &r) != nil || r.Version == nil || *r.Version != m.Version {
 			return
+		}
+		if o.Name != "" && r.Model != o.Name && (r.Model != "" || o.Name != store.DefaultModel) {
+			return // another model's decision about a file of the same version
 		}
 		mu.Lock()
 		rep.Results = append(rep.Results, r)
@@ -268,6 +295,21 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 		return rep, fmt.Errorf("%w (%v): %d of %d expected gateways answered", ErrNoResult, o.Timeout, len(answered), o.Expect)
 	}
 	return rep, ctx.Err()
+}
+
+// serves reports whether a gateway's status lists the model named name
+// ("": the default one, which every gateway serves; a gateway from before
+// models had names serves only "default").
+func serves(st *wire.Status, name string) bool {
+	if name == "" || len(st.Models) == 0 && name == store.DefaultModel {
+		return true
+	}
+	for _, m := range st.Models {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // settle waits until no message was seen for a short quiet spell (the

@@ -22,7 +22,15 @@ import (
 func startGateway(t *testing.T, gateway, modelPath string) string {
 	t.Helper()
 	cfg := daemon.Default()
-	cfg.Gateway, cfg.DataDir, cfg.Model = gateway, t.TempDir(), modelPath
+	cfg.Gateway, cfg.Model = gateway, modelPath
+	return runGateway(t, cfg).BrokerURL()
+}
+
+// runGateway runs a daemon on cfg, on the embedded broker unless cfg
+// names one, with its own data directory and no learning.
+func runGateway(t *testing.T, cfg *daemon.Config) *daemon.Service {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
 	cfg.MQTT.Embedded, cfg.Metrics.Listen = "127.0.0.1:0", ""
 	cfg.Learning.Enabled = false
 	s, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -40,7 +48,7 @@ func startGateway(t *testing.T, gateway, modelPath string) string {
 	case <-time.After(60 * time.Second):
 		t.Fatal("gateway not ready")
 	}
-	return s.BrokerURL()
+	return s
 }
 
 // v1Model is a model with features the rows below fit, as a file.
@@ -169,5 +177,53 @@ func TestPushTruth(t *testing.T) {
 	if err == nil || len(rep.Online) != 1 || rep.Online[0] != "gw-push" || len(rep.Waited) != 1 ||
 		len(rep.Results) != 1 || rep.Results[0].Reason != "untrusted_key" {
 		t.Errorf("fleet push: %v %+v", err, rep)
+	}
+}
+
+// push --name pushes to one model's topics on gateways serving several,
+// waits only for the gateways whose status lists it, and the result
+// names the model.
+func TestPushName(t *testing.T) {
+	dir := t.TempDir()
+	mp, m := v1Model(t, dir)
+	key := filepath.Join(dir, "KEY")
+	if _, err := linnet(t, "keygen", "--out", key); err != nil {
+		t.Fatal(err)
+	}
+	cfg := daemon.Default()
+	cfg.Gateway, cfg.Trust = "gw-two", []string{key + ".pub"}
+	cfg.OTA.Enabled, cfg.OTA.GuardWindow = true, 0
+	cfg.Models = []daemon.ModelConfig{{Name: "default", File: mp},
+		{Name: "hvac", File: mp, Subscriptions: []daemon.Subscription{{Topic: "site/hvac/+/features", Format: "json"}}}}
+	two := runGateway(t, cfg)
+	one := daemon.Default()
+	one.Gateway, one.Model, one.MQTT.Broker = "gw-one", mp, two.BrokerURL()
+	runGateway(t, one)
+
+	m.Version++
+	b, _ := m.MarshalBinary()
+	next := filepath.Join(dir, "m2.lnm")
+	if err := model.WriteFile(next, b); err != nil {
+		t.Fatal(err)
+	}
+	out, err := linnet(t, "push", "--broker", two.BrokerURL(), "--key", key, "--model", next, "--name", "hvac", "--timeout", "10m", "--json")
+	var rep struct {
+		Topic   string   `json:"topic"`
+		Online  []string `json:"online"`
+		Waited  []string `json:"waited"`
+		Results []struct {
+			Gateway, Reason, Model string
+		} `json:"results"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil {
+		t.Fatalf("%v %v: %s", err, jerr, out)
+	}
+	if err != nil || rep.Topic != "linnet/ota/hvac" || strings.Join(rep.Online, " ") != "gw-two" || strings.Join(rep.Waited, " ") != "gw-two" ||
+		len(rep.Results) != 1 || rep.Results[0].Reason != "applied" || rep.Results[0].Model != "hvac" {
+		t.Errorf("push --name hvac: %v %+v", err, rep)
+	}
+	out, err = linnet(t, "push", "--broker", two.BrokerURL(), "--key", key, "--model", next, "--name", "hvac", "--gateway", "gw-one")
+	if err == nil || !strings.Contains(err.Error(), `does not serve a model named "hvac"`) {
+		t.Errorf("push --name hvac to a gateway without it: %v\n%s", err, out)
 	}
 }

@@ -23,7 +23,7 @@ func newPushCmd(e *env) *cobra.Command {
 		statusT                  string
 	)
 	c := &cobra.Command{
-		Use:   "push --broker URL --key KEY --model M.lnm [--gateway ID]",
+		Use:   "push --broker URL --key KEY --model M.lnm [--gateway ID] [--name NAME]",
 		Short: "publish a signed model to the fleet or one gateway and print the results",
 		Long: `push signs the model with KEY unless it already carries KEY's signature,
 publishes it retained (a gateway that connects later still gets it) on
@@ -39,7 +39,10 @@ did not answer, or when the gateway pushed to is offline. --rollback --from V
 wraps the model in a signed rollback file: gateways serving version V accept
 it although it is older, each once, until --expires (default 24h) from now,
 and with --gateway only that gateway. A replayed rollback file is refused
-(replay) and withdraws nothing.`,
+(replay) and withdraws nothing. On gateways serving several models
+([[models]]), --name NAME pushes to that model's topics, linnet/ota/NAME or
+linnet/<ID>/ota/NAME, and waits only for the gateways whose status lists it;
+the other models are not touched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			priv, err := model.ReadPrivateKey(key)
@@ -96,6 +99,7 @@ and with --gateway only that gateway. A replayed rollback file is refused
 	f.StringVar(&key, "key", "", "private key file from linnet keygen (required)")
 	f.StringVar(&file, "model", "", "the .lnm file to push (required)")
 	f.StringVar(&gw, "gateway", "", "push to this gateway only (default: the whole fleet)")
+	f.StringVar(&o.Name, "name", "", "the model's name on gateways serving several ([[models]]): its topics linnet/ota/NAME and linnet/<ID>/ota/NAME")
 	f.BoolVar(&o.Rollback, "rollback", false, "push a signed rollback file back to this older model (needs --from)")
 	f.Int64Var(&o.From, "from", 0, "rollback: the version the gateways serve now and go back from")
 	f.DurationVar(&o.Expires, "expires", 0, "rollback: how long the rollback file stays valid (default 24h)")

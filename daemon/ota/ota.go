@@ -257,26 +257,16 @@ type Topic struct {
 }
 
 // Topics are model's OTA topics under c: the fleet's and the gateway's,
-// each with the model's name in place of {model}, else in place of a last
-// level "model" (linnet/ota/model -> linnet/ota/hvac), else as a new last
-// level; fill fills the rest of a template ({gateway}, {model}). The
+// each with the model's name (wire.ModelTopic); fill fills the rest of a template ({gateway}, {model}). The
 // model named "default" also keeps the topics as configured, as before
 // models had names.
 func Topics(c Config, model string, fill func(tmpl string) string) []Topic {
 	var ts []Topic
 	for _, t := range []Topic{{c.FleetTopic, false}, {c.GatewayTopic, true}} {
-		tmpl := t.Topic
-		if !strings.Contains(tmpl, "{model}") {
-			if model == store.DefaultModel {
-				ts = append(ts, Topic{fill(tmpl), t.Gateway})
-			}
-			if base, ok := strings.CutSuffix(tmpl, "/model"); ok {
-				tmpl = base + "/{model}"
-			} else {
-				tmpl += "/{model}"
-			}
+		if model == store.DefaultModel && !strings.Contains(t.Topic, "{model}") {
+			ts = append(ts, Topic{fill(t.Topic), t.Gateway})
 		}
-		ts = append(ts, Topic{fill(tmpl), t.Gateway})
+		ts = append(ts, Topic{fill(wire.ModelTopic(t.Topic, model)), t.Gateway})
 	}
 	return ts
 }

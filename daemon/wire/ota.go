@@ -1,5 +1,7 @@
 package wire
 
+import "strings"
+
 // OTA result reasons: the "reason" of an OTA result message and the label
 // of linnet_ota_results_total.
 const (
@@ -36,3 +38,18 @@ const (
 	DefaultResultTopic  = "linnet/{gateway}/ota/result"
 	DefaultStatusTopic  = "linnet/{gateway}/status"
 )
+
+// ModelTopic is a named model's OTA topic template from the configured
+// fleet or gateway template: the name in place of {model}, else in place
+// of a last level "model" (linnet/ota/model -> linnet/ota/hvac), else as
+// a new last level.
+func ModelTopic(tmpl, model string) string {
+	if !strings.Contains(tmpl, "{model}") {
+		if base, ok := strings.CutSuffix(tmpl, "/model"); ok {
+			tmpl = base + "/{model}"
+		} else {
+			tmpl += "/{model}"
+		}
+	}
+	return strings.ReplaceAll(tmpl, "{model}", model)
+}
