@@ -3,9 +3,11 @@ package homeassistant
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,7 @@ func newFake() *fakeScorer { return &fakeScorer{} }
 type fakeHost struct {
 	reg    *prometheus.Registry
 	routes map[string]func(string, []byte, bool)
+	model  string // "": the default model
 }
 
 func newFakeHost() *fakeHost {
@@ -43,10 +46,15 @@ func (f *fakeHost) Topic(tmpl, device string) string { return tmpl + "/" + devic
 func (f *fakeHost) Topics() hooks.Topics {
 	return hooks.Topics{Prediction: "linnet/{device}/prediction", Errors: "e", Status: "s"}
 }
-func (f *fakeHost) Current() *serving.Model             { return nil }
-func (f *fakeHost) Owner() *serving.Owner               { return nil }
-func (f *fakeHost) Store() *store.Model                 { return nil }
-func (f *fakeHost) Model() string                       { return store.DefaultModel }
+func (f *fakeHost) Current() *serving.Model { return nil }
+func (f *fakeHost) Owner() *serving.Owner   { return nil }
+func (f *fakeHost) Store() *store.Model     { return nil }
+func (f *fakeHost) Model() string {
+	if f.model == "" {
+		return store.DefaultModel
+	}
+	return f.model
+}
 func (f *fakeHost) Trust() []ed25519.PublicKey          { return nil }
 func (f *fakeHost) PublishStatus(context.Context) error { return nil }
 func (f *fakeHost) Publish(context.Context, string, bool, []byte) error {
@@ -123,5 +131,53 @@ func TestHomeAssistantBound(t *testing.T) {
 	h.OnServed("dev-0", serving.NewModel(lf, serving.Meta{Target: "price_k"}))
 	if len(h.again) != 1 {
 		t.Error("no re-announcement after the model became logistic")
+	}
+}
+
+// TestHomeAssistantModels: each model's announcer gives a device its own
+// sensor: the default model's as before, another's named after it; with
+// the prediction topic shared, a sensor keeps its state on the other
+// models' messages. Two announcers share their metrics.
+func TestHomeAssistantModels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	def, hvac := newFakeHost(), newFakeHost()
+	def.reg, hvac.reg, hvac.model = reg, reg, "hvac"
+	cfg := Config{Enabled: true, Prefix: "homeassistant", BirthTopic: "homeassistant/status", MaxDevices: 3}
+	hd, hh := New(cfg), New(cfg)
+	hh.SharedTopic()
+	for _, x := range []struct {
+		h    *Hook
+		host *fakeHost
+	}{{hd, def}, {hh, hvac}} {
+		if err := x.h.Init(x.host); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decode := func(b []byte) haSensor {
+		var c haSensor
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	m := hassModel{target: "y"}
+	topic, b := hd.config("d1", m)
+	if c := decode(b); topic != "homeassistant/sensor/linnet_gw_d1/prediction/config" || c.UniqueID != "linnet_gw_d1_prediction" ||
+		c.Name != "Prediction" || c.ValueTemplate != "{{ value_json.prediction }}" {
+		t.Errorf("default model: %s %+v", topic, c)
+	}
+	topic, b = hh.config("d1", m)
+	c := decode(b)
+	if topic != "homeassistant/sensor/linnet_gw_d1/hvac_prediction/config" || c.UniqueID != "linnet_gw_d1_hvac_prediction" ||
+		c.Name != "Prediction hvac" || !strings.Contains(c.ValueTemplate, "value_json.model == 'hvac'") ||
+		c.Device.Identifiers[0] != "linnet_gw_d1" {
+		t.Errorf("model hvac: %s %+v", topic, c)
+	}
+	sv := serving.NewModel(newFake(), serving.Meta{Target: "y"})
+	hd.OnServed("d1", sv)
+	hh.OnServed("d1", sv)
+	hh.OnServed("d2", sv)
+	if got := testutil.ToFloat64(hd.devices); got != 3 || hd.devices != hh.devices {
+		t.Errorf("linnet_homeassistant_devices %v, want 3 across both models", got)
 	}
 }
