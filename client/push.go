@@ -128,7 +128,7 @@ func Push(ctx context.Context, o PushOptions) (*PushReport, error) {
 		if o.Expires <= 0 {
 			o.Expires = 24 * time.Hour
 		}
-		if file, err = model.NewRollback(file, o.From, o.Gateway, time.Now().Add(o.Expires), o.Key); err != nil {
+		if file, err = model.NewModelRollback(file, o.From, o.Gateway, o.Name, time.Now().Add(o.Expires), o.Key); err != nil {
 			return nil, err
 		}
 	} else if o.From != 0 || o.Expires != 0 {

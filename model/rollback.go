@@ -21,17 +21,21 @@ import (
 //
 //	magic      [4]byte  "\x89LNR"
 //	format     uint16   1
-//	flags      uint16   0 (a reader refuses any other value)
+//	flags      uint16   bit 0: a model name follows the gateway (a reader
+//	                    refuses any other bit)
 //	from       int64    the version a gateway must be serving to apply it
 //	to         int64    the version of the model inside (older than from)
 //	expires    int64    Unix seconds; refused at and after this time
 //	gateway    str      uint16 length + UTF-8; "" for any gateway
+//	name       str      with flag bit 0: the served model's name; without
+//	                    it the file is for the model named "default"
 //	model      uint32 length + the .lnm file of version to
 //	signature  76 bytes "LSIG", key id, Ed25519 over every byte before it
 //
 // Every number is little-endian. A gateway applies a rollback only while it
 // serves from, only before expires, only if gateway is "" or its own id,
-// and only once: the store remembers the SHA-256 of every rollback file it
+// only to the model it names (a gateway serves several: [[models]]), and
+// only once: the store remembers the SHA-256 of every rollback file it
 // applied (Rollback.Digest) and refuses a replay. From and the digest make
 // a copy kept from a retained message useless after its one use.
 //
@@ -57,12 +61,16 @@ var (
 	// ErrRollbackSource is returned by Rollback.Check on a gateway that
 	// does not serve the version the file rolls back from.
 	ErrRollbackSource = errors.New("model: gateway does not serve the version the rollback file rolls back from")
+	// ErrRollbackModel is returned by Rollback.Check for a model the file
+	// does not name.
+	ErrRollbackModel = errors.New("model: rollback file is for another model")
 )
 
 // Rollback is a verified rollback file.
 type Rollback struct {
 	From, To int64
 	Gateway  string // "" for any gateway
+	Name     string // the served model's name; "" for the model named "default"
 	Expires  time.Time
 	Model    []byte   // the .lnm file of version To (the caller owns it)
 	Digest   [32]byte // SHA-256 of the whole rollback file: what "once" remembers
@@ -72,6 +80,12 @@ type Rollback struct {
 var rollbackMagic = [4]byte{0x89, 'L', 'N', 'R'}
 
 const rollbackFormat = 1
+
+// rollbackNamed is the flag bit of a rollback file that names its model.
+const rollbackNamed = 1
+
+// defaultName is the model a rollback file without a name is for.
+const defaultName = "default"
 
 // IsRollbackFile reports whether b starts like a rollback file.
 func IsRollbackFile(b []byte) bool {
@@ -83,6 +97,16 @@ func IsRollbackFile(b []byte) bool {
 // gateway ("" for any) until expires. file is checked (structure and CRC);
 // it is not modified.
 func NewRollback(file []byte, from int64, gateway string, expires time.Time, key ed25519.PrivateKey) ([]byte, error) {
+	return NewModelRollback(file, from, gateway, "", expires, key)
+}
+
+// NewModelRollback is NewRollback for the served model named name on
+// gateways serving several ("" or "default": the model named "default",
+// which older gateways also read).
+func NewModelRollback(file []byte, from int64, gateway, name string, expires time.Time, key ed25519.PrivateKey) ([]byte, error) {
+	if name == defaultName {
+		name = ""
+	}
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: private key is %d bytes, want %d", ErrBadKey, len(key), ed25519.PrivateKeySize)
 	}
@@ -100,14 +124,23 @@ func NewRollback(file []byte, from int64, gateway string, expires time.Time, key
 		return nil, errors.New("model: a rollback file needs an expiry")
 	case len(gateway) > maxName || !utf8.ValidString(gateway):
 		return nil, fmt.Errorf("model: rollback gateway id of %d bytes", len(gateway))
+	case len(name) > maxName || !utf8.ValidString(name):
+		return nil, fmt.Errorf("model: rollback model name of %d bytes", len(name))
+	}
+	var flags uint16
+	if name != "" {
+		flags |= rollbackNamed
 	}
 	b := append([]byte(nil), rollbackMagic[:]...)
 	b = binary.LittleEndian.AppendUint16(b, rollbackFormat)
-	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint16(b, flags)
 	b = binary.LittleEndian.AppendUint64(b, uint64(from))
 	b = binary.LittleEndian.AppendUint64(b, uint64(m.Version))
 	b = binary.LittleEndian.AppendUint64(b, uint64(expires.Unix()))
 	b = appendStr(b, gateway)
+	if name != "" {
+		b = appendStr(b, name)
+	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(file)))
 	b = append(b, file...)
 	b = append(b, sigTag[:]...)
@@ -156,8 +189,9 @@ func OpenRollback(b []byte, trusted []ed25519.PublicKey) (*Rollback, error) {
 	if v := binary.LittleEndian.Uint16(body[4:]); v != rollbackFormat {
 		return nil, fmt.Errorf("%w: rollback format %d (this build reads %d)", ErrUnsupportedVersion, v, rollbackFormat)
 	}
-	if f := binary.LittleEndian.Uint16(body[6:]); f != 0 {
-		return nil, &FormatError{6, fmt.Sprintf("unknown rollback flags %#04x", f)}
+	flags := binary.LittleEndian.Uint16(body[6:])
+	if flags&^rollbackNamed != 0 {
+		return nil, &FormatError{6, fmt.Sprintf("unknown rollback flags %#04x", flags)}
 	}
 	r := &Rollback{
 		From:    int64(binary.LittleEndian.Uint64(body[8:])),
@@ -173,6 +207,14 @@ func OpenRollback(b []byte, trusted []ed25519.PublicKey) (*Rollback, error) {
 	}
 	r.Gateway = string(rest[2 : 2+gl])
 	rest = rest[2+gl:]
+	if flags&rollbackNamed != 0 {
+		nl := int(binary.LittleEndian.Uint16(rest))
+		if 2+nl+4 > len(rest) || nl == 0 {
+			return nil, &FormatError{len(body) - len(rest), "truncated model name"}
+		}
+		r.Name = string(rest[2 : 2+nl])
+		rest = rest[2+nl:]
+	}
 	ml := uint64(binary.LittleEndian.Uint32(rest))
 	if ml != uint64(len(rest)-4) {
 		return nil, &FormatError{len(body) - len(rest), fmt.Sprintf("model of %d bytes, %d left", ml, len(rest)-4)}
@@ -191,16 +233,22 @@ func OpenRollback(b []byte, trusted []ed25519.PublicKey) (*Rollback, error) {
 	return r, nil
 }
 
-// Check reports whether the rollback applies on gateway, serving version
-// serving, at time now: nil, or an error wrapping ErrRollbackExpired,
-// ErrRollbackGateway or ErrRollbackSource. Whether it was applied before is
-// the store's to say.
-func (r *Rollback) Check(serving int64, gateway string, now time.Time) error {
+// Check reports whether the rollback applies to the model named name on
+// gateway, serving version serving, at time now: nil, or an error
+// wrapping ErrRollbackExpired, ErrRollbackGateway, ErrRollbackModel or
+// ErrRollbackSource. Whether it was applied before is the store's to say.
+func (r *Rollback) Check(serving int64, gateway, name string, now time.Time) error {
+	want := r.Name
+	if want == "" {
+		want = defaultName
+	}
 	switch {
 	case !now.Before(r.Expires):
 		return fmt.Errorf("%w at %s", ErrRollbackExpired, r.Expires.Format(time.RFC3339))
 	case r.Gateway != "" && r.Gateway != gateway:
 		return fmt.Errorf("%w: %q, this is %q", ErrRollbackGateway, r.Gateway, gateway)
+	case want != name:
+		return fmt.Errorf("%w: %q, this is %q", ErrRollbackModel, want, name)
 	case serving != r.From:
 		return fmt.Errorf("%w: rolls back from %d, serving %d", ErrRollbackSource, r.From, serving)
 	}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"os"
@@ -79,7 +80,7 @@ func TestRollbackFile(t *testing.T) {
 		t.Errorf("opened %+v", r)
 	}
 	now := exp.Add(-time.Hour)
-	if err := r.Check(r.From, "gw-1", now); err != nil {
+	if err := r.Check(r.From, "gw-1", "default", now); err != nil {
 		t.Errorf("check: %v", err)
 	}
 	for _, c := range []struct {
@@ -93,14 +94,45 @@ func TestRollbackFile(t *testing.T) {
 		{r.From + 1, "gw-1", now, ErrRollbackSource},
 		{r.To, "gw-1", now, ErrRollbackSource},
 	} {
-		if err := r.Check(c.serving, c.gw, c.now); !errors.Is(err, c.want) {
+		if err := r.Check(c.serving, c.gw, "default", c.now); !errors.Is(err, c.want) {
 			t.Errorf("check %+v: %v", c, err)
 		}
 	}
 	// Any gateway when none is named.
 	any, _ := NewRollback(file, m.Version+5, "", exp, priv)
-	if r, err := OpenRollback(any, trusted); err != nil || r.Check(r.From, "gw-9", now) != nil {
+	if r, err := OpenRollback(any, trusted); err != nil || r.Check(r.From, "gw-9", "default", now) != nil {
 		t.Errorf("fleet rollback: %v", err)
+	}
+	// A file is for one model: unnamed, the model named "default"; named,
+	// that model only; the name is signed like the rest.
+	if err := r.Check(r.From, "gw-1", "hvac", now); !errors.Is(err, ErrRollbackModel) {
+		t.Errorf("an unnamed file checked for hvac: %v", err)
+	}
+	named, err := NewModelRollback(file, m.Version+5, "", "hvac", exp, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rn, err := OpenRollback(named, trusted)
+	if err != nil || rn.Name != "hvac" || rn.To != m.Version {
+		t.Fatalf("named rollback: %v %+v", err, rn)
+	}
+	if err := rn.Check(rn.From, "gw-1", "hvac", now); err != nil {
+		t.Errorf("hvac's file for hvac: %v", err)
+	}
+	for _, other := range []string{"default", "pump"} {
+		if err := rn.Check(rn.From, "gw-1", other, now); !errors.Is(err, ErrRollbackModel) {
+			t.Errorf("hvac's file for %s: %v", other, err)
+		}
+	}
+	for i := range named {
+		b := append([]byte(nil), named...)
+		b[i] ^= 0x01
+		if _, err := OpenRollback(b, trusted); err == nil {
+			t.Fatalf("named file: flipped byte %d accepted", i)
+		}
+	}
+	if d, _ := NewModelRollback(file, m.Version+5, "", "default", exp, priv); !bytes.Equal(d, any) {
+		t.Error(`a file for "default" differs from an unnamed one`)
 	}
 	// Every byte is covered by the signature, and nothing panics.
 	for i := range rb {
@@ -147,7 +179,7 @@ func FuzzOpenRollback(f *testing.F) {
 	f.Add(rb)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := OpenRollback(b, []ed25519.PublicKey{pub}); err == nil {
-			_ = r.Check(r.From, "gw", time.Unix(0, 0))
+			_ = r.Check(r.From, "gw", "default", time.Unix(0, 0))
 		}
 	})
 }

@@ -171,9 +171,21 @@ func TestModelsIndependent(t *testing.T) {
 	if _, err := hv.Install(modelFile(t, 13), SourceOTA, "", false); err != nil {
 		t.Fatal(err)
 	}
-	rb, err := model.NewRollback(modelFile(t, 11), 13, "", now.Add(time.Hour), testKey)
+	// A rollback file is bound to its model: one made for the model
+	// named "default" (no name) is refused here, and hvac's there.
+	unnamed, err := model.NewRollback(modelFile(t, 11), 13, "", now.Add(time.Hour), testKey)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := hv.InstallRollback(unnamed, "gw", SourceOTA); !errors.Is(err, model.ErrRollbackModel) {
+		t.Errorf("the default model's rollback file on hvac: %v", err)
+	}
+	rb, err := model.NewModelRollback(modelFile(t, 11), 13, "", "hvac", now.Add(time.Hour), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.InstallRollback(rb, "gw", SourceOTA); !errors.Is(err, model.ErrRollbackModel) {
+		t.Errorf("hvac's rollback file on the default model: %v", err)
 	}
 	if _, err := hv.InstallRollback(rb, "gw", SourceOTA); err != nil {
 		t.Fatal(err)

@@ -50,7 +50,7 @@ func (h *Model) InstallRollback(file []byte, gateway, source string) (*model.Rol
 		if slices.Contains(consumed, rb.Digest) {
 			return fmt.Errorf("%w: rollback %d -> %d (%x)", ErrReplay, rb.From, rb.To, rb.Digest[:8])
 		}
-		if err := rb.Check(activeVersion(tx), gateway, now); err != nil {
+		if err := rb.Check(activeVersion(tx), gateway, h.name, now); err != nil {
 			return err
 		}
 		b := tx.Bucket(bucketModels)

@@ -505,7 +505,7 @@ func (o *OTA) checkRollback(file []byte, active int64) (*candidate, string, stri
 	} else if used {
 		return c, wire.OTAReplay, fmt.Sprintf("rollback file %x (%d -> %d) was applied before", rb.Digest[:8], rb.From, rb.To)
 	}
-	if err := rb.Check(active, o.host.Gateway(), time.Now()); err != nil {
+	if err := rb.Check(active, o.host.Gateway(), o.host.Model(), time.Now()); err != nil {
 		return c, wire.OTARollbackStale, err.Error()
 	}
 	return c, "", ""
