@@ -553,6 +553,11 @@ func (c *Config) Validate() error {
 	if !strings.Contains(c.Topics.Prediction, "{device}") {
 		bad("topics.prediction %q: must contain {device}", c.Topics.Prediction)
 	}
+	for _, t := range []struct{ name, v string }{{"topics.errors", c.Topics.Errors}, {"topics.status", c.Topics.Status}, {"ota.result_topic", c.OTA.ResultTopic}} {
+		if strings.Contains(t.v, "{model}") {
+			bad("%s %q: one topic for every model, {model} has no value there", t.name, t.v)
+		}
+	}
 	for _, t := range []struct{ name, v string }{
 		{"topics.prediction", c.Topics.Prediction}, {"topics.errors", c.Topics.Errors}, {"topics.status", c.Topics.Status},
 	} {

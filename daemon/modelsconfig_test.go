@@ -128,3 +128,22 @@ func TestModelsOTATopics(t *testing.T) {
 		}
 	}
 }
+
+// TestModelsTopicTemplates: {model} fills the prediction topic; the
+// gateway's own topics (one for every model) refuse it.
+func TestModelsTopicTemplates(t *testing.T) {
+	c := Default()
+	c.Gateway = "gw"
+	c.Topics.Prediction = "site/{model}/{device}/prediction"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{cfg: c}
+	if got := s.topic(c.Topics.Prediction, "hvac", "d1"); got != "site/hvac/d1/prediction" {
+		t.Errorf("prediction topic %q", got)
+	}
+	c.Topics.Errors = "linnet/{gateway}/{model}/errors"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "topics.errors") {
+		t.Errorf("{model} in topics.errors: %v", err)
+	}
+}
