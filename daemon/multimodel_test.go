@@ -338,10 +338,29 @@ func TestTwoModels(t *testing.T) {
 	if strings.Join(names, " ") != "hvac:20:shared pump:10:shared" {
 		t.Errorf("status models %v", names)
 	}
-	for _, m := range []string{"hvac", "pump"} {
-		if v := metricLine(t, d, `linnet_model_version{model="`+m+`"}`); v == "" {
-			t.Errorf("no linnet_model_version for %s", m)
+	for _, m := range []string{"hvac 20", "pump 10"} {
+		name, v, _ := strings.Cut(m, " ")
+		if l := metricLine(t, d, `linnet_model_version{model="`+name+`"}`); !strings.HasSuffix(l, " "+v) {
+			t.Errorf("linnet_model_version of %s: %q", name, l)
 		}
+	}
+	// The live view lists both, each with its own history.
+	var live struct {
+		Models []struct {
+			Name    string `json:"name"`
+			Version int64  `json:"version"`
+		} `json:"models"`
+	}
+	getJSON(t, d, "/v1/models", &live)
+	if fmt.Sprint(live.Models) != "[{hvac 20} {pump 10}]" {
+		t.Errorf("live view models %v", live.Models)
+	}
+	var hist struct {
+		Events []map[string]any `json:"events"`
+	}
+	getJSON(t, d, "/v1/models/pump/history", &hist)
+	if len(hist.Events) != pump0.history {
+		t.Errorf("live view: pump history of %d events, the store's %d", len(hist.Events), pump0.history)
 	}
 }
 
