@@ -89,7 +89,10 @@ func TestUpgrade(t *testing.T) {
 	}
 	cfg.MQTT.Embedded = "127.0.0.1:0" // the daemon binds it: no port probing
 	d := startDaemon(t, cfg, nil)
-	c := testClient(t, d.s.BrokerURL(), "upgrade", true)
+	// One client listens, another publishes: mochi shares packet ids
+	// between the two directions of a connection (see below).
+	c := testClient(t, d.s.BrokerURL(), "upgrade-sub", true)
+	pc := testClient(t, d.s.BrokerURL(), "upgrade-pub", true)
 	// Subscribe to the status last: mochi refuses (SUBACK 0x80, which
 	// paho does not report as an error) a SUBSCRIBE whose packet id is
 	// that of a QoS 1 message it has in flight to the same client, such
@@ -112,7 +115,7 @@ func TestUpgrade(t *testing.T) {
 	}
 
 	for _, r := range readings {
-		publish(t, c, r.Topic, r.Payload)
+		publish(t, pc, r.Topic, r.Payload)
 	}
 	answered := func() int {
 		n := 0
@@ -188,7 +191,7 @@ func TestUpgrade(t *testing.T) {
 		res.mu.Lock()
 		n := len(res.all)
 		res.mu.Unlock()
-		publish(t, c, "linnet/"+cfg.Gateway+"/ota/model", file)
+		publish(t, pc, "linnet/"+cfg.Gateway+"/ota/model", file)
 		res.waitAll(t, n+1)
 		res.mu.Lock()
 		r := res.all[n]
