@@ -4,35 +4,74 @@
 #
 #   scripts/bench-daemon.sh            # from the repository root
 #   ROWS=200000 PORT=18883 scripts/bench-daemon.sh
+#   DEVICES=10000 scripts/bench-daemon.sh   # learning modes side by side
 #
 # Reports, for single readings at full speed, single readings at 5,000/s and
 # batches of 100: predictions/s and latency percentiles (send to prediction,
 # measured by linnet send), then the daemon's resident memory (VmRSS and its
 # peak VmHWM from /proc). Needs go and mosquitto (apt-get install mosquitto).
+#
+# With DEVICES=N it compares the learning modes of $LEARNING instead
+# (default "shared per_device"), one fresh daemon each: a 32-feature model,
+# ROWS labelled readings spread over N devices in turn, and for each mode
+# the readings/s, the daemon's peak RSS (VmHWM) and the ratio to the first.
+# Both checkpoint every $CHECKPOINT (default 5s), so the peak includes
+# writing every device's state to the store.
 set -euo pipefail
 
 ROWS=${ROWS:-200000}
 PORT=${PORT:-18883}
 METRICS=${METRICS:-127.0.0.1:19464}
+DEVICES=${DEVICES:-0}
+LEARNING=${LEARNING:-shared per_device}
+CHECKPOINT=${CHECKPOINT:-5s}
 . scripts/bench-lib.sh
 
+# start_daemon runs linnet on the test broker with a fresh store in
+# $work/data-$1 (other arguments: environment settings) and waits for it.
+start_daemon() {
+	local name=$1
+	shift
+	env "$@" "$work/linnet" run --broker "tcp://127.0.0.1:$PORT" --model "$model" --gateway bench \
+		--data-dir "$work/data-$name" --metrics "$METRICS" > "$work/daemon-$name.log" 2>&1 &
+	daemon=$!
+	pids+=($daemon)
+	wait_healthy "$work/daemon-$name.log"
+}
+
+if [ "$DEVICES" -gt 0 ]; then
+	go build -o "$work/linnet" ./cmd/linnet
+	go run ./scripts/gendata -kind bench -rows "$ROWS" -seed 1 -out "$work/bench.csv"
+	model=$work/bench.lnm
+	"$work/linnet" train --data "$work/bench.csv" --target y --quantize q8 --epochs 2 --version 1 --out "$model" >/dev/null
+	start_mosquitto
+	echo "== $ROWS labelled readings of 32 features over $DEVICES devices, learning: $LEARNING"
+	printf '%-12s %12s %14s %8s\n' learning readings/s "peak RSS MB" ratio
+	base=
+	for mode in $LEARNING; do
+		start_daemon "$mode" LINNET_LEARNING_MODE="$mode" LINNET_LEARNING_CHECKPOINT_INTERVAL="$CHECKPOINT"
+		"$work/linnet" send --broker "tcp://127.0.0.1:$PORT" --data "$work/bench.csv" --target y --learn \
+			--positional --devices "$DEVICES" --window 1000 > "$work/send-$mode.txt"
+		rate=$(sed -n 's/.* s: .* readings\/s sent, \([0-9]*\) predictions\/s/\1/p' "$work/send-$mode.txt")
+		hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$daemon/status")
+		resident=$(curl -fs "http://$METRICS/metrics" | awk '/^linnet_devices_resident/ {print $2}')
+		kill "$daemon"
+		wait "$daemon" 2>/dev/null || true
+		base=${base:-$rate}
+		awk -v m="$mode" -v r="$rate" -v h="$hwm" -v b="$base" -v d="$resident" \
+			'BEGIN { printf "%-12s %12d %14.1f %8.2f   %s\n", m, r, h / 1024, r / b, d == "" ? "" : "resident devices " d }'
+	done
+	exit 0
+fi
 
 go build -o "$work/linnet" ./cmd/linnet
 go run ./scripts/gendata -kind houses -rows "$ROWS" -seed 1 -out "$work/houses.csv"
-"$work/linnet" train --data "$work/houses.csv" --target price_k --quantize q8 --epochs 2 --version 1 --out "$work/houses.lnm" >/dev/null
+model=$work/houses.lnm
+"$work/linnet" train --data "$work/houses.csv" --target price_k --quantize q8 --epochs 2 --version 1 --out "$model" >/dev/null
 
 # The reference configuration, on a private port and without persistence.
 start_mosquitto
-
-"$work/linnet" run --broker "tcp://127.0.0.1:$PORT" --model "$work/houses.lnm" --gateway bench \
-	--data-dir "$work/data" --metrics "$METRICS" > "$work/daemon.log" 2>&1 &
-daemon=$!
-pids+=($daemon)
-for _ in $(seq 200); do
-	curl -fs "http://$METRICS/healthz" >/dev/null 2>&1 && break
-	sleep 0.05
-done
-curl -fs "http://$METRICS/healthz" >/dev/null || { cat "$work/daemon.log" >&2; exit 1; }
+start_daemon shared
 
 send() { "$work/linnet" send --broker "tcp://127.0.0.1:$PORT" --data "$work/houses.csv" --target price_k --positional "$@"; }
 
