@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linnet-edge/linnet/daemon"
 	"github.com/linnet-edge/linnet/model"
@@ -169,5 +172,67 @@ func TestPushTruth(t *testing.T) {
 	if err == nil || len(rep.Online) != 1 || rep.Online[0] != "gw-push" || len(rep.Waited) != 1 ||
 		len(rep.Results) != 1 || rep.Results[0].Reason != "untrusted_key" {
 		t.Errorf("fleet push: %v %+v", err, rep)
+	}
+}
+
+// linnet send --devices N spreads the readings over N devices in turn and
+// collects every device's predictions.
+func TestSendDevices(t *testing.T) {
+	dir := t.TempDir()
+	mp, m := v1Model(t, dir)
+	url := startGateway(t, "gw-send-devices", mp)
+	var csv strings.Builder
+	csv.WriteString(strings.Join(m.Features, ",") + "\n")
+	for k := range 20 {
+		cells := make([]string, len(m.Features))
+		for i := range cells {
+			cells[i] = fmt.Sprint(k + i)
+		}
+		csv.WriteString(strings.Join(cells, ",") + "\n")
+	}
+	data := filepath.Join(dir, "rows.csv")
+	if err := os.WriteFile(data, []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("send-devices-watch")
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	var mu sync.Mutex
+	topics := map[string]int{}
+	tok := c.Subscribe("linnet/+/prediction", 1, func(_ paho.Client, msg paho.Message) {
+		mu.Lock()
+		topics[msg.Topic()]++
+		mu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	stdout, err := linnet(t, "send", "--broker", url, "--data", data, "--positional", "--devices", "4", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	var r struct{ Predictions int }
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.Predictions != 20 {
+		t.Errorf("report %s: %v", stdout, err)
+	}
+	want := map[string]int{}
+	for k := range 4 {
+		want[fmt.Sprintf("linnet/send-%d/prediction", k)] = 5
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := fmt.Sprint(topics)
+		mu.Unlock()
+		if got == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("predictions by topic %s, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
