@@ -72,7 +72,10 @@ func (s *Service) learnMetrics() {
 			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.Resident) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_devices_pending",
 			Help: "Per-device learning states evicted from memory and not yet saved."},
-			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.Pending) }))
+			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "linnet_devices_state_bytes",
+			Help: "Memory holding the per-device learning states in memory; on Linux outside the Go heap, so not in go_memstats_*."},
+			func() float64 { st, _, _ := s.own.DeviceHealth(); return float64(st.StateBytes) }))
 }
 
 // learned reports the readings the learner refused (bad_label, on the

@@ -148,6 +148,9 @@ checkpoint_interval = "1h"
 	if got := p.metric(t, "linnet_devices_resident"); got != devices {
 		t.Errorf("resident devices %v, want %d", got, devices)
 	}
+	if got, min := p.metric(t, "linnet_devices_state_bytes"), devices*4*(4+4*5/2); got < float64(min) {
+		t.Errorf("device state bytes %v, want at least %d (%d states of 3 features)", got, min, devices)
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
