@@ -89,13 +89,12 @@ type DeviceConfig struct {
 	// CheckpointBatch is the most states one call of Checkpoint's save
 	// gets (one transaction each). Default: as many as fit in
 	// CheckpointBytes (110 states of 32 features, 1,872 of 6), at least
-	// one. A batch is held in memory about four times over while it is
-	// written (the states, the store's records, the store's pages, which
-	// hold two states of 32 features in 8 KiB), so it is sized in bytes,
-	// not states. With 10,000 devices of 32 features
-	// (scripts/bench-daemon.sh, DEVICES=10000), batches of 1,000 put
-	// the daemon's peak RSS at 123 MB, 441 at 108 MB, 110 at 94 to 100 MB;
-	// a checkpoint of the 10,000 is then 91 transactions of neighbouring
+	// one. A batch is held in memory several times over while it is
+	// written (the states, the store's records, bbolt's nodes and pages),
+	// so it is sized in bytes, not states: with 10,000 devices of 32
+	// features (scripts/bench-daemon.sh, DEVICES=10000), batches of 1,000
+	// put the daemon's peak RSS about 25 MB above batches of 110. A
+	// checkpoint of the 10,000 is then 91 transactions of neighbouring
 	// keys, written in the background.
 	CheckpointBatch int
 	// Now is the clock for DeviceSnapshot.Last; nil means time.Now.

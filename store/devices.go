@@ -61,7 +61,7 @@ type DeviceInfo struct {
 
 func checkDevice(id string) error {
 	if id == "" || len(id) > MaxDeviceID || strings.IndexByte(id, 0) >= 0 {
-		return fmt.Errorf("%w: %q: 1 to %d bytes, no NUL", ErrBadDevice, id, MaxDeviceID)
+		return fmt.Errorf("%w: %d bytes (1 to %d, no NUL)", ErrBadDevice, len(id), MaxDeviceID)
 	}
 	return nil
 }
