@@ -59,7 +59,9 @@ type DeviceInfo struct {
 	Bytes   int       `json:"bytes"` // size of the learner state
 }
 
-func checkDevice(id string) error {
+// CheckDevice returns nil if id can name a stored device state, else an
+// error wrapping ErrBadDevice.
+func CheckDevice(id string) error {
 	if id == "" || len(id) > MaxDeviceID || strings.IndexByte(id, 0) >= 0 {
 		return fmt.Errorf("%w: %d bytes (1 to %d, no NUL)", ErrBadDevice, len(id), MaxDeviceID)
 	}
@@ -131,7 +133,7 @@ func (h *Model) SaveDevices(states []model.DeviceSnapshot) error {
 	now := h.s.opts.Now()
 	vals, tails := make([][]byte, len(states)), make([][]byte, len(states))
 	for i := range states {
-		if err := checkDevice(states[i].Device); err != nil {
+		if err := CheckDevice(states[i].Device); err != nil {
 			return err
 		}
 		vals[i], tails[i] = encodeDevice(&states[i], now)

@@ -179,10 +179,19 @@ func (o *Owner) LearnDevice(device string, rs []wire.Reading) Learned {
 	if o.stop.Load() {
 		return r
 	}
-	pd.setNone(device, false)
+	// An id the store refuses would fail every checkpoint batch its
+	// state is in: such a device does not learn.
+	badID := store.CheckDevice(device)
+	if badID == nil {
+		pd.setNone(device, false)
+	}
 	w := pd.dev.Width()
 	for i := range rs {
 		if !rs[i].HasLabel {
+			continue
+		}
+		if badID != nil {
+			r.Refused = append(r.Refused, Refusal{Index: i, Err: badID})
 			continue
 		}
 		if len(rs[i].X) != w {

@@ -1,14 +1,17 @@
 package serving
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // devStore is memStore with device states, in memory.
@@ -165,5 +168,26 @@ func BenchmarkOwnerDevices(b *testing.B) {
 				b.ReportMetric(perDevice, "bytes/device") // after b.Loop, which resets the metrics
 			}
 		})
+	}
+}
+
+// A device whose id the store refuses (here too long) does not learn:
+// its labelled readings are refused with the store's reason, and the
+// checkpoint of the other devices goes on.
+func TestOwnerPerDeviceBadID(t *testing.T) {
+	o := New(Config{Learning: true, PerDevice: true})
+	st := &devStore{memStore: memStore{active: 1, ckpt: map[int64][]byte{}}, dev: map[string]model.DeviceSnapshot{}}
+	o.Install(lin(1), st)
+	rs := []wire.Reading{{X: []float32{1, 2}, Label: 9, HasLabel: true}, {X: []float32{1, 2}}}
+	long := strings.Repeat("x", store.MaxDeviceID+1)
+	r := o.LearnDevice(long, rs)
+	if r.N != 0 || len(r.Refused) != 1 || r.Refused[0].Index != 0 || !errors.Is(r.Refused[0].Err, store.ErrBadDevice) {
+		t.Errorf("learned %+v, want reading 0 refused as a bad device id", r)
+	}
+	if r := o.LearnDevice("ok", rs); r.N != 1 {
+		t.Errorf("learned %+v", r)
+	}
+	if _, err := o.Checkpoint(); err != nil || len(st.dev) != 1 {
+		t.Errorf("checkpoint: %v, stored %d states, want 1", err, len(st.dev))
 	}
 }
