@@ -9,12 +9,11 @@ import "unsafe"
 // The states are most of a per-device gateway's memory: long-lived and
 // free of pointers. On the Go heap the collector would count them as live
 // data and, at the default GOGC, let as much garbage again accumulate
-// before each cycle: 10,000 devices of 32 features are 23 MiB of states,
-// and would make room for 23 MiB more of garbage. Where the system allows
+// before each cycle: 10,000 devices of 32 features are 23.8 MB of states,
+// and would make room for 23.8 MB more of garbage. Where the system allows
 // (devarena_linux.go), the slabs are mapped outside the heap, so they cost
-// their size, the collector never scans them and the garbage of the
-// pipeline is paced by the rest of the heap alone. Elsewhere they are
-// ordinary slices.
+// their size and the collector paces the pipeline's garbage by the rest of
+// the heap alone. Elsewhere they are ordinary slices.
 type stateArena struct {
 	slot  int // float32 values per state
 	per   int // slots per slab
