@@ -25,12 +25,15 @@ import (
 
 // SendConfig drives Send, the demo client and load generator.
 type SendConfig struct {
-	MQTT       mqttc.Conn // broker, credentials, TLS, timeouts
-	QoS        int
-	Data       string   // CSV file with a header
-	Target     string   // column left out of the features (sent as the label with Learn)
-	Learn      bool     // send the target as "label"
-	Device     string   // the topic's device level
+	MQTT   mqttc.Conn // broker, credentials, TLS, timeouts
+	QoS    int
+	Data   string // CSV file with a header
+	Target string // column left out of the features (sent as the label with Learn)
+	Learn  bool   // send the target as "label"
+	Device string // the topic's device level
+	// Devices, if more than 1, spreads the messages over that many
+	// devices in turn: Device-0, Device-1, ... (per-device learning).
+	Devices    int
 	Features   string   // input topic template, {device} replaced
 	Prediction string   // prediction topic filter, {device} replaced
 	Errors     string   // errors topic filter
@@ -210,7 +213,15 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 		return nil, fmt.Errorf("send: connect %s: %w", m.Broker, err)
 	}
 	defer mqttc.Disconnect(c, time.Second)
+	devices := []string{cfg.Device}
 	predTopic := strings.ReplaceAll(cfg.Prediction, "{device}", cfg.Device)
+	if cfg.Devices > 1 {
+		devices = make([]string, cfg.Devices)
+		for k := range devices {
+			devices[k] = cfg.Device + "-" + strconv.Itoa(k)
+		}
+		predTopic = strings.ReplaceAll(cfg.Prediction, "{device}", "+")
+	}
 	t := c.SubscribeMultiple(map[string]byte{predTopic: byte(cfg.QoS), cfg.Errors: byte(cfg.QoS)}, nil)
 	if err := mqttc.Wait(ctx, t, m.OpTimeout); err != nil {
 		return nil, fmt.Errorf("send: subscribe: %w", err)
@@ -218,7 +229,10 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 	c.AddRoute(predTopic, onPred)
 	c.AddRoute(cfg.Errors, onErr)
 
-	topic := strings.ReplaceAll(cfg.Features, "{device}", cfg.Device)
+	topics := make([]string, len(devices))
+	for k, d := range devices {
+		topics[k] = strings.ReplaceAll(cfg.Features, "{device}", d)
+	}
 	pub := mqttc.NewPublisher(c, byte(cfg.QoS), cfg.Window, m.OpTimeout, func(error) {})
 	ackCtx, ackCancel := context.WithCancel(context.Background())
 	defer ackCancel()
@@ -269,7 +283,7 @@ func Send(ctx context.Context, cfg SendConfig) (*SendReport, error) {
 		mu.Lock()
 		sentReadings += perMsg[i]
 		mu.Unlock()
-		if err := pub.Publish(ctx, topic, false, p, nil); err != nil {
+		if err := pub.Publish(ctx, topics[i%len(topics)], false, p, nil); err != nil {
 			break
 		}
 	}

@@ -119,8 +119,8 @@ func sharedPrediction(cfg *Config) bool {
 // learnCollector exports every model's learner defences and per-device
 // states, read from its owner at each scrape.
 type learnCollector struct {
-	s                                           *Service
-	refused, clipped, frozen, resident, pending *prometheus.Desc
+	s                                                       *Service
+	refused, clipped, frozen, resident, pending, stateBytes *prometheus.Desc
 }
 
 func newLearnCollector(s *Service) *learnCollector {
@@ -134,11 +134,13 @@ func newLearnCollector(s *Service) *learnCollector {
 		resident: d("linnet_devices_resident",
 			"Per-device learning states in memory (learning mode \"per_device\")."),
 		pending: d("linnet_devices_pending", "Per-device learning states evicted from memory and not yet saved."),
+		stateBytes: d("linnet_devices_state_bytes",
+			"Memory holding the per-device learning states in memory; on Linux outside the Go heap, so not in go_memstats_*."),
 	}
 }
 
 func (c *learnCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.refused, c.clipped, c.frozen, c.resident, c.pending} {
+	for _, d := range []*prometheus.Desc{c.refused, c.clipped, c.frozen, c.resident, c.pending, c.stateBytes} {
 		ch <- d
 	}
 }
@@ -156,6 +158,7 @@ func (c *learnCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.frozen, prometheus.GaugeValue, frozen, mdl.name)
 		ch <- prometheus.MustNewConstMetric(c.resident, prometheus.GaugeValue, float64(ds.Resident), mdl.name)
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(ds.Pending), mdl.name)
+		ch <- prometheus.MustNewConstMetric(c.stateBytes, prometheus.GaugeValue, float64(ds.StateBytes), mdl.name)
 	}
 }
 

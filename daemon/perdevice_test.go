@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/linnet-edge/linnet/daemon/wire"
+	"github.com/linnet-edge/linnet/model"
 	"github.com/linnet-edge/linnet/store"
 )
 
@@ -108,10 +110,44 @@ func unlabelled(id string, x []float32) []byte {
 // checkpoint every 100 updates: the store holds every device's state as
 // of the last checkpoint (8 readings each); a restart resumes from it (a
 // device's next reading makes 9) and an ordered stop saves what changed.
+// The same with a 32-feature model, whose states the store keeps in two
+// halves.
 func TestSIGKILLKeepsDeviceStates(t *testing.T) {
+	t.Run("3 features", func(t *testing.T) { sigkillDevices(t, 3) })
+	t.Run("32 features", func(t *testing.T) { sigkillDevices(t, 32) })
+}
+
+// wideModel writes a model of d features, version 42, and returns its
+// path.
+func wideModel(t *testing.T, dir string, d int) string {
+	t.Helper()
+	m := &model.Model{Version: 42, Created: time.Now().UTC().Truncate(time.Second), Target: "y", Loss: model.Squared,
+		Scheme: model.F32, Bias: 3, Mean: make([]float32, d), Std: make([]float32, d), Weights: make([]float32, d),
+		Metrics: map[string]float64{"target_mean": 3, "target_std": 20}}
+	for i := range d {
+		m.Features = append(m.Features, fmt.Sprintf("f%02d", i))
+		m.Std[i], m.Weights[i] = 1, float32(i%5)-2
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "wide.lnm")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sigkillDevices is TestSIGKILLKeepsDeviceStates with a model of width
+// features (3: writeModel's).
+func sigkillDevices(t *testing.T, width int) {
 	m := startMosquitto(t, "")
 	dir := t.TempDir()
 	modelPath := writeModel(t, dir, 42)
+	if width != 3 {
+		modelPath = wideModel(t, dir, width)
+	}
 	data := filepath.Join(dir, "data")
 	cfgPath := writeConfig(t, dir, fmt.Sprintf(`gateway = "gw-kill"
 data_dir = %q
@@ -133,7 +169,13 @@ checkpoint_interval = "1h"
 	send := func(id, dev int) {
 		a, b, cc := r.NormFloat64(), r.NormFloat64()*10-2, r.Float64()
 		y := 3 + 2*a - 0.7*b + cc + float64(dev) + 0.1*r.NormFloat64()
-		publish(t, c, fmt.Sprintf("linnet/d%d/features", dev), fmt.Appendf(nil, `{"id":%d,"features":[%v,%v,%v],"label":%v}`, id, a, b, cc, y))
+		x := []float64{a, b, cc}
+		for i := 3; i < width; i++ {
+			x = append(x, r.NormFloat64())
+			y += float64(i%5-2) * x[i]
+		}
+		xs, _ := json.Marshal(x)
+		publish(t, c, fmt.Sprintf("linnet/d%d/features", dev), fmt.Appendf(nil, `{"id":%d,"features":%s,"label":%v}`, id, xs, y))
 	}
 	for i := range n {
 		send(i, i%devices)
@@ -147,6 +189,9 @@ checkpoint_interval = "1h"
 	}
 	if got := p.metric(t, `linnet_devices_resident{model="default"}`); got != devices {
 		t.Errorf("resident devices %v, want %d", got, devices)
+	}
+	if got, min := p.metric(t, `linnet_devices_state_bytes{model="default"}`), devices*4*(width+1+(width+1)*(width+2)/2); got < float64(min) {
+		t.Errorf("device state bytes %v, want at least %d (%d states of %d features)", got, min, devices, width)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -177,6 +222,9 @@ checkpoint_interval = "1h"
 	for name, d := range got {
 		if d.Updates != 200/devices || d.Version != 42 {
 			t.Errorf("device %s: %d updates of version %d after SIGKILL, want %d of 42 (the last checkpoint)", name, d.Updates, d.Version, 200/devices)
+		}
+		if want := 5 + 4*(width+1+(width+1)*(width+2)/2); d.Bytes != want {
+			t.Errorf("device %s: state of %d bytes, want %d", name, d.Bytes, want)
 		}
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -86,7 +87,15 @@ type DeviceConfig struct {
 	// 256.
 	EvictBatch int
 	// CheckpointBatch is the most states one call of Checkpoint's save
-	// gets (one transaction each). Default 1000.
+	// gets (one transaction each). Default: as many as fit in
+	// CheckpointBytes (110 states of 32 features, 1,872 of 6), at least
+	// one. A batch is held in memory several times over while it is
+	// written (the states, the store's records, bbolt's nodes and pages),
+	// so it is sized in bytes, not states: with 10,000 devices of 32
+	// features (scripts/bench-daemon.sh, DEVICES=10000), batches of 1,000
+	// put the daemon's peak RSS about 25 MB above batches of 110. A
+	// checkpoint of the 10,000 is then 91 transactions of neighbouring
+	// keys, written in the background.
 	CheckpointBatch int
 	// Now is the clock for DeviceSnapshot.Last; nil means time.Now.
 	Now func() time.Time
@@ -94,6 +103,10 @@ type DeviceConfig struct {
 
 // DefaultMaxResident is DeviceConfig.MaxResident's default.
 const DefaultMaxResident = 10_000
+
+// CheckpointBytes is the size of the states of the default
+// DeviceConfig.CheckpointBatch.
+const CheckpointBytes = 256 << 10
 
 // DeviceSnapshot is one device's learning state, as the store keeps it.
 type DeviceSnapshot struct {
@@ -112,7 +125,8 @@ var ErrDeviceState = errors.New("model: bad device state")
 // list through prev and next.
 type device struct {
 	name       string
-	uv         []float32 // u (d weights, then the bias), then P packed (stateLen)
+	uv         []float32 // u (d weights, then the bias), then P packed (stateLen): slot of Devices.arena
+	slot       int32
 	n          int64
 	last       int64 // Unix ns
 	dirty      bool
@@ -141,6 +155,7 @@ type Devices struct {
 	feats  []string
 
 	mu       sync.Mutex
+	arena    *stateArena // the resident devices' states
 	byName   map[string]*device
 	head     *device // most recently used
 	tail     *device
@@ -172,9 +187,6 @@ func NewDevices(m *Model, cfg DeviceConfig) (*Devices, error) {
 	if cfg.EvictBatch <= 0 {
 		cfg.EvictBatch = 256
 	}
-	if cfg.CheckpointBatch <= 0 {
-		cfg.CheckpointBatch = 1000
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -187,7 +199,7 @@ func NewDevices(m *Model, cfg DeviceConfig) (*Devices, error) {
 		return nil, fmt.Errorf("model: per-device learning: %d weights, %d means, %d deviations", d, len(m.Mean), len(m.Std))
 	}
 	v := &Devices{cfg: cfg, loss: m.Loss, ver: m.Version, d: d, feats: m.Features,
-		byName: map[string]*device{}, pending: map[string]DeviceSnapshot{},
+		arena: newStateArena(stateLen(d)), byName: map[string]*device{}, pending: map[string]DeviceSnapshot{},
 		xs: make([]float64, d+1), g: make([]float64, d+1), ys: 1}
 	if v.loss == "" {
 		v.loss = Squared
@@ -318,7 +330,8 @@ func (v *Devices) Learn(device string, x []float32, y float32) (float32, error) 
 		}
 	}
 	if dv == nil {
-		dv = v.add(device, make([]float32, v.stateLen()))
+		slot, uv := v.arena.alloc()
+		dv = v.add(device, slot, uv)
 		v.resetP(dv.uv[v.d+1:])
 	}
 	d1 := v.d + 1
@@ -407,11 +420,12 @@ func (v *Devices) get(name string) (*device, error) {
 	if snap == nil || snap.Version != v.ver {
 		return nil, nil
 	}
-	uv, err := v.decode(snap.State)
-	if err != nil {
+	slot, uv := v.arena.alloc()
+	if err := v.decodeInto(uv, snap.State); err != nil {
+		v.arena.release(slot)
 		return nil, fmt.Errorf("device %q: %w", name, err)
 	}
-	dv := v.add(name, uv)
+	dv := v.add(name, slot, uv)
 	dv.n, dv.last = snap.Updates, snap.Last.UnixNano()
 	if _, ok := v.pending[name]; ok {
 		// Still unsaved: it stays dirty, and out of the pending batch.
@@ -421,10 +435,10 @@ func (v *Devices) get(name string) (*device, error) {
 	return dv, nil
 }
 
-// add makes a resident device, evicting the least recently used beyond
-// MaxResident.
-func (v *Devices) add(name string, uv []float32) *device {
-	dv := &device{name: name, uv: uv}
+// add makes a resident device of the state in slot, evicting the least
+// recently used beyond MaxResident.
+func (v *Devices) add(name string, slot int32, uv []float32) *device {
+	dv := &device{name: name, uv: uv, slot: slot}
 	v.byName[name] = dv
 	v.pushFront(dv)
 	for len(v.byName) > v.cfg.MaxResident && v.tail != nil && v.tail != dv {
@@ -434,6 +448,7 @@ func (v *Devices) add(name string, uv []float32) *device {
 		if old.dirty {
 			v.pending[old.name] = v.snapshot(old)
 		}
+		v.arena.release(old.slot)
 	}
 	// While a Checkpoint is saving, evicted states wait: written now they
 	// could land before that checkpoint's older copy of the same device
@@ -510,11 +525,18 @@ func (v *Devices) Checkpoint(save func([]DeviceSnapshot) error) (int, error) {
 	}
 	v.inflight = map[string]DeviceSnapshot{}
 	v.mu.Unlock()
+	// In key order, each transaction updates neighbouring records: a few
+	// of the store's pages each instead of pages all over the file.
+	slices.Sort(names)
 
 	done := 0
 	var err error
-	for start := 0; start < len(names) && err == nil; start += v.cfg.CheckpointBatch {
-		chunk := v.take(names[start:min(start+v.cfg.CheckpointBatch, len(names))])
+	batch := v.cfg.CheckpointBatch
+	if batch <= 0 {
+		batch = max(1, CheckpointBytes/(4*v.stateLen()))
+	}
+	for start := 0; start < len(names) && err == nil; start += batch {
+		chunk := v.take(names[start:min(start+batch, len(names))])
 		if len(chunk) == 0 {
 			continue
 		}
@@ -590,6 +612,7 @@ func (v *Devices) Reset(device string) {
 	if dv := v.byName[device]; dv != nil {
 		v.unlink(dv)
 		delete(v.byName, device)
+		v.arena.release(dv.slot)
 	}
 	delete(v.pending, device)
 }
@@ -608,6 +631,12 @@ func (v *Devices) Rebase(m *Model) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	n.refused = v.refused
+	if n.arena.slot == v.arena.slot {
+		// Same width: the slabs serve the new version's devices.
+		v.arena.reset()
+		n.arena = v.arena
+	}
+	v.arena = n.arena
 	v.loss, v.ver, v.d, v.feats = n.loss, n.ver, n.d, n.feats
 	v.mean, v.inv, v.w, v.bias, v.ys, v.delta, v.bounds = n.mean, n.inv, n.w, n.bias, n.ys, n.delta, n.bounds
 	v.byName, v.head, v.tail, v.pending, v.xs, v.g = n.byName, nil, nil, n.pending, n.xs, n.g
@@ -651,19 +680,25 @@ type DeviceStats struct {
 	Pending  int   // evicted changed states not yet saved
 	Refused  int64 // readings refused as implausible
 	EvictErr error // the last Evict error, nil once one succeeds
+	// StateBytes is the memory holding the resident states, OffHeap of it
+	// mapped outside the Go heap (not in runtime.MemStats).
+	StateBytes, OffHeap int64
 }
 
 // Stats returns the counters.
 func (v *Devices) Stats() DeviceStats {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return DeviceStats{Resident: len(v.byName), Pending: len(v.pending), Refused: v.refused, EvictErr: v.evictErr}
+	return DeviceStats{Resident: len(v.byName), Pending: len(v.pending), Refused: v.refused, EvictErr: v.evictErr,
+		StateBytes: v.arena.bytes(), OffHeap: v.arena.mapped}
 }
 
 // stateLen is the number of float32 values of a device's state: the delta
 // (d weights, then the bias) and the packed upper triangle of P.
-func (v *Devices) stateLen() int {
-	d1 := v.d + 1
+func (v *Devices) stateLen() int { return stateLen(v.d) }
+
+func stateLen(d int) int {
+	d1 := d + 1
 	return d1 + d1*(d1+1)/2
 }
 
@@ -700,16 +735,20 @@ func (v *Devices) encode(uv []float32) []byte {
 }
 
 func (v *Devices) decode(b []byte) ([]float32, error) {
-	n := v.stateLen()
-	if len(b) != 5+4*n || b[0] != deltaFormat || binary.LittleEndian.Uint32(b[1:]) != uint32(v.d) {
-		return nil, fmt.Errorf("%w: %d bytes for %d features", ErrDeviceState, len(b), v.d)
+	uv := make([]float32, v.stateLen())
+	return uv, v.decodeInto(uv, b)
+}
+
+// decodeInto decodes the state b into uv (of stateLen values).
+func (v *Devices) decodeInto(uv []float32, b []byte) error {
+	if len(b) != 5+4*len(uv) || b[0] != deltaFormat || binary.LittleEndian.Uint32(b[1:]) != uint32(v.d) {
+		return fmt.Errorf("%w: %d bytes for %d features", ErrDeviceState, len(b), v.d)
 	}
-	uv := make([]float32, n)
 	for i := range uv {
 		uv[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[5+4*i:]))
 		if !finite32(uv[i]) {
-			return nil, fmt.Errorf("%w: value %d is %v", ErrDeviceState, i, uv[i])
+			return fmt.Errorf("%w: value %d is %v", ErrDeviceState, i, uv[i])
 		}
 	}
-	return uv, nil
+	return nil
 }

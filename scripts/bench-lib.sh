@@ -22,3 +22,13 @@ start_mosquitto() {
 	"$mosq" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
 	pids+=($!)
 }
+
+# wait_healthy waits for the daemon's /healthz on $METRICS; if it does not
+# come up, it prints the log $1 and exits.
+wait_healthy() {
+	for _ in $(seq 200); do
+		curl -fs "http://$METRICS/healthz" >/dev/null 2>&1 && return
+		sleep 0.05
+	done
+	curl -fs "http://$METRICS/healthz" >/dev/null || { cat "$1" >&2; exit 1; }
+}

@@ -33,11 +33,7 @@ fi
 LINNET_PIPELINE_QUEUE_BYTES=$BUDGET "$work/linnet" run "${args[@]}" > "$work/daemon.log" 2>&1 &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 200); do
-	curl -fs "http://$METRICS/healthz" >/dev/null 2>&1 && break
-	sleep 0.05
-done
-curl -fs "http://$METRICS/healthz" >/dev/null || { cat "$work/daemon.log" >&2; exit 1; }
+wait_healthy "$work/daemon.log"
 grep -E '^VmRSS' "/proc/$daemon/status" | sed 's/^/before: /'
 
 senders=()

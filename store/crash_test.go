@@ -46,6 +46,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// deviceStates bounds the seq of a device's checkpointState: states of 40
+// to 2,087 bytes, whole and split in two halves (splitState).
+const deviceStates = 2048
+
 // checkpointState is self-checking: seq, a payload whose length depends on
 // seq, and the SHA-256 of both. A torn value fails the hash.
 func checkpointState(seq int64) []byte {
@@ -92,7 +96,7 @@ func crashChild(path string, base int64) error {
 			for _, d := range r.Perm(crashDevices)[:crashBatch] {
 				id := fmt.Sprintf("d%03d", d)
 				ids = append(ids, id)
-				batch = append(batch, model.DeviceSnapshot{Device: id, Version: 1, Updates: next, State: checkpointState(next % 512)})
+				batch = append(batch, model.DeviceSnapshot{Device: id, Version: 1, Updates: next, State: checkpointState(next % deviceStates)})
 			}
 			say("B dev %d %s", next, strings.Join(ids, ","))
 			if err := hv.SaveDevices(batch); err != nil {
@@ -377,7 +381,7 @@ func (c *crashModel) checkDevices(t *testing.T, k int, s *Store, inflight []stri
 		if d == nil {
 			continue
 		}
-		if n, err := parseCheckpointState(d.State); err != nil || n != d.Updates%512 {
+		if n, err := parseCheckpointState(d.State); err != nil || n != d.Updates%deviceStates {
 			t.Errorf("kill %d: device %s: state %d for update %d: %v", k, id, n, d.Updates, err)
 		}
 		got[id] = d.Updates

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,24 @@ const devicePage = 1000
 // | updates int64 | last update (Unix ns, 0 if none) | learner state.
 const deviceHeader = 4 + 8 + 8 + 8 + 8
 
+// A state of more than splitState bytes is stored in two halves: the
+// device's value ends with the first, and the second is the value of the
+// key that follows the device's id in key order, the id and a NUL byte
+// (tailKey); the CRC covers both halves. The states are written with a
+// fill of 100% (bbolt's FillPercent), so a page holds three halves of a
+// 32-feature state (2,381 bytes), 2.7 KB a device: bbolt puts at least
+// two values in a leaf, and two whole states took two pages, 4.1 KB a
+// device, of file and of the daemon's memory (the file is mapped, and a
+// checkpoint reads every changed device's page). States written whole
+// (by an earlier build, or small) have no second half.
+const splitState = 1024
+
+// tailKey is the key of the second half of device's state.
+func tailKey(device []byte) []byte { return append(device[:len(device):len(device)], 0) }
+
+// isTail reports whether a key of the devices bucket holds a second half.
+func isTail(k []byte) bool { return len(k) > 0 && k[len(k)-1] == 0 }
+
 // DeviceInfo describes one device's stored learner state.
 type DeviceInfo struct {
 	Device  string    `json:"device"`
@@ -40,15 +59,23 @@ type DeviceInfo struct {
 	Bytes   int       `json:"bytes"` // size of the learner state
 }
 
-func checkDevice(id string) error {
-	if id == "" || len(id) > MaxDeviceID {
-		return fmt.Errorf("%w: %d bytes (1 to %d)", ErrBadDevice, len(id), MaxDeviceID)
+// CheckDevice returns nil if id can name a stored device state, else an
+// error wrapping ErrBadDevice.
+func CheckDevice(id string) error {
+	if id == "" || len(id) > MaxDeviceID || strings.IndexByte(id, 0) >= 0 {
+		return fmt.Errorf("%w: %d bytes (1 to %d, no NUL)", ErrBadDevice, len(id), MaxDeviceID)
 	}
 	return nil
 }
 
-func encodeDevice(d *model.DeviceSnapshot, saved time.Time) []byte {
-	b := make([]byte, 4, deviceHeader+len(d.State))
+// encodeDevice returns d's value and the second half of its state (nil if
+// it is stored whole).
+func encodeDevice(d *model.DeviceSnapshot, saved time.Time) (v, tail []byte) {
+	head := d.State
+	if len(head) > splitState {
+		head, tail = head[:len(head)/2], head[len(head)/2:]
+	}
+	b := make([]byte, 4, deviceHeader+len(head))
 	b = binary.LittleEndian.AppendUint64(b, uint64(saved.UnixNano()))
 	b = binary.LittleEndian.AppendUint64(b, uint64(d.Version))
 	b = binary.LittleEndian.AppendUint64(b, uint64(d.Updates))
@@ -57,17 +84,19 @@ func encodeDevice(d *model.DeviceSnapshot, saved time.Time) []byte {
 		last = d.Last.UnixNano()
 	}
 	b = binary.LittleEndian.AppendUint64(b, uint64(last))
-	b = append(b, d.State...)
-	binary.LittleEndian.PutUint32(b, crc32.Checksum(b[4:], crcTab))
-	return b
+	b = append(b, head...)
+	binary.LittleEndian.PutUint32(b, crc32.Update(crc32.Checksum(b[4:], crcTab), crcTab, tail))
+	return b, tail
 }
 
-// decodeDevice decodes a device value; its state points into v.
-func decodeDevice(v []byte) (*model.DeviceSnapshot, error) {
+// decodeDevice decodes a device value and the second half of its state
+// (nil if none); the state is a new slice if there is a second half, else
+// it points into v.
+func decodeDevice(v, tail []byte) (*model.DeviceSnapshot, error) {
 	if len(v) < deviceHeader {
 		return nil, fmt.Errorf("%w: device state of %d bytes", ErrDamaged, len(v))
 	}
-	if crc32.Checksum(v[4:], crcTab) != binary.LittleEndian.Uint32(v) {
+	if crc32.Update(crc32.Checksum(v[4:], crcTab), crcTab, tail) != binary.LittleEndian.Uint32(v) {
 		return nil, fmt.Errorf("%w: device state checksum mismatch", ErrDamaged)
 	}
 	d := &model.DeviceSnapshot{
@@ -75,14 +104,17 @@ func decodeDevice(v []byte) (*model.DeviceSnapshot, error) {
 		Updates: int64(binary.LittleEndian.Uint64(v[20:])),
 		State:   v[deviceHeader:],
 	}
+	if tail != nil {
+		d.State = append(d.State[:len(d.State):len(d.State)], tail...)
+	}
 	if last := int64(binary.LittleEndian.Uint64(v[28:])); last != 0 {
 		d.Last = time.Unix(0, last)
 	}
 	return d, nil
 }
 
-func deviceInfo(k, v []byte) (DeviceInfo, error) {
-	d, err := decodeDevice(v)
+func deviceInfo(k, v, tail []byte) (DeviceInfo, error) {
+	d, err := decodeDevice(v, tail)
 	if err != nil {
 		return DeviceInfo{Device: string(k)}, fmt.Errorf("device %q: %w", k, err)
 	}
@@ -99,17 +131,28 @@ func (h *Model) SaveDevices(states []model.DeviceSnapshot) error {
 		return nil
 	}
 	now := h.s.opts.Now()
-	vals := make([][]byte, len(states))
+	vals, tails := make([][]byte, len(states)), make([][]byte, len(states))
 	for i := range states {
-		if err := checkDevice(states[i].Device); err != nil {
+		if err := CheckDevice(states[i].Device); err != nil {
 			return err
 		}
-		vals[i] = encodeDevice(&states[i], now)
+		vals[i], tails[i] = encodeDevice(&states[i], now)
 	}
 	return h.update(func(tx mtx) error {
 		b := tx.Bucket(bucketDevices)
+		b.FillPercent = 1 // values are rewritten at the same size, rarely inserted
 		for i, st := range states {
-			if err := b.Put([]byte(st.Device), vals[i]); err != nil {
+			k := []byte(st.Device)
+			if err := b.Put(k, vals[i]); err != nil {
+				return err
+			}
+			var err error
+			if tails[i] != nil {
+				err = b.Put(tailKey(k), tails[i])
+			} else if b.Get(tailKey(k)) != nil {
+				err = b.Delete(tailKey(k))
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -121,22 +164,29 @@ func (h *Model) SaveDevices(states []model.DeviceSnapshot) error {
 // if it has none or the model does not exist. Its signature is
 // model.DeviceConfig.Load's.
 func (h *Model) LoadDevice(device string) (*model.DeviceSnapshot, error) {
-	var v []byte
+	var d *model.DeviceSnapshot
+	var bad error
 	err := h.s.view(func(btx *bolt.Tx) error {
 		tx := mtx{btx, h.name}
-		if b := tx.Bucket(bucketDevices); b != nil {
-			v = bytes.Clone(b.Get([]byte(device)))
+		b := tx.Bucket(bucketDevices)
+		if b == nil {
+			return nil
+		}
+		if v := b.Get([]byte(device)); v != nil {
+			// A second half is copied by decodeDevice, a whole state
+			// is the clone's.
+			d, bad = decodeDevice(bytes.Clone(v), b.Get(tailKey([]byte(device))))
 		}
 		return nil
 	})
-	if err != nil || v == nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case bad != nil:
+		return nil, fmt.Errorf("device %q of model %q: %w", device, h.name, bad)
+	case d != nil:
+		d.Device = device
 	}
-	d, err := decodeDevice(v)
-	if err != nil {
-		return nil, fmt.Errorf("device %q of model %q: %w", device, h.name, err)
-	}
-	d.Device = device
 	return d, nil
 }
 
@@ -173,11 +223,14 @@ func (h *Model) Devices() ([]DeviceInfo, error) {
 				}
 			}
 			for ; k != nil; k, v = c.Next() {
+				if isTail(k) {
+					continue
+				}
 				if len(page) == devicePage {
 					more = true
 					break
 				}
-				in, err := deviceInfo(k, v)
+				in, err := deviceInfo(k, v, b.Get(tailKey(k)))
 				if err != nil {
 					errs = append(errs, err)
 				}
@@ -207,27 +260,44 @@ func (h *Model) Devices() ([]DeviceInfo, error) {
 func (h *Model) ResetDevice(device string) error {
 	return h.update(func(tx mtx) error {
 		b := tx.Bucket(bucketDevices)
-		if b.Get([]byte(device)) == nil {
+		k := []byte(device)
+		if b.Get(k) == nil {
 			return fmt.Errorf("%w: %q of model %q", ErrNoDevice, device, h.name)
 		}
-		return b.Delete([]byte(device))
+		if err := b.Delete(tailKey(k)); err != nil {
+			return err
+		}
+		return b.Delete(k)
 	})
 }
 
 // PruneDevices deletes the stored states that belong to a version other
 // than keep (deltas do not carry over to a new version) and returns how
 // many. Keys are collected first and deleted after, in batches of
-// devicePage per transaction.
+// devicePage states per transaction. A second half without its state
+// goes too.
 func (h *Model) PruneDevices(keep int64) (int, error) {
 	n := 0
 	for {
 		var del [][]byte
+		states := 0
 		err := h.update(func(tx mtx) error {
 			b := tx.Bucket(bucketDevices)
 			c := b.Cursor()
-			for k, v := c.First(); k != nil && len(del) < devicePage; k, v = c.Next() {
-				if d, err := decodeDevice(v); err != nil || d.Version != keep {
+			for k, v := c.First(); k != nil && states < devicePage; k, v = c.Next() {
+				if isTail(k) {
+					if b.Get(k[:len(k)-1]) == nil {
+						del = append(del, bytes.Clone(k))
+					}
+					continue
+				}
+				tail := b.Get(tailKey(k))
+				if d, err := decodeDevice(v, tail); err != nil || d.Version != keep {
 					del = append(del, bytes.Clone(k))
+					if tail != nil {
+						del = append(del, tailKey(bytes.Clone(k)))
+					}
+					states++
 				}
 			}
 			for _, k := range del {
@@ -240,8 +310,8 @@ func (h *Model) PruneDevices(keep int64) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		n += len(del)
-		if len(del) < devicePage {
+		n += states
+		if states < devicePage {
 			return n, nil
 		}
 	}

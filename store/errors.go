@@ -83,7 +83,7 @@ var (
 var (
 	// ErrNoDevice is returned when a device has no stored learner state.
 	ErrNoDevice = errors.New("store: no state for this device")
-	// ErrBadDevice is returned for a device id that is empty or longer
-	// than MaxDeviceID.
+	// ErrBadDevice is returned for a device id that is empty, longer
+	// than MaxDeviceID or holds a NUL byte (MQTT topics hold none).
 	ErrBadDevice = errors.New("store: bad device id")
 )

@@ -331,11 +331,34 @@ type salvaged struct {
 type salvagedModel struct {
 	models      map[int64][]byte
 	checkpoints map[int64][]byte
-	devices     map[string][]byte
+	devices     map[string][][]byte // every copy found of a device's value
+	tails       map[string][][]byte // of the second half of its state
 	history     map[uint64][]byte
 	badHistory  int
 	badCkpt     []int64
 	meta        map[string][]byte
+}
+
+// newestDevice returns the newest copy of a device's value that checks out,
+// with the second half of its state that it was written with (nil if it
+// has none); nil if none does.
+func newestDevice(copies, tails [][]byte) (v, tail []byte) {
+	var newest int64
+	try := func(c, t []byte) {
+		if _, err := decodeDevice(c, t); err != nil {
+			return
+		}
+		if saved := int64(binary.LittleEndian.Uint64(c[4:])); v == nil || saved > newest {
+			v, tail, newest = c, t, saved
+		}
+	}
+	for _, c := range copies {
+		try(c, nil)
+		for _, t := range tails {
+			try(c, t)
+		}
+	}
+	return v, tail
 }
 
 // model returns what was salvaged of model name (empty if nothing).
@@ -345,7 +368,7 @@ func (sv *salvaged) model(name string) *salvagedModel {
 	}
 	m := sv.byName[name]
 	if m == nil {
-		m = &salvagedModel{models: map[int64][]byte{}, checkpoints: map[int64][]byte{}, devices: map[string][]byte{},
+		m = &salvagedModel{models: map[int64][]byte{}, checkpoints: map[int64][]byte{}, devices: map[string][][]byte{}, tails: map[string][][]byte{},
 			history: map[uint64][]byte{}, meta: map[string][]byte{}}
 		sv.byName[name] = m
 	}
@@ -384,8 +407,12 @@ func salvage(path string) *salvaged {
 				sm.badCkpt = append(sm.badCkpt, version(e.key))
 			}
 		case string(bucketDevices):
-			if _, err := decodeDevice(e.value); err == nil {
-				sm.devices[string(e.key)] = e.value
+			// Halves are matched (newest first) when the store is rebuilt.
+			if isTail(e.key) {
+				k := string(e.key[:len(e.key)-1])
+				sm.tails[k] = append(sm.tails[k], e.value)
+			} else {
+				sm.devices[string(e.key)] = append(sm.devices[string(e.key)], e.value)
 			}
 		case string(bucketHistory):
 			if _, err := decodeEvent(e.key, e.value); err == nil {
@@ -597,9 +624,18 @@ func (s *Store) restoreState(tx mtx, auth *state, sm *salvagedModel, cause error
 			}
 		}
 	}
-	for d, c := range sm.devices {
-		if err := tx.Bucket(bucketDevices).Put([]byte(d), c); err != nil {
+	for d, copies := range sm.devices {
+		v, tail := newestDevice(copies, sm.tails[d])
+		if v == nil {
+			continue
+		}
+		if err := tx.Bucket(bucketDevices).Put([]byte(d), v); err != nil {
 			return err
+		}
+		if tail != nil {
+			if err := tx.Bucket(bucketDevices).Put(tailKey([]byte(d)), tail); err != nil {
+				return err
+			}
 		}
 	}
 	// The rebuild's own import events would collide with the salvaged

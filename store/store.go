@@ -521,7 +521,10 @@ func verifyModel(tx mtx, copies map[string]map[int64][]byte, actives map[string]
 	if d := tx.Bucket(bucketDevices); d != nil {
 		dc := d.Cursor()
 		for k, v := dc.First(); k != nil; k, v = dc.Next() {
-			if _, err := decodeDevice(v); err != nil {
+			if isTail(k) {
+				continue // checked with its device's value
+			}
+			if _, err := decodeDevice(v, d.Get(tailKey(k))); err != nil {
 				fail(fmt.Errorf("device %q: %w", k, err))
 			}
 		}

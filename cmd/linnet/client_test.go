@@ -10,8 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/linnet-edge/linnet/daemon"
 	"github.com/linnet-edge/linnet/model"
@@ -66,31 +69,39 @@ func v1Model(t *testing.T, dir string) (string, *model.Model) {
 	return p, m
 }
 
+// rowsFile writes a CSV file of n rows under a header, cell(k, i) the
+// value of row k's column i, and returns its path.
+func rowsFile(t *testing.T, dir string, header []string, n int, cell func(k, i int) string) string {
+	t.Helper()
+	var csv strings.Builder
+	csv.WriteString(strings.Join(header, ",") + "\n")
+	for k := range n {
+		cells := make([]string, len(header))
+		for i := range cells {
+			cells[i] = cell(k, i)
+		}
+		csv.WriteString(strings.Join(cells, ",") + "\n")
+	}
+	p := filepath.Join(dir, "rows.csv")
+	if err := os.WriteFile(p, []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // linnet send tells the truth: rejected readings make it exit non-zero
 // with the reasons and their counts, and --out writes every answer.
 func TestSendTruth(t *testing.T) {
 	dir := t.TempDir()
 	mp, m := v1Model(t, dir)
 	url := startGateway(t, "gw-send", mp)
-	var csv strings.Builder
-	csv.WriteString(strings.Join(m.Features, ",") + "\n")
-	row := func(cell func(i int) string) {
-		cells := make([]string, len(m.Features))
-		for i := range cells {
-			cells[i] = cell(i)
+	data := rowsFile(t, dir, m.Features, 22, func(k, i int) string {
+		switch k {
+		case 20, 21: // finite features whose prediction is not: rejected as non_finite
+			return []string{"3e38", "-3e38"}[k-20]
 		}
-		csv.WriteString(strings.Join(cells, ",") + "\n")
-	}
-	for k := 0; k < 20; k++ {
-		row(func(i int) string { return fmt.Sprint(k + i) })
-	}
-	// Finite features whose prediction is not: rejected as non_finite.
-	row(func(int) string { return "3e38" })
-	row(func(int) string { return "-3e38" })
-	data := filepath.Join(dir, "rows.csv")
-	if err := os.WriteFile(data, []byte(csv.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
+		return fmt.Sprint(k + i)
+	})
 	for _, out := range []string{filepath.Join(dir, "answers.csv"), filepath.Join(dir, "answers.jsonl")} {
 		stdout, err := linnet(t, "send", "--broker", url, "--data", data, "--positional", "--out", out)
 		if err == nil {
@@ -225,5 +236,55 @@ func TestPushName(t *testing.T) {
 	out, err = linnet(t, "push", "--broker", two.BrokerURL(), "--key", key, "--model", next, "--name", "hvac", "--gateway", "gw-one")
 	if err == nil || !strings.Contains(err.Error(), `does not serve a model named "hvac"`) {
 		t.Errorf("push --name hvac to a gateway without it: %v\n%s", err, out)
+	}
+}
+
+// linnet send --devices N spreads the readings over N devices in turn and
+// collects every device's predictions.
+func TestSendDevices(t *testing.T) {
+	dir := t.TempDir()
+	mp, m := v1Model(t, dir)
+	url := startGateway(t, "gw-send-devices", mp)
+	data := rowsFile(t, dir, m.Features, 20, func(k, i int) string { return fmt.Sprint(k + i) })
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("send-devices-watch")
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	var mu sync.Mutex
+	topics := map[string]int{}
+	tok := c.Subscribe("linnet/+/prediction", 1, func(_ paho.Client, msg paho.Message) {
+		mu.Lock()
+		topics[msg.Topic()]++
+		mu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	stdout, err := linnet(t, "send", "--broker", url, "--data", data, "--positional", "--devices", "4", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	var r struct{ Predictions int }
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.Predictions != 20 {
+		t.Errorf("report %s: %v", stdout, err)
+	}
+	want := map[string]int{}
+	for k := range 4 {
+		want[fmt.Sprintf("linnet/send-%d/prediction", k)] = 5
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := fmt.Sprint(topics)
+		mu.Unlock()
+		if got == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("predictions by topic %s, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -59,6 +59,7 @@ bounds the readings sent and not yet answered.`,
 	f.StringVar(&cfg.Target, "target", "", "column to leave out of the features")
 	f.BoolVar(&cfg.Learn, "learn", false, "send the --target column as the label (online learning)")
 	f.StringVar(&cfg.Device, "device", cfg.Device, "device id in the topic")
+	f.IntVar(&cfg.Devices, "devices", 0, "spread the messages over this many devices in turn (DEVICE-0, DEVICE-1, ...)")
 	f.BoolVar(&cfg.Positional, "positional", false, "send features as an array in file order (the model's order) instead of by name")
 	f.StringSliceVar(&cfg.Ignore, "ignore", nil, "columns not to send (e.g. ts,device); text columns are sent as strings, missing cells as null")
 	f.IntVar(&cfg.QoS, "qos", cfg.QoS, "MQTT QoS for readings and predictions")

@@ -3,6 +3,7 @@ package serving
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -31,31 +32,41 @@ type perDevice struct {
 	// their predictions skip the store lookup (model.Devices loads on
 	// every miss, under its lock). A device leaves it when it learns
 	// (its readings are predicted and learned in order by one worker);
-	// it is cleared on a rebase and when it grows past noneMax.
+	// it is cleared on a rebase and when it grows past noneMax. It holds
+	// 64-bit hashes of the ids, not the ids: a fleet whose devices mostly
+	// send no labels would otherwise keep a second copy of every id. Two
+	// ids with the same hash (less than one chance in 10^9 among 100,000)
+	// would only cost the one with a state its own predictions until its
+	// next labelled reading.
 	noneMu sync.Mutex
-	none   map[string]struct{}
+	none   map[uint64]struct{}
 }
+
+// noneSeed keys the hashes of perDevice.none.
+var noneSeed = maphash.MakeSeed()
 
 // noneMax bounds perDevice.none.
 const noneMax = 100_000
 
 func (pd *perDevice) known(device string) bool {
+	h := maphash.String(noneSeed, device)
 	pd.noneMu.Lock()
 	defer pd.noneMu.Unlock()
-	_, ok := pd.none[device]
+	_, ok := pd.none[h]
 	return ok
 }
 
 func (pd *perDevice) setNone(device string, none bool) {
+	h := maphash.String(noneSeed, device)
 	pd.noneMu.Lock()
 	defer pd.noneMu.Unlock()
 	switch {
 	case !none:
-		delete(pd.none, device)
+		delete(pd.none, h)
 	case len(pd.none) >= noneMax || pd.none == nil:
-		pd.none = map[string]struct{}{device: {}}
+		pd.none = map[uint64]struct{}{h: {}}
 	default:
-		pd.none[device] = struct{}{}
+		pd.none[h] = struct{}{}
 	}
 }
 
@@ -168,10 +179,19 @@ func (o *Owner) LearnDevice(device string, rs []wire.Reading) Learned {
 	if o.stop.Load() {
 		return r
 	}
-	pd.setNone(device, false)
+	// An id the store refuses would fail every checkpoint batch its
+	// state is in: such a device does not learn.
+	badID := store.CheckDevice(device)
+	if badID == nil {
+		pd.setNone(device, false)
+	}
 	w := pd.dev.Width()
 	for i := range rs {
 		if !rs[i].HasLabel {
+			continue
+		}
+		if badID != nil {
+			r.Refused = append(r.Refused, Refusal{Index: i, Err: badID})
 			continue
 		}
 		if len(rs[i].X) != w {

@@ -1,11 +1,17 @@
 package serving
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/linnet-edge/linnet/daemon/wire"
 	"github.com/linnet-edge/linnet/model"
+	"github.com/linnet-edge/linnet/store"
 )
 
 // devStore is memStore with device states, in memory.
@@ -94,5 +100,94 @@ func TestOwnerPerDevice(t *testing.T) {
 	o.PredictDevice("a", o.Current(), probe, pa)
 	if pa[0] != f || len(st.dev) != 0 {
 		t.Errorf("after a new version device a predicts %v (want the fleet's %v), stored states %v (want none)", pa[0], f, st.dev)
+	}
+}
+
+// BenchmarkOwnerDevices is one labelled reading of a 32-feature model
+// served as a worker serves it (the fleet's prediction, PredictDevice,
+// LearnDevice) from 10,000 devices in turn, with per-device learning and
+// with the shared learner. It reports the memory per resident device
+// after each device has learned once: the Go heap's growth, the Owner's
+// own bookkeeping included, plus the state slabs kept outside the heap.
+func BenchmarkOwnerDevices(b *testing.B) {
+	const n, d = 10_000, 32
+	rng := rand.New(rand.NewPCG(1, 2))
+	m := &model.Model{Version: 1, Target: "y", Loss: model.Squared, Scheme: model.F32, Bias: 1,
+		Mean: make([]float32, d), Std: make([]float32, d), Weights: make([]float32, d)}
+	for i := range d {
+		m.Features = append(m.Features, fmt.Sprintf("f%02d", i))
+		m.Std[i], m.Weights[i] = 1, float32(i+1)/d
+	}
+	rs := make([]wire.Reading, 64)
+	for i := range rs {
+		x := make([]float32, d)
+		var y float32
+		for j := range x {
+			x[j] = float32(rng.NormFloat64())
+			y += m.Weights[j] * x[j]
+		}
+		rs[i] = wire.Reading{X: x, Label: y + 1 + float32(rng.NormFloat64()), HasLabel: true}
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("site-a/device-%05d", i)
+	}
+	for _, mode := range []string{"shared", "per_device"} {
+		b.Run(mode, func(b *testing.B) {
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			o := New(Config{Learning: true, PerDevice: mode == "per_device", MaxDevices: n, RequantizeEvery: 1000})
+			o.Install(m, &devStore{memStore: memStore{active: 1, ckpt: map[int64][]byte{}}, dev: map[string]model.DeviceSnapshot{}})
+			preds := make([]float32, 1)
+			one := func(i int) {
+				r := rs[i%len(rs) : i%len(rs)+1]
+				sv := o.Current()
+				preds[0] = sv.Scorer.Predict(r[0].X)
+				o.PredictDevice(names[i%n], sv, r, preds)
+				o.LearnDevice(names[i%n], r)
+			}
+			for i := range n {
+				one(i)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			perDevice := -1.0
+			if ds, _, ok := o.DeviceHealth(); ok {
+				if ds.Resident != n {
+					b.Fatalf("%d resident devices, want %d", ds.Resident, n)
+				}
+				perDevice = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)+ds.OffHeap) / n
+			}
+			i := 0
+			for b.Loop() {
+				one(i)
+				i++
+			}
+			if perDevice >= 0 {
+				b.ReportMetric(perDevice, "bytes/device") // after b.Loop, which resets the metrics
+			}
+		})
+	}
+}
+
+// A device whose id the store refuses (here too long) does not learn:
+// its labelled readings are refused with the store's reason, and the
+// checkpoint of the other devices goes on.
+func TestOwnerPerDeviceBadID(t *testing.T) {
+	o := New(Config{Learning: true, PerDevice: true})
+	st := &devStore{memStore: memStore{active: 1, ckpt: map[int64][]byte{}}, dev: map[string]model.DeviceSnapshot{}}
+	o.Install(lin(1), st)
+	rs := []wire.Reading{{X: []float32{1, 2}, Label: 9, HasLabel: true}, {X: []float32{1, 2}}}
+	long := strings.Repeat("x", store.MaxDeviceID+1)
+	r := o.LearnDevice(long, rs)
+	if r.N != 0 || len(r.Refused) != 1 || r.Refused[0].Index != 0 || !errors.Is(r.Refused[0].Err, store.ErrBadDevice) {
+		t.Errorf("learned %+v, want reading 0 refused as a bad device id", r)
+	}
+	if r := o.LearnDevice("ok", rs); r.N != 1 {
+		t.Errorf("learned %+v", r)
+	}
+	if _, err := o.Checkpoint(); err != nil || len(st.dev) != 1 {
+		t.Errorf("checkpoint: %v, stored %d states, want 1", err, len(st.dev))
 	}
 }
