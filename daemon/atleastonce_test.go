@@ -162,10 +162,11 @@ func TestConfigUpperBounds(t *testing.T) {
 	cfg.MQTT.MaxInflight = 1e9
 	cfg.Pipeline.QueueBytes = 1 << 50
 	cfg.Payload.MaxBytes = 1 << 30
+	cfg.Learning.MaxDeviceBytes = 1 << 50
 	err := cfg.Validate()
 	ce, ok := err.(*ConfigError)
-	if !ok || len(ce.Problems) != 4 {
-		t.Fatalf("want 4 problems, got %v", err)
+	if !ok || len(ce.Problems) != 5 || !strings.Contains(err.Error(), "learning.max_device_bytes") {
+		t.Fatalf("want 5 problems, got %v", err)
 	}
 }
 

@@ -52,7 +52,7 @@ func (s *Service) newServed(mc ModelConfig, sharedTopic bool) *served {
 	mdl.checkpoints = s.m.checkpoints.With(lv)
 	version, swaps := s.m.version.With(lv), s.m.swaps.With(lv)
 	mdl.own = serving.New(serving.Config{Name: mc.Name, Learning: l.On(), RequantizeEvery: l.RequantizeEvery,
-		PerDevice: l.PerDevice(), MaxDevices: l.MaxDevices,
+		PerDevice: l.PerDevice(), MaxDevices: l.MaxDevices, MaxDeviceBytes: l.MaxDeviceBytes,
 		Robust: serving.Robust{Margin: l.Margin, MaxStep: float32(l.MaxStep), DivergeRatio: l.DivergeRatio},
 		Log:    s.base.With("component", "serving", "model", mc.Name), OnSwap: func(m *serving.Model) {
 			version.Set(float64(m.Version()))

@@ -34,7 +34,8 @@ import (
 // that for a full Learner copy (running statistics, optimizer state,
 // bounds, scratch) and without its learning-rate schedule, which needs
 // hundreds of readings. Wider models cost (d+1)^2/2 floats per device:
-// bound DeviceConfig.MaxResident accordingly.
+// the states in memory are bounded in bytes too (MaxResidentBytes), and
+// models wider than MaxDeviceFeatures are refused.
 //
 // Rebasing: a new model version drops every device's delta (Rebase, and
 // Load ignores states of another version): deltas do not carry over. A
@@ -53,6 +54,10 @@ type DeviceConfig struct {
 	// the least recently used are evicted (see Devices). Default
 	// DefaultMaxResident.
 	MaxResident int
+	// MaxResidentBytes bounds the memory of the resident states as well:
+	// fewer than MaxResident stay when the model is wide. Default
+	// DefaultMaxResidentBytes.
+	MaxResidentBytes int64
 	// Prior is how many readings' worth of confidence the fleet model's
 	// own weights have for every device: the larger, the more readings a
 	// device needs before its delta moves far. Default 2.
@@ -104,6 +109,15 @@ type DeviceConfig struct {
 // DefaultMaxResident is DeviceConfig.MaxResident's default.
 const DefaultMaxResident = 10_000
 
+// DefaultMaxResidentBytes is DeviceConfig.MaxResidentBytes's default:
+// the 10,000 default devices of up to 50 features.
+const DefaultMaxResidentBytes = 64 << 20
+
+// MaxDeviceFeatures is the widest model per-device learning takes: a
+// state grows with the square of the width (about 0.5 MB at this width),
+// and each is written to the store whole.
+const MaxDeviceFeatures = 512
+
 // CheckpointBytes is the size of the states of the default
 // DeviceConfig.CheckpointBatch.
 const CheckpointBytes = 256 << 10
@@ -142,6 +156,7 @@ type device struct {
 // call (a Learn is about (d+1)^2 multiply-adds, plus Load on a miss).
 type Devices struct {
 	cfg    DeviceConfig
+	limit  int // resident states: MaxResident, fewer if MaxResidentBytes says so
 	loss   Loss
 	ver    int64
 	d      int
@@ -175,6 +190,9 @@ func NewDevices(m *Model, cfg DeviceConfig) (*Devices, error) {
 	if cfg.MaxResident <= 0 {
 		cfg.MaxResident = DefaultMaxResident
 	}
+	if cfg.MaxResidentBytes <= 0 {
+		cfg.MaxResidentBytes = DefaultMaxResidentBytes
+	}
 	if cfg.Prior == 0 {
 		cfg.Prior = 2
 	}
@@ -198,7 +216,11 @@ func NewDevices(m *Model, cfg DeviceConfig) (*Devices, error) {
 	if len(m.Mean) != d || len(m.Std) != d {
 		return nil, fmt.Errorf("model: per-device learning: %d weights, %d means, %d deviations", d, len(m.Mean), len(m.Std))
 	}
-	v := &Devices{cfg: cfg, loss: m.Loss, ver: m.Version, d: d, feats: m.Features,
+	if d > MaxDeviceFeatures {
+		return nil, fmt.Errorf("model: per-device learning takes models of at most %d features, this one has %d (each device would hold %d KB)",
+			MaxDeviceFeatures, d, stateLen(d)*4>>10)
+	}
+	v := &Devices{cfg: cfg, limit: int(min(int64(cfg.MaxResident), max(1, cfg.MaxResidentBytes/int64(4*stateLen(d))))), loss: m.Loss, ver: m.Version, d: d, feats: m.Features,
 		arena: newStateArena(stateLen(d)), byName: map[string]*device{}, pending: map[string]DeviceSnapshot{},
 		xs: make([]float64, d+1), g: make([]float64, d+1), ys: 1}
 	if v.loss == "" {
@@ -441,7 +463,7 @@ func (v *Devices) add(name string, slot int32, uv []float32) *device {
 	dv := &device{name: name, uv: uv, slot: slot}
 	v.byName[name] = dv
 	v.pushFront(dv)
-	for len(v.byName) > v.cfg.MaxResident && v.tail != nil && v.tail != dv {
+	for len(v.byName) > v.limit && v.tail != nil && v.tail != dv {
 		old := v.tail
 		v.unlink(old)
 		delete(v.byName, old.name)
@@ -637,7 +659,7 @@ func (v *Devices) Rebase(m *Model) error {
 		n.arena = v.arena
 	}
 	v.arena = n.arena
-	v.loss, v.ver, v.d, v.feats = n.loss, n.ver, n.d, n.feats
+	v.loss, v.ver, v.d, v.feats, v.limit = n.loss, n.ver, n.d, n.feats, n.limit
 	v.mean, v.inv, v.w, v.bias, v.ys, v.delta, v.bounds = n.mean, n.inv, n.w, n.bias, n.ys, n.delta, n.bounds
 	v.byName, v.head, v.tail, v.pending, v.xs, v.g = n.byName, nil, nil, n.pending, n.xs, n.g
 	return nil

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -526,5 +527,48 @@ func TestDevicesConcurrent(t *testing.T) {
 	}
 	if total != 2000 || len(stored) != 64 {
 		t.Errorf("%d updates saved across %d devices, want 2000 across 64", total, len(stored))
+	}
+}
+
+// TestDevicesWidthBounds: the states in memory are bounded in bytes as
+// well as in count, so a wide model keeps fewer devices resident (the
+// rest are evicted to the store); models wider than MaxDeviceFeatures are
+// refused, since each state grows with the square of the width.
+func TestDevicesWidthBounds(t *testing.T) {
+	f := newFleetCase(30, 100, 5)
+	state := int64(4 * stateLen(100)) // 20,604 bytes
+	evicted := 0
+	devs, err := NewDevices(f.m, DeviceConfig{MaxResident: 1000, MaxResidentBytes: 10 * state, EvictBatch: 1,
+		Evict: func(b []DeviceSnapshot) error { evicted += len(b); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dev := range 30 {
+		x, y := f.reading(dev)
+		devs.Learn(strconv.Itoa(dev), x, float32(y))
+	}
+	if st := devs.Stats(); st.Resident != 10 || evicted+st.Pending != 20 {
+		t.Errorf("resident %d, evicted %d, pending %d: want 10 resident of 30 (10 states' bytes), 20 evicted",
+			st.Resident, evicted, st.Pending)
+	}
+	// Rebased onto a narrower model, the byte bound allows more.
+	narrow := newFleetCase(30, 4, 6)
+	narrow.m.Version = 8
+	if err := devs.Rebase(narrow.m); err != nil {
+		t.Fatal(err)
+	}
+	for dev := range 30 {
+		x, y := narrow.reading(dev)
+		devs.Learn(strconv.Itoa(dev), x, float32(y))
+	}
+	if st := devs.Stats(); st.Resident != 30 {
+		t.Errorf("after a rebase onto 4 features: %d resident, want 30", st.Resident)
+	}
+	wide := newFleetCase(2, MaxDeviceFeatures+1, 7)
+	if _, err := NewDevices(wide.m, DeviceConfig{}); err == nil || !strings.Contains(err.Error(), "at most 512 features") {
+		t.Errorf("a %d-feature model: %v", MaxDeviceFeatures+1, err)
+	}
+	if err := devs.Rebase(wide.m); err == nil {
+		t.Error("rebased onto a model too wide for per-device learning")
 	}
 }

@@ -106,7 +106,7 @@ func (o *Owner) installDevices(m *model.Model, st Store) (prune func()) {
 		o.pd.none = nil
 		o.pd.noneMu.Unlock()
 	} else {
-		dev, err := model.NewDevices(m, model.DeviceConfig{MaxResident: o.cfg.MaxDevices,
+		dev, err := model.NewDevices(m, model.DeviceConfig{MaxResident: o.cfg.MaxDevices, MaxResidentBytes: o.cfg.MaxDeviceBytes,
 			Margin: o.cfg.Robust.Margin, Load: ds.LoadDevice, Evict: ds.SaveDevices})
 		if err != nil {
 			o.cfg.Log.Error("per-device learning is off for this model", "version", m.Version, "err", err)

@@ -33,8 +33,9 @@ type Config struct {
 	// PerDevice (with Learning) learns one delta per device from the
 	// device's own labelled readings (model.Devices) instead of one shared
 	// learner; MaxDevices of them stay in memory (0: the default).
-	PerDevice  bool
-	MaxDevices int
+	PerDevice      bool
+	MaxDevices     int
+	MaxDeviceBytes int64 // memory of the resident states (0: the default)
 }
 
 // Owner holds the serving model, its learner and its checkpointer. The
