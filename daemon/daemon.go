@@ -738,7 +738,7 @@ func (s *Service) process(ctx context.Context, j job, buf []byte) []byte {
 	// Done after two steps: the broker's acknowledgement of the
 	// prediction, and the learning step below.
 	j.t.hold()
-	if err := s.pub.Publish(ctx, s.topic(s.cfg.Topics.Prediction, mdl.name, j.device), false, append([]byte(nil), buf...), j.t.done); err != nil {
+	if err := s.pub.Publish(ctx, strings.ReplaceAll(mdl.predTopic, "{device}", j.device), false, append([]byte(nil), buf...), j.t.done); err != nil {
 		s.m.pubErrors.Inc() // shutting down: not acknowledged, delivered again
 		return buf
 	}

@@ -33,6 +33,7 @@ type served struct {
 	ota   *ota.OTA     // nil when ota.enabled is off
 	drift *drift.Hook
 
+	predTopic   string // topics.prediction filled but for {device}
 	predictions prometheus.Counter
 	learned     prometheus.Counter
 	loss        prometheus.Gauge
@@ -44,7 +45,7 @@ func (s *Service) newServed(mc ModelConfig, sharedTopic bool) *served {
 	cfg := s.cfg
 	l := cfg.Learning
 	l.Mode = mc.Learning
-	mdl := &served{name: mc.Name, cfg: mc, learn: l}
+	mdl := &served{name: mc.Name, cfg: mc, learn: l, predTopic: s.topic(cfg.Topics.Prediction, mc.Name, "")}
 	lv := prometheus.Labels{"model": mc.Name}
 	mdl.predictions = s.m.predictions.With(lv)
 	mdl.learned = s.m.learn.With(lv)
