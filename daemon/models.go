@@ -101,16 +101,6 @@ func (mdl *served) status() wire.ModelStatus {
 	return st
 }
 
-// model returns the served model named name, nil if none.
-func (s *Service) model(name string) *served {
-	for _, m := range s.models {
-		if m.name == name {
-			return m
-		}
-	}
-	return nil
-}
-
 // sharedPrediction reports whether several models publish to the same
 // prediction topics (no {model} in topics.prediction).
 func sharedPrediction(cfg *Config) bool {

@@ -375,3 +375,13 @@ func (c *collector) count() int {
 	defer c.mu.Unlock()
 	return len(c.all)
 }
+
+// model returns the served model named name, nil if none.
+func (s *Service) model(name string) *served {
+	for _, m := range s.models {
+		if m.name == name {
+			return m
+		}
+	}
+	return nil
+}

@@ -36,6 +36,13 @@ func runGateway(t *testing.T, cfg *daemon.Config) *daemon.Service {
 	cfg.DataDir = t.TempDir()
 	cfg.MQTT.Embedded, cfg.Metrics.Listen = "127.0.0.1:0", ""
 	cfg.Learning.Enabled = false
+	return runDaemon(t, cfg)
+}
+
+// runDaemon runs a daemon in-process on cfg until the test ends, once it
+// is connected and subscribed.
+func runDaemon(t *testing.T, cfg *daemon.Config) *daemon.Service {
+	t.Helper()
 	s, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

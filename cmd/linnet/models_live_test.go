@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/linnet-edge/linnet/daemon"
 	"github.com/linnet-edge/linnet/model"
@@ -21,21 +17,7 @@ func TestModelsServerDaemon(t *testing.T) {
 	cfg := daemon.Default()
 	cfg.Gateway, cfg.DataDir, cfg.Model = "gw-live", t.TempDir(), path
 	cfg.MQTT.Embedded, cfg.Metrics.Listen = "127.0.0.1:0", "127.0.0.1:0"
-	s, err := daemon.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatal(err)
-	case <-time.After(60 * time.Second):
-		t.Fatal("gateway not ready")
-	}
+	s := runDaemon(t, cfg)
 	url := "http://" + s.MetricsAddr()
 	name := m.Target
 
